@@ -1,0 +1,1 @@
+"""Evaluation: metrics, cost measures, comparison tables and reports."""

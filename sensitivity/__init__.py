@@ -1,0 +1,1 @@
+"""Sensitivity: Jacobian probe, zero-cost proxies and knee rules for the width search."""

@@ -1,0 +1,49 @@
+"""Shared fixtures. One nnU-Net work folder per test session; tiny synthetic datasets planned once.
+
+nnU-Net's folders are set before any test runs, so every test sees real nnU-Net paths.
+Dataset ids 900-999 are reserved for tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="xtiny-tests-"))
+for _key, _env in (("raw", "nnUNet_raw"), ("preprocessed", "nnUNet_preprocessed"), ("results", "nnUNet_results")):
+    os.environ[_env] = str(_SESSION_DIR / _key)
+    (_SESSION_DIR / _key).mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("nnUNet_n_proc_DA", "0")  # no data-augmentation worker processes on the 2-core CI
+os.environ.setdefault("nnUNet_compile", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def nnunet_work() -> Path:
+    """The session's nnU-Net work folder (raw/, preprocessed/, results/)."""
+    return _SESSION_DIR
+
+
+def _planned(kind: str, dataset_id: int, cases: int, size: int, configurations: tuple[str, ...]) -> str:
+    from xtiny.datasets.synth import generate_dataset
+    from xtiny.nnunet_api import plan_and_preprocess
+
+    generate_dataset(kind, dataset_id=dataset_id, num_cases=cases, seed=0, size=size,
+                     raw_dir=Path(os.environ["nnUNet_raw"]))
+    return plan_and_preprocess(dataset_id, configurations=configurations, num_processes=2)
+
+
+@pytest.fixture(scope="session")
+def planned_bus() -> str:
+    """Synthetic breast-ultrasound dataset (id 901, 12 cases, 64x64), nnU-Net-planned and preprocessed for 2d."""
+    return _planned("bus", 901, 12, 64, ("2d",))
+
+
+@pytest.fixture(scope="session")
+def planned_cardiac() -> str:
+    """Synthetic multi-class cardiac MRI dataset (id 902, 12 cases, 64x64), planned and preprocessed for 2d."""
+    return _planned("cardiac", 902, 12, 64, ("2d",))

@@ -1,0 +1,5 @@
+import sys
+
+from xtiny.cli import main
+
+sys.exit(main())

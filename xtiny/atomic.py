@@ -1,0 +1,57 @@
+"""Atomic file writes: temp file in the same folder, fsync, rename. A crash never leaves half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, backup: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically; with ``backup`` keep the previous file as ``path.bak``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if backup and path.exists():
+            shutil.copy2(path, path.with_name(path.name + ".bak"))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, backup: bool = False) -> Path:
+    """Write text (UTF-8) atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"), backup=backup)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, backup: bool = False, indent: int = 2) -> Path:
+    """Serialize ``obj`` first (so a serialization error writes nothing), then write atomically."""
+    text = json.dumps(obj, indent=indent, sort_keys=False, allow_nan=False) + "\n"
+    return atomic_write_text(path, text, backup=backup)
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Read JSON with a clear XTinyError on a missing or broken file."""
+    from xtiny.errors import XTinyError
+
+    path = Path(path)
+    if not path.is_file():
+        raise XTinyError(f"{what} not found: {path}.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise XTinyError(
+            f"{what} {path} is not valid JSON ({exc}).",
+            fix=f"restore it from {path}.bak if present, or regenerate it.",
+        ) from exc

@@ -1,0 +1,46 @@
+"""nnU-Net's three folders. Honour nnUNet_raw / nnUNet_preprocessed / nnUNet_results; default to ./xtiny_work.
+
+nnunetv2 (>= 2.8) reads these variables lazily, so :func:`ensure_nnunet_env` may run at any time before
+an nnU-Net function is called. The CLI calls it first thing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_NAMES = {"raw": "nnUNet_raw", "preprocessed": "nnUNet_preprocessed", "results": "nnUNet_results"}
+_announced = False
+
+
+@dataclass(frozen=True)
+class NnunetDirs:
+    raw: Path
+    preprocessed: Path
+    results: Path
+
+
+def ensure_nnunet_env(work_dir: str | os.PathLike | None = None, *, quiet: bool = False) -> NnunetDirs:
+    """Set nnU-Net's environment variables that are unset to ``work_dir/{raw,preprocessed,results}``."""
+    global _announced
+    base = Path(work_dir or os.environ.get("XTINY_WORK", "xtiny_work")).absolute()
+    defaulted = []
+    for key, env in ENV_NAMES.items():
+        if not os.environ.get(env):
+            os.environ[env] = str(base / key)
+            defaulted.append(env)
+    if defaulted and not quiet and not _announced:
+        print(f"[xtiny] {', '.join(defaulted)} not set: using {base}/{{raw,preprocessed,results}}", file=sys.stderr)
+        _announced = True
+    dirs = nnunet_dirs()
+    for path in (dirs.raw, dirs.preprocessed, dirs.results):
+        path.mkdir(parents=True, exist_ok=True)
+    return dirs
+
+
+def nnunet_dirs() -> NnunetDirs:
+    """The folders from the environment (call :func:`ensure_nnunet_env` first)."""
+    return NnunetDirs(*(Path(os.environ[ENV_NAMES[k]]) for k in ("raw", "preprocessed", "results")))
+
