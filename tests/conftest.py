@@ -47,3 +47,18 @@ def planned_bus() -> str:
 def planned_cardiac() -> str:
     """Synthetic multi-class cardiac MRI dataset (id 902, 12 cases, 64x64), planned and preprocessed for 2d."""
     return _planned("cardiac", 902, 12, 64, ("2d",))
+
+
+@pytest.fixture(scope="session")
+def trained_bus(planned_bus: str):
+    """A width-capped config (cap 8) of ``planned_bus`` trained briefly with nnU-Net's own trainer (fold 0).
+
+    Returns the ``TrainResult`` of ``xtiny.training.nnunet_backend.train_nnunet``.
+    """
+    from xtiny.family import add_width_family
+    from xtiny.training.nnunet_backend import train_nnunet
+
+    configs = add_width_family(planned_bus, "2d")
+    assert "2d_xtiny8" in configs
+    return train_nnunet(planned_bus, "2d_xtiny8", fold=0, epochs=1, iterations_per_epoch=20,
+                        val_iterations=2, device="cpu")
