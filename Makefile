@@ -24,6 +24,7 @@ demo-quick: $(STAMP)
 	$(BIN)/xtiny demo --quick
 
 test: $(STAMP)
+	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -1,5 +1,6 @@
 """The ``xtiny`` command line. Each subcommand lives in ``xtiny/commands/<name>.py`` with
-``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside ``run``."""
+``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
+nnU-Net's folders are set up before ``run`` unless the module sets ``NEEDS_NNUNET = False``."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     debug = args.debug or os.environ.get("XTINY_DEBUG") == "1"
     try:
+        if getattr(args._module, "NEEDS_NNUNET", True):
+            from xtiny.paths import ensure_nnunet_env
+
+            ensure_nnunet_env()
         return int(args._module.run(args) or 0)
     except XTinyError as exc:
         if debug:

@@ -1,0 +1,54 @@
+"""Shared helpers for bench scripts: machine facts and the JSON result schema BENCHMARKS.md is built from.
+
+Schema: {"name", "title", "command", "date", "machine", "versions", "table": {"header", "rows"},
+"notes": [...], ...anything else}. ``bench/make_benchmarks_md.py`` renders every result file.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+    try:
+        import torch
+
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        info["cuda"] = None
+    try:
+        mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
+        info["memory_gib"] = round(int(mem) / 2**20, 1)
+    except OSError:
+        pass
+    return info
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for dist in ("xtiny", "torch", "nnunetv2", "monai", "onnxruntime"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_result(name: str, title: str, header: list[str], rows: list[list], **extra) -> Path:
+    """Write ``bench/results/<name>.json`` atomically with machine, versions, command and date."""
+    from xtiny.atomic import atomic_write_json
+
+    payload = {"name": name, "title": title, "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+               "versions": versions(), "table": {"header": header, "rows": rows}, **extra}
+    return atomic_write_json(RESULTS / f"{name}.json", payload)
