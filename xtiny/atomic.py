@@ -20,6 +20,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, backup: bool = F
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode(path))
         if backup and path.exists():
             shutil.copy2(path, path.with_name(path.name + ".bak"))
         os.replace(tmp, path)
@@ -28,6 +29,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, backup: bool = F
             os.unlink(tmp)
         raise
     return path
+
+
+def _default_mode(path: Path) -> int:
+    """Keep an existing file's permissions; new files get 0o666 minus the umask (mkstemp would give 0o600)."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, backup: bool = False) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from xtiny.errors import XTinyError
@@ -73,6 +74,20 @@ def is_preprocessed(dataset_name: str, configuration: str, plans_identifier: str
     return folder.is_dir() and any(folder.iterdir())
 
 
+@contextmanager
+def _planner_safe_n_proc_da():
+    """nnU-Net's planner calls ``torch.set_num_threads(nnUNet_n_proc_DA)``, which fails for 0 (a valid value for
+    training: no augmentation workers). Plan with at least 1, then restore."""
+    old = os.environ.get("nnUNet_n_proc_DA")
+    if old is not None and old.strip() == "0":
+        os.environ["nnUNet_n_proc_DA"] = "1"
+    try:
+        yield
+    finally:
+        if old is not None:
+            os.environ["nnUNet_n_proc_DA"] = old
+
+
 def plan_and_preprocess(
     dataset: str | int,
     configurations: tuple[str, ...] = ("2d",),
@@ -97,7 +112,8 @@ def plan_and_preprocess(
         extract_fingerprints([did], num_processes=procs, check_dataset_integrity=True, verbose=verbose,
                              show_progress_bar=verbose)
     if not plans_path(name).is_file():
-        plan_experiments([did])
+        with _planner_safe_n_proc_da():
+            plan_experiments([did])
     todo = [c for c in configurations if not is_preprocessed(name, c)]
     if todo:
         preprocess([did], PLANS_IDENTIFIER, tuple(todo), num_processes=[procs] * len(todo), verbose=verbose,

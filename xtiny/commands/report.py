@@ -1,15 +1,20 @@
-"""`xtiny report`: not available yet."""
+"""`xtiny report`: one self-contained HTML page per dataset run."""
+
+from __future__ import annotations
 
 import argparse
 
-HELP = "(report: not implemented yet)"
+HELP = "write the self-contained HTML report of a dataset's run (search, training, comparison, export)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.errors import XTinyError
+    from xtiny.evaluation.run_report import build_report
+    from xtiny.nnunet_api import resolve_dataset_name
 
-    raise XTinyError("'xtiny report' is not implemented yet.")
+    path = build_report(resolve_dataset_name(args.dataset))
+    print(f"report: {path}")
+    return 0

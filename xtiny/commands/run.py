@@ -1,15 +1,48 @@
-"""`xtiny run`: not available yet."""
+"""`xtiny run`: the whole workflow on one dataset, resuming where the last run stopped."""
+
+from __future__ import annotations
 
 import argparse
 
-HELP = "(run: not implemented yet)"
+HELP = "validate → plan & preprocess → search → train the pick → evaluate → export → report (rerun = resume)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
+    add_budget_arguments(parser)
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) -> None:
+    """Options shared by `run` and `demo`."""
+    parser.add_argument("-c", "--configuration", default="2d", help="base nnU-Net configuration (2d or 3d_fullres)")
+    parser.add_argument("--fold", type=int, default=0, help="nnU-Net fold to train and evaluate (default 0)")
+    parser.add_argument("-k", type=int, default=32, help="unlabeled images for the probe (default 32)")
+    parser.add_argument("--seeds", type=int, default=3, help="initialization seeds averaged (default 3)")
+    parser.add_argument("--rule", default="tv", help="knee rule (default tv, the paper's)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"epochs for the pick (default {epochs})")
+    parser.add_argument("--iterations", type=int, default=None, help="iterations per epoch (nnU-Net: 250)")
+    parser.add_argument("--val-iterations", type=int, default=None, help="validation iterations per epoch (50)")
+    parser.add_argument("--with-baseline", action="store_true", help="also train the full base configuration")
+    parser.add_argument("--baseline-epochs", type=int, default=None, help="epochs for the baseline (default: same)")
+    parser.add_argument("--formats", default="onnx,int8,torchscript,bundle", help="export formats")
+
+
+def options_from_args(args: argparse.Namespace, dataset: str):
+    from xtiny.pipeline import RunOptions
+
+    return RunOptions(dataset=dataset, configuration=args.configuration, fold=args.fold, k=args.k, seeds=args.seeds,
+                      rule=args.rule, device=args.device, epochs=args.epochs, iterations_per_epoch=args.iterations,
+                      val_iterations=args.val_iterations, with_baseline=args.with_baseline,
+                      baseline_epochs=args.baseline_epochs,
+                      export_formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()))
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.errors import XTinyError
+    from xtiny.pipeline import run_pipeline
+    from xtiny.pipeline_stages import STAGES
 
-    raise XTinyError("'xtiny run' is not implemented yet.")
+    results = run_pipeline(options_from_args(args, args.dataset), STAGES)
+    print(f"pick: {results['search']['chosen']}")
+    print(f"report: {results['report']['report_path']}")
+    return 0

@@ -1,0 +1,220 @@
+"""Assemble the per-dataset HTML report from what the pipeline left under ``xtiny_dir(dataset)``.
+
+Sections: dataset (examples with label overlays), width search (sensitivity curve, pick), training,
+comparison (table, Dice vs parameters, box plots, sweep), qualitative predictions (pick vs full model),
+edge bundle (size, latency), commands and versions. Missing inputs give a note, never a failure.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from xtiny.evaluation.html_report import Section, load_json_if_present, versions, write_report
+
+
+def _dataset_section(dataset_name: str, raw_dir: Path, fig_dir: Path) -> Section:
+    section = Section("Dataset")
+    meta = load_json_if_present(raw_dir / "dataset.json")
+    if meta is None:
+        section.missing = f"no dataset.json in {raw_dir}"
+        return section
+    labels = ", ".join(f"{k}={v}" for k, v in meta.get("labels", {}).items())
+    channels = ", ".join(str(v) for v in meta.get("channel_names", {}).values())
+    section.paragraphs.append(
+        f"<b>{html.escape(dataset_name)}</b>: {meta.get('numTraining', '?')} training cases, channels "
+        f"{html.escape(channels)}, labels {html.escape(labels)}, files <code>{html.escape(meta.get('file_ending', ''))}"
+        f"</code>. {html.escape(str(meta.get('description', '')))}")
+    sheet = raw_dir / "preview.png"
+    if not sheet.is_file():
+        try:
+            from xtiny.datasets.preview import contact_sheet
+
+            sheet = contact_sheet(raw_dir, fig_dir / "dataset_preview.png")
+        except Exception as exc:  # a report must not fail on a preview
+            section.missing = f"no example images ({exc})"
+            return section
+    section.figures.append((Path(sheet), "Example training images with their label overlays"))
+    return section
+
+
+def _search_section(search: dict | None, search_png: Path) -> Section:
+    section = Section("Width search at initialization")
+    if search is None:
+        section.missing = "no width search yet: run `xtiny search`."
+        return section
+    chosen = search.get("chosen")
+    section.paragraphs.append(
+        f"Pick: <b>{html.escape(str(chosen))}</b> by rule <code>{html.escape(str(search.get('rule')))}</code> "
+        f"from {len(search.get('candidates', []))} candidates, K = {html.escape(str(search.get('k', '?')))} images, "
+        f"{html.escape(str(search.get('seeds', '?')))} seed(s). No labels and no training were used.")
+    header = ["config", "cap", "params", "GFLOPs", "score (mean)", "normalized", "variation"]
+    rows, highlight = [], set()
+    for i, c in enumerate(search.get("candidates", [])):
+        flops = c.get("flops")
+        rows.append([c.get("name", ""), c.get("cap", ""), f"{c.get('params', 0):,}",
+                     f"{flops / 1e9:.3f}" if isinstance(flops, (int, float)) else "",
+                     _fmt(c.get("score")), _fmt(c.get("normalized")), _fmt(c.get("variation"))])
+        if c.get("name") == chosen:
+            highlight.add(i)
+    section.tables.append((header, rows, highlight))
+    if search_png.is_file():
+        section.figures.append((search_png, "Normalized sensitivity and its variation vs parameters; the pick marked"))
+    return section
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else ""
+
+
+def _comparison_section(summary: dict | None, sweep_png: Path) -> Section:
+    section = Section("Comparison")
+    if summary is None:
+        section.missing = "no evaluation yet: run `xtiny evaluate`."
+    else:
+        header = ["model", "params", "GFLOPs", "latency (ms)", "Dice (%)", "HD95"]
+        rows = []
+        for cfg, m in summary.get("models", {}).items():
+            cost, fg = m.get("cost", {}), m.get("foreground", {})
+            dice, hd = fg.get("dice", {}), fg.get("hd95", {})
+            flops = cost.get("flops")
+            rows.append([f"{m.get('display', cfg)} ({cfg})", f"{cost.get('params', 0):,}",
+                         f"{flops / 1e9:.3f}" if isinstance(flops, (int, float)) else "",
+                         _fmt(cost.get("latency_ms")), _pm(dice, 100), _pm(hd, 1)])
+        section.paragraphs.append(
+            f"{summary.get('num_cases', '?')} {html.escape(str(summary.get('split', '')))} cases of fold "
+            f"{html.escape(str(summary.get('fold', '')))}; mean ± sd over cases and foreground classes.")
+        section.tables.append((header, rows, set()))
+        for fig in summary.get("files", {}).get("figures", []):
+            if Path(fig).is_file():
+                section.figures.append((Path(fig), Path(fig).stem.replace("_", " ")))
+    if sweep_png.is_file():
+        section.figures.append((sweep_png, "Oracle sweep: trained Dice vs parameters for every width"))
+    return section
+
+
+def _pm(stat: dict, scale: float) -> str:
+    if not isinstance(stat.get("mean"), (int, float)):
+        return "n/a"
+    return f"{scale * stat['mean']:.2f} ± {scale * (stat.get('sd') or 0):.2f}"
+
+
+def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: int = 4) -> Path | None:
+    """Image | ground truth | each model's prediction for a few cases, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
+
+    meta = json.loads((raw_dir / "dataset.json").read_text())
+    ending = meta["file_ending"]
+    models = [(cfg, Path(m["predictions"])) for cfg, m in summary.get("models", {}).items()
+              if Path(m.get("predictions", "")).is_dir()]
+    if not models:
+        return None
+    cases = sorted(p.name[: -len(ending)] for p in models[0][1].glob(f"*{ending}"))[:max_cases]
+    if not cases:
+        return None
+    reader = determine_reader_writer_from_dataset_json(meta, str(raw_dir / "labelsTr" / f"{cases[0]}{ending}"))()
+    n_channels = len(meta["channel_names"])
+    cols = 2 + len(models)
+    fig, axes = plt.subplots(len(cases), cols, figsize=(2.2 * cols, 2.2 * len(cases)), squeeze=False)
+    for r, case in enumerate(cases):
+        images = [str(raw_dir / "imagesTr" / f"{case}_{c:04d}{ending}") for c in range(n_channels)]
+        img, _ = reader.read_images(images)
+        panels = [("image", _middle(img[0]), None), ("ground truth", _middle(img[0]),
+                  _middle(reader.read_seg(str(raw_dir / "labelsTr" / f"{case}{ending}"))[0][0]))]
+        for cfg, folder in models:
+            seg, _ = reader.read_seg(str(folder / f"{case}{ending}"))
+            panels.append((cfg, _middle(img[0]), _middle(seg[0])))
+        for c, (title, base, overlay) in enumerate(panels):
+            ax = axes[r][c]
+            ax.imshow(base, cmap="gray")
+            if overlay is not None:
+                ax.imshow(np.ma.masked_where(overlay == 0, overlay), cmap="autumn", alpha=0.5, vmin=0,
+                          vmax=max(1, int(overlay.max())))
+            ax.set_axis_off()
+            if r == 0:
+                ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    out_png.write_bytes(buf.getvalue())
+    return out_png
+
+
+def _middle(volume: np.ndarray) -> np.ndarray:
+    """A 2D view: the array itself for (1, H, W), the middle slice for (D, H, W)."""
+    return np.asarray(volume[volume.shape[0] // 2])
+
+
+def _edge_section(export_dirs: list[Path]) -> Section:
+    section = Section("Edge bundle")
+    manifests = [d / "edge" / "manifest.json" for d in export_dirs if (d / "edge" / "manifest.json").is_file()]
+    if not manifests:
+        section.missing = "no edge bundle yet: run `xtiny export`."
+        return section
+    for manifest_path in manifests:
+        manifest = json.loads(manifest_path.read_text())
+        rows = [[name, f"{info.get('bytes', 0) / 1024:.1f} KiB", info.get("sha256", "")[:16] + "…"]
+                for name, info in sorted(manifest.get("files", {}).items())]
+        section.paragraphs.append(f"Bundle <code>{html.escape(str(manifest_path.parent))}</code>")
+        section.tables.append((["file", "size", "sha256"], rows, set()))
+        metrics = manifest.get("metrics", {})
+        measured = [[k[len("latency_ms_"):], _fmt(v), f"{metrics.get('size_bytes_' + k[len('latency_ms_'):], 0) / 1024:.1f} KiB",
+                     _fmt(metrics.get("dice_" + k[len("latency_ms_"):]))]
+                    for k, v in metrics.items() if k.startswith("latency_ms_")]
+        if measured:
+            section.paragraphs.append(f"onnxruntime, 1 CPU thread, one patch; recommended: "
+                                      f"<b>{html.escape(str(metrics.get('recommended_model', '?')))}</b>")
+            section.tables.append((["model", "latency (ms)", "size", "validation Dice"], measured, set()))
+    return section
+
+
+def build_report(dataset_name: str) -> Path:
+    """Write ``xtiny_dir(dataset)/report.html`` from the run's artifacts; returns its path."""
+    from xtiny.artifacts import evaluation_dir, report_path, search_json_path, sweep_json_path, xtiny_dir
+    from xtiny.paths import nnunet_dirs
+
+    root = xtiny_dir(dataset_name)
+    fig_dir = root / "report_figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    raw_dir = nnunet_dirs().raw / dataset_name
+    search_path = search_json_path(dataset_name, "2d")
+    sections = [_dataset_section(dataset_name, raw_dir, fig_dir),
+                _search_section(load_json_if_present(search_path), search_path.with_suffix(".png"))]
+    run_state = load_json_if_present(root / "run.json") or {}
+    train = run_state.get("stages", {})
+    training = Section("Training")
+    trained = {k: v for k, v in train.items() if k.startswith("train")}
+    if trained:
+        rows = [[name, v["outputs"].get("configuration", ""), v["outputs"].get("trainer", ""),
+                 _fmt(v["outputs"].get("validation_dice")), f"{v.get('seconds', 0):.0f}"] for name, v in trained.items()]
+        training.tables.append((["stage", "configuration", "nnU-Net trainer", "validation Dice", "seconds"], rows, set()))
+    else:
+        training.missing = "nothing trained by `xtiny run` yet."
+    sections.append(training)
+    summaries = sorted(evaluation_dir(dataset_name).glob("summary_*.json"))
+    summary = load_json_if_present(summaries[0]) if summaries else None
+    sections.append(_comparison_section(summary, sweep_json_path(dataset_name).with_suffix(".png")))
+    qualitative = Section("Qualitative predictions")
+    fig = qualitative_figure(raw_dir, summary, fig_dir / "qualitative.png") if summary and raw_dir.is_dir() else None
+    if fig:
+        qualitative.figures.append((fig, "Validation cases: image, ground truth, then each model's prediction"))
+    else:
+        qualitative.missing = "no predictions to show yet."
+    sections.append(qualitative)
+    sections.append(_edge_section(sorted((root / "export").glob("*"))))
+    repro = Section("Commands and versions")
+    repro.preformatted.append("\n".join(run_state.get("commands", [])) or "(no recorded commands)")
+    repro.preformatted.append(json.dumps(versions(), indent=2))
+    sections.append(repro)
+    return write_report(report_path(dataset_name), f"XTiny report — {dataset_name}",
+                        "training-free width search, training, comparison and edge export", sections)
