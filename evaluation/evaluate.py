@@ -1,0 +1,206 @@
+"""Evaluate trained models on a held-out split: predictions, per-case metrics, costs, table and plots.
+
+For each configuration: find its fold folder in nnU-Net's results layout (:mod:`xtiny.evaluation.locate`),
+predict the split's raw images with ``nnUNetPredictor`` (sequential, no worker processes) into
+``evaluation_dir(dataset)/predictions/<configuration>_fold<F>/``; a folder that nnU-Net's predictor
+cannot load (e.g. a model trained by another backend) is evaluated from the predictions it wrote into
+``fold_F/validation/`` (nnU-Net results layout), which must cover every case of the split.
+Outputs: ``metrics_<split>_fold<F>.csv`` (one row per model, case and label), ``summary_<split>_fold<F>.json``
+(atomic), ``table_<split>_fold<F>.md``, ``box_<metric>_...png`` and ``dice_vs_params_...png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from xtiny.evaluation.locate import ModelFolder, find_model_folder, split_cases
+
+from xtiny.errors import XTinyError
+
+
+def _dataset_info(dataset_name: str) -> tuple[dict, Path]:
+    from xtiny.atomic import read_json
+    from xtiny.paths import nnunet_dirs
+
+    raw = nnunet_dirs().raw / dataset_name
+    ds = read_json(raw / "dataset.json", "dataset.json")
+    return ds, raw
+
+
+def _labels(ds: dict) -> list[int]:
+    values = []
+    for v in ds["labels"].values():
+        values.extend(v if isinstance(v, list) else [v])
+    return sorted({int(v) for v in values if int(v) != 0})
+
+
+def predict_cases(model: ModelFolder, cases: Sequence[str], raw_dir: Path, ds: dict, out_dir: Path, *,
+                  device: str = "cpu", use_mirroring: bool = False):
+    """Predict ``cases`` with nnU-Net's predictor; returns the network (for cost) and the output folder."""
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
+                                perform_everything_on_device=dev.type == "cuda", device=dev, verbose=False,
+                                allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(model.training_dir), use_folds=(model.fold,),
+                                                   checkpoint_name=model.checkpoint.name)
+    ending = ds["file_ending"]
+    n_ch = len(ds["channel_names"])
+    inputs = [[str(raw_dir / "imagesTr" / f"{c}_{i:04d}{ending}") for i in range(n_ch)] for c in cases]
+    missing = [p for li in inputs for p in li if not Path(p).is_file()]
+    if missing:
+        raise XTinyError(f"raw image {missing[0]} of the split is missing.", fix="restore the raw dataset.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    import contextlib
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        predictor.predict_from_files_sequential(inputs, [str(out_dir / c) for c in cases], save_probabilities=False,
+                                                overwrite=True)
+    return predictor, out_dir
+
+
+def _network_cost(predictor, model: ModelFolder, dataset_name: str, latency: bool) -> dict:
+    from xtiny.evaluation.cost import count_macs, count_parameters, torch_latency_ms
+
+    if predictor is not None:
+        net = predictor.network
+        patch = list(predictor.configuration_manager.patch_size)
+    else:
+        net, patch = _rebuild_network(dataset_name, model)
+        if net is None:
+            return {"params": None, "macs": None, "flops": None, "latency_ms": None, "patch_size": None}
+    import torch
+
+    net = net.cpu().eval()
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Conv3d))
+    cost = {"params": count_parameters(net), **count_macs(net, patch, first.in_channels), "patch_size": patch}
+    if latency:
+        x = torch.randn(1, first.in_channels, *patch)
+        cost["latency_ms"] = torch_latency_ms(net, x, threads=1, repeats=3, warmup=1)
+    else:
+        cost["latency_ms"] = None
+    return cost
+
+
+def _rebuild_network(dataset_name: str, model: ModelFolder):
+    """Architecture of a non-nnU-Net folder: a registry baseline named like the configuration, at the base patch."""
+    from xtiny.models import build_model, is_baseline
+
+    if not is_baseline(model.configuration):
+        return None, None
+    from xtiny.family import load_plans, resolved_configuration
+
+    ds, _ = _dataset_info(dataset_name)
+    _, plans = load_plans(dataset_name)
+    patch = list(resolved_configuration(plans, "2d")["patch_size"])
+    net = build_model(model.configuration, len(ds["channel_names"]), len(_labels(ds)) + 1)
+    return net, patch
+
+
+def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: int | str = 0, split: str = "val",
+                    trainer: str | None = None, device: str = "cpu", use_mirroring: bool = False,
+                    latency: bool = True, log=print) -> dict:
+    """Evaluate every configuration on the split; write CSV, summary JSON, Markdown table and plots.
+
+    Returns the summary dict (also written atomically to ``summary_<split>_fold<F>.json``).
+    """
+    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
+    from xtiny.evaluation import metrics, plots, table
+
+    from xtiny.artifacts import evaluation_dir
+    from xtiny.atomic import atomic_write_json, atomic_write_text
+    from xtiny.models import display_name
+    from xtiny.nnunet_api import resolve_dataset_name
+
+    name = resolve_dataset_name(dataset)
+    ds, raw_dir = _dataset_info(name)
+    labels = _labels(ds)
+    # resolve every model first so a missing one fails before any slow prediction
+    models = [find_model_folder(name, c, fold, trainer=trainer) for c in configurations]
+    cases = split_cases(name, fold, split)
+    out = evaluation_dir(name)
+    tag = f"{split}_fold{fold}"
+    reader = determine_reader_writer_from_dataset_json(ds, str(raw_dir / "labelsTr" / f"{cases[0]}{ds['file_ending']}"))()
+    summary = {"dataset": name, "fold": str(fold), "split": split, "num_cases": len(cases), "labels": labels,
+               "conventions": metrics.CONVENTIONS, "cost_definitions": _cost_defs(), "models": {}}
+    rows: list[dict] = []
+    for model in models:
+        predictor, pred_dir, source = None, None, "nnUNetPredictor"
+        if model.checkpoint is not None:
+            try:
+                predictor, pred_dir = predict_cases(model, cases, raw_dir, ds, out / "predictions" /
+                                                    f"{model.configuration}_fold{fold}", device=device,
+                                                    use_mirroring=use_mirroring)
+            except XTinyError:
+                raise
+            except Exception as exc:  # not loadable by nnU-Net's predictor: use the folder's own predictions
+                log(f"[xtiny] {model.configuration}: nnU-Net's predictor cannot load {model.fold_dir} ({exc}); "
+                    "using its validation/ predictions")
+        if pred_dir is None:
+            pred_dir, source = model.fold_dir / "validation", "fold validation/ folder"
+            absent = [c for c in cases if not (pred_dir / f"{c}{ds['file_ending']}").is_file()]
+            if absent:
+                raise XTinyError(f"{pred_dir} lacks predictions for {len(absent)} case(s) of the split (e.g. {absent[0]}).",
+                                 fix=f"finish training '{model.configuration}' fold {fold} (its validation step "
+                                     "writes them) or train it with the nnU-Net backend.")
+        records = metrics.evaluate_folder(str(raw_dir / "labelsTr"), str(pred_dir), labels, reader, ds["file_ending"],
+                                          case_ids=cases)
+        summ = metrics.summarize(records, labels)
+        cost = _network_cost(predictor, model, name, latency)
+        summary["models"][model.configuration] = {
+            "display": display_name(model.configuration), "trainer": model.trainer, "fold_dir": str(model.fold_dir),
+            "predictions": str(pred_dir), "prediction_source": source, "cost": cost,
+            "per_class": summ["per_class"], "foreground": summ["foreground"], "dice_nnunet": summ["dice_nnunet"]}
+        for rec in records:
+            for lb, m in rec["metrics"].items():
+                rows.append({"model": model.configuration, "case": rec["case"], "label": lb, **m})
+        fg = summ["foreground"]["dice"]
+        log(f"[xtiny] {model.configuration}: Dice {100 * fg['mean']:.2f} ± {100 * fg['sd']:.2f} over {len(cases)} "
+            f"{split} cases ({source})")
+    csv_path = out / f"metrics_{tag}.csv"
+    atomic_write_text(csv_path, _csv(rows))
+    summary_path = atomic_write_json(out / f"summary_{tag}.json", _json_safe(summary))
+    md = table.markdown_table([summary])
+    table_path = atomic_write_text(out / f"table_{tag}.md", md)
+    figures = plots.write_plots(summary, rows, out, tag)
+    summary["files"] = {"csv": str(csv_path), "summary": str(summary_path), "table": str(table_path),
+                        "figures": [str(f) for f in figures]}
+    atomic_write_json(summary_path, _json_safe(summary))
+    return summary
+
+
+def _cost_defs() -> dict:
+    from xtiny.evaluation.cost import DEFINITIONS
+
+    return {k: DEFINITIONS[k] for k in ("params", "macs", "flops")} | {
+        "latency_ms": "median batch-1 torch eager CPU forward of one patch, 1 thread"}
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    fields = ["model", "case", "label", "dice", "hd95", "assd", "n_ref", "n_pred"]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("nan" if isinstance(r[k], float) and math.isnan(r[k]) else r[k]) for k in fields})
+    return buf.getvalue()
+
+
+def _json_safe(obj):
+    """NaN/inf → None (recursively) so the JSON is strict."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, str | int | bool):
+        return obj
+    return str(obj)

@@ -1,0 +1,77 @@
+"""Find trained models in nnU-Net's results layout and the held-out cases of a fold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xtiny.errors import XTinyError
+from xtiny.nnunet_api import PLANS_IDENTIFIER, dataset_id_of
+from xtiny.paths import nnunet_dirs
+
+CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """One trained model: ``$nnUNet_results/<dataset>/<trainer>__<plans>__<configuration>/fold_<fold>``."""
+
+    configuration: str
+    trainer: str
+    plans: str
+    fold: int | str
+    fold_dir: Path
+    checkpoint: Path | None
+
+    @property
+    def training_dir(self) -> Path:
+        return self.fold_dir.parent
+
+
+def find_model_folder(dataset_name: str, configuration: str, fold: int | str = 0, *,
+                      trainer: str | None = None, plans: str = PLANS_IDENTIFIER) -> ModelFolder:
+    """The fold folder of ``configuration`` (any trainer unless ``trainer`` is given; ``nnUNetTrainer`` preferred).
+
+    A folder counts when it holds a checkpoint or a ``validation/`` folder with predictions. Raises an
+    XTinyError naming what to train when none exists.
+    """
+    root = nnunet_dirs().results / dataset_name
+    found = []
+    for d in sorted(root.glob(f"*__{plans}__{configuration}")) if root.is_dir() else []:
+        t = d.name.split("__")[0]
+        if trainer is not None and t != trainer:
+            continue
+        fold_dir = d / f"fold_{fold}"
+        ckpt = next((fold_dir / c for c in CHECKPOINTS if (fold_dir / c).is_file()), None)
+        if ckpt is not None or (fold_dir / "validation").is_dir():
+            found.append(ModelFolder(configuration, t, plans, fold, fold_dir, ckpt))
+    if not found:
+        did = dataset_id_of(dataset_name)
+        who = f"trainer {trainer}, " if trainer else ""
+        raise XTinyError(
+            f"no trained model for configuration '{configuration}' ({who}fold {fold}) in {root} "
+            f"(looked for */{'*' if trainer is None else trainer}__{plans}__{configuration}/fold_{fold} with a checkpoint).",
+            fix=f"train it first: `xtiny train -d {did} -c {configuration} --fold {fold}` "
+                f"(or nnUNetv2_train {did} {configuration} {fold}).",
+        )
+    found.sort(key=lambda m: (m.trainer != "nnUNetTrainer", m.checkpoint is None, m.trainer))
+    return found[0]
+
+
+def split_cases(dataset_name: str, fold: int | str = 0, split: str = "val") -> list[str]:
+    """Case ids of nnU-Net's ``splits_final.json`` fold (``val`` = held out, ``train``)."""
+    from xtiny.atomic import read_json
+
+    path = nnunet_dirs().preprocessed / dataset_name / "splits_final.json"
+    if split not in ("val", "train"):
+        raise XTinyError(f"unknown split '{split}'.", fix="use --split val or --split train.")
+    if not path.is_file():
+        raise XTinyError(f"{path} does not exist, so the held-out split is unknown.",
+                         fix="train a model first (nnU-Net writes splits_final.json when training starts).")
+    splits = read_json(path, "splits file")
+    if str(fold) == "all":
+        return sorted({c for s in splits for c in s[split]})
+    f = int(fold)
+    if f >= len(splits):
+        raise XTinyError(f"{path} has {len(splits)} folds; fold {f} does not exist.", fix="pass a smaller --fold.")
+    return sorted(splits[f][split])

@@ -1,0 +1,64 @@
+"""Figures for an evaluation: a box plot per metric across models and Dice vs log-parameters."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+def write_plots(summary: dict, rows: list[dict], out_dir: Path, tag: str) -> list[Path]:
+    """Write ``box_<metric>_<tag>.png`` (dice, hd95) and ``dice_vs_params_<tag>.png``; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xtiny.atomic import atomic_write_bytes
+
+    models = list(summary["models"])
+    paths = []
+
+    def save(fig, name: str) -> None:
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(atomic_write_bytes(out_dir / name, buf.getvalue()))
+
+    for metric in ("dice", "hd95"):
+        data = []
+        for m in models:
+            per_case: dict[str, list[float]] = {}
+            for r in rows:
+                if r["model"] == m and isinstance(r[metric], float) and math.isfinite(r[metric]):
+                    per_case.setdefault(r["case"], []).append(r[metric])
+            data.append([sum(v) / len(v) for v in per_case.values()] or [math.nan])
+        fig, ax = plt.subplots(figsize=(1.4 * len(models) + 2, 4))
+        ax.boxplot(data, showmeans=True)
+        ax.set_xticks(range(1, len(models) + 1), [summary["models"][m]["display"] for m in models], rotation=30)
+        ax.set_ylabel({"dice": "Dice (foreground mean per case)", "hd95": "HD95 (foreground mean per case)"}[metric])
+        ax.set_title(f"{summary['dataset']} — {summary['split']} fold {summary['fold']}")
+        save(fig, f"box_{metric}_{tag}.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    fam = []
+    for m in models:
+        e = summary["models"][m]
+        params, dice = (e.get("cost") or {}).get("params"), e["foreground"]["dice"]["mean"]
+        if not params or dice is None:
+            continue
+        is_family = m.startswith("2d_xtiny") or m == "2d"
+        ax.scatter([params], [dice], marker="o" if is_family else "s", color="C0" if is_family else "C1")
+        ax.annotate(e["display"], (params, dice), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        if is_family:
+            fam.append((params, dice))
+    if len(fam) > 1:
+        fam.sort()
+        ax.plot([p for p, _ in fam], [d for _, d in fam], color="C0", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log)")
+    ax.set_ylabel("Dice (foreground mean)")
+    ax.set_title("Dice vs parameters (circles: nnU-Net width family; squares: baselines)")
+    save(fig, f"dice_vs_params_{tag}.png")
+    return paths
