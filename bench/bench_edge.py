@@ -1,0 +1,70 @@
+"""Edge latency on this CPU: cap-8 XTiny vs the full nnU-Net 2d (7 stages, 32..512 features) on one 256x256
+slice, onnxruntime, 1 thread; fp32 vs INT8 (QDQ, QOperator) size and latency. Untrained networks (latency
+does not depend on weights). Writes bench/results/edge_cpu.json.
+
+    python bench/bench_edge.py [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def network(cap: int):
+    import torch
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+
+    torch.manual_seed(0)
+    features = [min(cap, f) for f in (32, 64, 128, 256, 512, 512, 512)]
+    return PlainConvUNet(1, 7, features, torch.nn.Conv2d, 3, [1, 2, 2, 2, 2, 2, 2], [2] * 7, 2, [2] * 6, False,
+                         torch.nn.InstanceNorm2d, {"eps": 1e-5, "affine": True}, None, None, torch.nn.LeakyReLU,
+                         {"inplace": True}, deep_supervision=False).eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "edge_cpu.json"))
+    args = parser.parse_args()
+
+    from xtiny.export.evaluate import latency_ms
+    from xtiny.export.onnx_export import export_onnx
+    from xtiny.export.quantize import quantize_int8
+
+    x = np.random.default_rng(0).standard_normal((1, 1, 256, 256)).astype(np.float32)
+    calibration = [np.random.default_rng(i).standard_normal((1, 1, 256, 256)).astype(np.float32) for i in range(4)]
+    results: dict = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                     "load_avg_1min": os.getloadavg()[0], "input": list(x.shape), "threads": 1, "models": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, cap in (("nnunet_2d_full", 512), ("xtiny_cap8", 8)):
+            net = network(cap)
+            fp32 = export_onnx(net, Path(tmp) / f"{name}.onnx", x)
+            files = {"fp32": fp32}
+            if cap == 8:
+                files["int8_qdq"] = quantize_int8(fp32, Path(tmp) / f"{name}.qdq.onnx", calibration, fmt="qdq")
+                files["int8_qoperator"] = quantize_int8(fp32, Path(tmp) / f"{name}.qop.onnx", calibration,
+                                                        fmt="qoperator")
+            for variant, path in files.items():
+                results["models"][f"{name}/{variant}"] = {
+                    "params": int(sum(p.numel() for p in net.parameters())),
+                    "size_bytes": path.stat().st_size,
+                    "latency_ms": latency_ms(path, x, threads=1, repeats=args.repeats if cap == 8 else 5),
+                }
+    m = results["models"]
+    results["speedup_cap8_fp32_vs_full_fp32"] = m["nnunet_2d_full/fp32"]["latency_ms"] / m["xtiny_cap8/fp32"]["latency_ms"]
+    best = min((k for k in m if k.startswith("xtiny_cap8/")), key=lambda k: m[k]["latency_ms"])
+    results["fastest_cap8_format"] = best
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""xtiny export: every format from one briefly trained checkpoint, checked for fidelity and integrity."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.export_fixtures import exported_model
+from xtiny.errors import XTinyError
+
+
+@pytest.fixture(scope="session")
+def exported(request, tmp_path_factory):
+    return exported_model(request, tmp_path_factory.mktemp("xtiny-export"))
+
+
+def test_every_format_written_and_checked(exported):
+    import onnx
+
+    out, metrics = exported["out"], exported["report"]["metrics"]
+    edge = out / "edge"
+    model = onnx.load(str(edge / "model.onnx"))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert all(d.dim_param for i, d in enumerate(dims) if i != 1)  # batch + spatial axes are dynamic
+    assert metrics["onnx_max_abs_diff"] <= 1e-4
+    ops_qdq = {n.op_type for n in onnx.load(str(edge / "model.int8.onnx")).graph.node}
+    ops_qop = {n.op_type for n in onnx.load(str(edge / "model.int8_qoperator.onnx")).graph.node}
+    assert "QuantizeLinear" in ops_qdq and "QLinearConv" in ops_qop
+    for key in ("dice_fp32", "dice_int8", "dice_int8_qoperator", "latency_ms_int8", "size_bytes_int8"):
+        assert key in metrics
+    assert (out / "torchscript" / "model.ts").is_file()
+    manifest = json.loads((edge / "manifest.json").read_text())
+    assert {"model.onnx", "model.int8.onnx", "preprocess.json", "README.md"} <= set(manifest["files"])
+    assert manifest["versions"]["onnxruntime"]
+    pre = json.loads((edge / "preprocess.json").read_text())
+    assert pre["normalization_schemes"] and pre["patch_size"] and pre["labels"]["background"] == 0
+    assert "Intended use" in (edge / "README.md").read_text()
+
+
+def test_monai_bundle_runs_offline(exported, tmp_path):
+    import numpy as np
+    from monai.bundle import run
+    from PIL import Image
+
+    from xtiny.export.monai_bundle import validate_metadata
+    from xtiny.paths import nnunet_dirs
+
+    bundle = exported["out"] / "monai_bundle"
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    assert validate_metadata(meta) == []
+    assert validate_metadata({k: v for k, v in meta.items() if k != "task"}) == ["missing 'task'"]
+    images = sorted((nnunet_dirs().raw / exported["dataset"] / "imagesTr").glob("*.png"))[:1]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in images:
+        shutil.copy(f, inputs)
+    run(run_id="run", init_id="initialize", meta_file=str(bundle / "configs" / "metadata.json"),
+        config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
+        dataset_dir=str(inputs), output_dir=str(tmp_path / "out"))
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert len(written) == len(images)
+    assert np.asarray(Image.open(written[0])).shape == np.asarray(Image.open(images[0])).shape[:2]
+
+
+def test_refuses_missing_ambiguous_and_corrupt(exported, tmp_path):
+    from xtiny.export.checkpoint import find_trainer_folder, load_checkpoint
+
+    with pytest.raises(XTinyError, match="no trained model"):
+        find_trainer_folder(exported["dataset"], "3d_nonexistent")
+    folder = find_trainer_folder(exported["dataset"], exported["configuration"])
+    twin = folder.with_name("OtherTrainer__" + folder.name.split("__", 1)[1])
+    twin.mkdir()
+    try:
+        with pytest.raises(XTinyError, match="several trainers"):
+            find_trainer_folder(exported["dataset"], exported["configuration"])
+        assert find_trainer_folder(exported["dataset"], exported["configuration"], folder.name.split("__")[0]) == folder
+    finally:
+        twin.rmdir()
+    bad = tmp_path / "checkpoint_final.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(XTinyError, match="cannot load checkpoint"):
+        load_checkpoint(bad)

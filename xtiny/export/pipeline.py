@@ -1,0 +1,125 @@
+"""``export_model``: trained checkpoint → ONNX fp32, INT8 (QDQ + QOperator), TorchScript, MONAI bundle and
+XTiny edge bundle, each checked; a JSON report next to them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from xtiny.atomic import atomic_write_json
+from xtiny.errors import XTinyError
+
+FORMATS = ("onnx", "int8", "torchscript", "monai", "bundle")
+ONNX_TOLERANCE = 1e-4
+MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8_qoperator": "model.int8_qoperator.onnx"}
+
+
+def parse_formats(text: str | list[str]) -> list[str]:
+    """``"onnx,int8"`` → validated list; ``all`` → every format."""
+    items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if items == ["all"]:
+        return list(FORMATS)
+    unknown = [t for t in items if t not in FORMATS]
+    if unknown or not items:
+        raise XTinyError(f"unknown export format(s): {', '.join(unknown) or '(none)'}.",
+                         fix=f"use a comma-separated subset of {','.join(FORMATS)} or 'all'.")
+    return items
+
+
+def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *, formats=FORMATS,
+                 output_dir: str | Path | None = None, trainer: str | None = None,
+                 checkpoint_name: str = "checkpoint_final.pth", max_val_cases: int = 8,
+                 calibration_patches: int = 16, log=print) -> dict:
+    """Export a trained model; returns the report (also written to ``OUTPUT/export_report.json``)."""
+    import torch
+
+    from xtiny.artifacts import export_dir
+    from xtiny.export.checkpoint import build_network, load_trained_model
+    from xtiny.export.data import load_cases, patches, preprocessed_folder, split_cases
+    from xtiny.export.evaluate import latency_ms, recommend, validation_dice
+    from xtiny.export.onnx_export import export_onnx, export_torchscript, onnx_max_abs_diff, stride_product
+    from xtiny.nnunet_api import resolve_dataset_name
+
+    formats = parse_formats(list(formats))
+    name = resolve_dataset_name(dataset)
+    model = load_trained_model(name, configuration, fold, trainer=trainer, checkpoint_name=checkpoint_name)
+    net = build_network(model)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    out = Path(output_dir) if output_dir else export_dir(name, configuration, fold)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"[export] {model.trainer_folder.name}/fold_{fold}/{model.checkpoint_path.name} -> {out}")
+
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    patch = list(PlansManager(model.plans).get_configuration(configuration).patch_size)
+    folder = preprocessed_folder(name, model.plans, configuration)
+    train_ids, val_ids = split_cases(name, fold, folder)
+    train_cases = load_cases(folder, train_ids[:max(1, calibration_patches)])
+    real = patches(train_cases, patch, limit=calibration_patches)
+    report: dict = {"dataset": name, "configuration": configuration, "fold": fold, "trainer": model.trainer_name,
+                    "checkpoint": str(model.checkpoint_path), "formats": formats, "files": {}, "metrics": {}}
+    metrics = report["metrics"]
+    edge = out / "edge"
+    needs_onnx = any(f in formats for f in ("onnx", "int8", "bundle"))
+    models: dict[str, str] = {}
+    if needs_onnx:
+        if edge.exists():
+            shutil.rmtree(edge)
+        onnx_path = export_onnx(net, edge / MODEL_FILES["fp32"], real[0])
+        big = np.tile(real[0], [2, 1] + [2] * len(patch))  # dynamic batch and spatial size
+        diff = onnx_max_abs_diff(net, onnx_path, real + [big])
+        metrics["onnx_max_abs_diff"] = diff
+        metrics["stride_product"] = stride_product(model.plans, configuration)
+        log(f"[export] ONNX opset 17, checker ok, max |torch - onnx| = {diff:.2e} on {len(real)} real patches"
+            f" + one {list(big.shape)} batch")
+        if diff > ONNX_TOLERANCE:
+            raise XTinyError(f"ONNX export {onnx_path} differs from torch by {diff:.2e} (> {ONNX_TOLERANCE}).")
+        models["fp32"] = MODEL_FILES["fp32"]
+        report["files"]["onnx"] = str(onnx_path)
+    if "int8" in formats:
+        from xtiny.export.quantize import quantize_int8
+
+        for variant, fmt in (("int8", "qdq"), ("int8_qoperator", "qoperator")):
+            quantize_int8(edge / MODEL_FILES["fp32"], edge / MODEL_FILES[variant], real, fmt=fmt)
+            models[variant] = MODEL_FILES[variant]
+            report["files"][variant] = str(edge / MODEL_FILES[variant])
+        log(f"[export] INT8 static quantization (per-channel, QDQ and QOperator) calibrated on {len(real)} patches")
+    if models:
+        labels = model.dataset_json["labels"]
+        val_cases = load_cases(folder, val_ids[:max_val_cases])
+        metrics.update(validation_dice({k: edge / v for k, v in models.items()}, val_cases, patch, len(labels)))
+        metrics["validation_cases"] = len(val_cases)
+        for key, rel in models.items():
+            metrics[f"size_bytes_{key}"] = (edge / rel).stat().st_size
+            metrics[f"latency_ms_{key}"] = latency_ms(edge / rel, real[0], threads=1)
+        metrics["recommended_model"] = recommend(metrics, models)
+        log("[export] " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in metrics.items() if not isinstance(v, list)))
+    ts_path = None
+    if "torchscript" in formats or "monai" in formats:
+        ts_path = export_torchscript(net, out / "torchscript" / "model.ts", real[0])
+        report["files"]["torchscript"] = str(ts_path)
+        log(f"[export] TorchScript -> {ts_path}")
+    if "bundle" in formats or "monai" in formats:
+        from xtiny.export.edge_bundle import preprocess_description, write_edge_bundle
+
+        pre = preprocess_description(model, models)
+        if "bundle" in formats:
+            write_edge_bundle(edge, model, models, metrics)
+            report["files"]["bundle"] = str(edge)
+            log(f"[export] edge bundle (preprocess.json, manifest.json, README.md) -> {edge}")
+        if "monai" in formats:
+            from xtiny.export.monai_bundle import write_monai_bundle
+
+            monai_dir = out / "monai_bundle"
+            if monai_dir.exists():
+                shutil.rmtree(monai_dir)
+            write_monai_bundle(monai_dir, ts_path, pre, {k: v for k, v in metrics.items() if k.startswith("dice")},
+                               f"nnU-Net {configuration} of {name} (fold {fold}), exported by XTiny.")
+            report["files"]["monai"] = str(monai_dir)
+            log(f"[export] MONAI bundle -> {monai_dir}")
+    atomic_write_json(out / "export_report.json", report)
+    log(f"[export] report -> {out / 'export_report.json'}")
+    return report
