@@ -15,6 +15,19 @@ def fmt(value) -> str:
     return str(value)
 
 
+SKIP = {"name", "title", "command", "date", "machine", "versions", "notes", "table"}
+
+
+def _table_from_records(result: dict) -> dict | None:
+    """A result without a ``table``: render its first list of flat records (e.g. ``models``) as one."""
+    for key, value in result.items():
+        if key in SKIP or not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+            continue
+        header = [k for k in value[0] if not isinstance(value[0][k], (dict, list))]
+        return {"header": header, "rows": [[rec.get(k, "") for k in header] for rec in value]}
+    return None
+
+
 def render(result: dict, source: Path) -> list[str]:
     lines = [f"## {result.get('title', result.get('name', source.stem))}", ""]
     m = result.get("machine", {})
@@ -24,11 +37,15 @@ def render(result: dict, source: Path) -> list[str]:
     lines.append(f"- Versions: {', '.join(f'{k} {v}' for k, v in result.get('versions', {}).items())}")
     lines.append(f"- Source: [`{source.relative_to(ROOT)}`]({source.relative_to(ROOT)})")
     lines.append("")
-    table = result.get("table")
+    table = result.get("table") or _table_from_records(result)
     if table and table.get("rows"):
         lines.append("| " + " | ".join(table["header"]) + " |")
         lines.append("|" + "---|" * len(table["header"]))
         lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in table["rows"]]
+        lines.append("")
+    scalars = {k: v for k, v in result.items() if k not in SKIP and isinstance(v, (int, float, str, bool))}
+    if scalars and not result.get("table"):
+        lines += [f"- {k}: {fmt(v)}" for k, v in scalars.items()]
         lines.append("")
     for note in result.get("notes", []):
         lines.append(f"- {note}")

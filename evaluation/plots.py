@@ -34,14 +34,15 @@ def write_plots(summary: dict, rows: list[dict], out_dir: Path, tag: str) -> lis
                 if r["model"] == m and isinstance(r[metric], float) and math.isfinite(r[metric]):
                     per_case.setdefault(r["case"], []).append(r[metric])
             data.append([sum(v) / len(v) for v in per_case.values()] or [math.nan])
-        fig, ax = plt.subplots(figsize=(1.4 * len(models) + 2, 4))
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(models) + 3), 3.6))
         ax.boxplot(data, showmeans=True)
-        ax.set_xticks(range(1, len(models) + 1), [summary["models"][m]["display"] for m in models], rotation=30)
-        ax.set_ylabel({"dice": "Dice (foreground mean per case)", "hd95": "HD95 (foreground mean per case)"}[metric])
-        ax.set_title(f"{summary['dataset']} — {summary['split']} fold {summary['fold']}")
+        ax.set_xticks(range(1, len(models) + 1), [summary["models"][m]["display"] for m in models], rotation=20,
+                      fontsize=8)
+        ax.set_ylabel({"dice": "Dice per case", "hd95": "HD95 per case"}[metric], fontsize=9)
+        ax.set_title(f"{metric.upper()}: {summary['dataset']}, {summary['split']} fold {summary['fold']}", fontsize=10)
         save(fig, f"box_{metric}_{tag}.png")
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
     fam = []
     for m in models:
         e = summary["models"][m]
@@ -59,6 +60,6 @@ def write_plots(summary: dict, rows: list[dict], out_dir: Path, tag: str) -> lis
     ax.set_xscale("log")
     ax.set_xlabel("parameters (log)")
     ax.set_ylabel("Dice (foreground mean)")
-    ax.set_title("Dice vs parameters (circles: nnU-Net width family; squares: baselines)")
+    ax.set_title("Dice vs parameters (circles: nnU-Net width family; squares: baselines)", fontsize=10)
     save(fig, f"dice_vs_params_{tag}.png")
     return paths

@@ -18,6 +18,7 @@ for _key, _env in (("raw", "nnUNet_raw"), ("preprocessed", "nnUNet_preprocessed"
     (_SESSION_DIR / _key).mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("nnUNet_n_proc_DA", "0")  # no data-augmentation worker processes on the 2-core CI
 os.environ.setdefault("nnUNet_compile", "false")
+os.environ.setdefault("nnUNet_def_n_proc", "2")  # nnU-Net's final validation would spawn 8 workers on 2 cores
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

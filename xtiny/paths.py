@@ -31,6 +31,8 @@ def ensure_nnunet_env(work_dir: str | os.PathLike | None = None, *, quiet: bool 
         if not os.environ.get(env):
             os.environ[env] = str(base / key)
             defaulted.append(env)
+    # nnU-Net spawns 8 worker processes by default (preprocessing, final validation): wasteful on small machines
+    os.environ.setdefault("nnUNet_def_n_proc", str(max(1, min(8, os.cpu_count() or 1))))
     if defaulted and not quiet and not _announced:
         print(f"[xtiny] {', '.join(defaulted)} not set: using {base}/{{raw,preprocessed,results}}", file=sys.stderr)
         _announced = True

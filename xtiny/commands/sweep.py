@@ -1,15 +1,47 @@
-"""`xtiny sweep`: not available yet."""
+"""`xtiny sweep`: train every width candidate with one budget and find the observed knee (the oracle)."""
 
 import argparse
 
-HELP = "(sweep: not implemented yet)"
+HELP = "train every width candidate (+ the full 2d) with one budget; compare the observed knee with the probe"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
+    parser.add_argument("--epochs", type=int, required=True, help="epoch budget for every candidate")
+    parser.add_argument("--iterations", type=int, default=None, help="training iterations per epoch (default 250)")
+    parser.add_argument("--val-iterations", type=int, default=None,
+                        help="validation iterations per epoch (default 50)")
+    parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
+    parser.add_argument("--jobs", type=int, default=1, help="candidates trained in parallel")
+    parser.add_argument("--executor", default="local", choices=["local", "ray"])
+    parser.add_argument("--caps", default=None, help="comma-separated width caps (default: the whole family)")
+    parser.add_argument("--no-base", action="store_true", help="do not train the full base configuration")
+    parser.add_argument("--fold", default="0", help="cross-validation fold 0-4 or 'all'")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
 
 
 def run(args: argparse.Namespace) -> int:
     from xtiny.errors import XTinyError
+    from xtiny.paths import ensure_nnunet_env
+    from xtiny.training.sweep import run_sweep
 
-    raise XTinyError("'xtiny sweep' is not implemented yet.")
+    ensure_nnunet_env()
+    try:
+        caps = [int(c) for c in args.caps.split(",")] if args.caps else None
+    except ValueError as exc:
+        raise XTinyError(f"--caps '{args.caps}' is not a comma-separated list of integers.",
+                         fix="e.g. --caps 32,8,2") from exc
+    result = run_sweep(args.dataset, epochs=args.epochs, backend=args.backend, jobs=args.jobs,
+                       executor=args.executor, caps=caps, fold=args.fold, iterations_per_epoch=args.iterations,
+                       val_iterations=args.val_iterations, device=args.device, include_base=not args.no_base)
+    for row in result["candidates"]:
+        dice = "n/a" if row["dice"] is None else f"{100 * row['dice']:.2f}%"
+        note = " (finished earlier)" if row["skipped_finished"] else ""
+        print(f"  {row['configuration']:>14}: {row['params']:>10,d} params, Dice {dice}{note}")
+    cmp = result["comparison"]
+    print(f"observed knee: {cmp['observed_knee']}; probe pick: {cmp['probe_pick'] or 'no search run'}"
+          f"; agree: {cmp['agree']}")
+    from xtiny.artifacts import sweep_json_path
+
+    print(f"wrote {sweep_json_path(result['dataset'], result['base_configuration'])} and {result['plot']}")
+    return 0

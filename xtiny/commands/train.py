@@ -1,15 +1,46 @@
-"""`xtiny train`: not available yet."""
+"""`xtiny train`: train one configuration with nnU-Net's trainer (default) or the MONAI backend."""
 
 import argparse
 
-HELP = "(train: not implemented yet)"
+HELP = "train a configuration (auto = the width search's pick) with nnU-Net's trainer or MONAI"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
+    parser.add_argument("-c", "--configuration", default="auto",
+                        help="configuration in the plans (e.g. 2d_xtiny8, 2d) or 'auto' = the last search's pick")
+    parser.add_argument("--epochs", type=int, default=1000, help="epoch budget (nnU-Net default 1000)")
+    parser.add_argument("--iterations", type=int, default=None, help="training iterations per epoch (default 250)")
+    parser.add_argument("--val-iterations", type=int, default=None,
+                        help="validation iterations per epoch (default 50)")
+    parser.add_argument("--fold", default="0", help="cross-validation fold 0-4 or 'all'")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
+    parser.add_argument("--continue", dest="continue_training", action="store_true",
+                        help="continue an interrupted run from its checkpoint (same budget)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.errors import XTinyError
+    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.paths import ensure_nnunet_env
+    from xtiny.training import resolve_configuration
 
-    raise XTinyError("'xtiny train' is not implemented yet.")
+    ensure_nnunet_env()
+    name = resolve_dataset_name(args.dataset)
+    configuration = resolve_configuration(name, args.configuration)
+    if args.backend == "monai":
+        from xtiny.training.monai_backend import train_monai as train
+    else:
+        from xtiny.training.nnunet_backend import train_nnunet as train
+    result = train(name, configuration, fold=args.fold, epochs=args.epochs, iterations_per_epoch=args.iterations,
+                   val_iterations=args.val_iterations, device=args.device,
+                   continue_training=args.continue_training)
+    dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
+    print(f"trained {configuration} of {name} ({args.backend} backend, {result.trainer_name}, fold {result.fold}) "
+          f"in {result.seconds:.0f} s; validation Dice {dice}")
+    print(f"wrote {result.checkpoint}")
+    from xtiny.training import TRAINERS_DIR
+
+    print(f"nnU-Net's own CLI (nnUNetv2_predict -tr {result.trainer_name} -c {configuration} -f {result.fold}) finds "
+          f"this trainer with: export nnUNet_extTrainer={TRAINERS_DIR}")
+    return 0

@@ -1,1 +1,40 @@
-"""xtiny/training."""
+"""Training: nnU-Net's own trainer (:mod:`.nnunet_backend`), a MONAI backend (:mod:`.monai_backend`), the oracle
+sweep (:mod:`.sweep`) and XTiny's nnU-Net trainer classes (:mod:`.trainer_classes`, found by nnU-Net through
+``nnUNet_extTrainer``). Importing this package adds :data:`TRAINERS_DIR` to ``nnUNet_extTrainer`` (cheap,
+idempotent), so nnU-Net's predictor finds XTiny's trainer classes. Heavy imports stay inside the submodules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from xtiny.atomic import read_json
+from xtiny.errors import XTinyError
+
+TRAINERS_DIR = Path(__file__).resolve().parent / "trainers"
+
+
+def register_trainers() -> None:
+    """Add :data:`TRAINERS_DIR` to ``nnUNet_extTrainer`` (idempotent) so nnU-Net finds XTiny's trainers."""
+    current = [p for p in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep) if p.strip()]
+    if str(TRAINERS_DIR) not in current:
+        os.environ["nnUNet_extTrainer"] = os.pathsep.join([*current, str(TRAINERS_DIR)])
+
+
+register_trainers()
+
+
+def resolve_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d") -> str:
+    """``auto`` → the ``chosen`` configuration of the last width search; any other name is returned as is."""
+    if configuration != "auto":
+        return configuration
+    from xtiny.artifacts import search_json_path
+
+    path: Path = search_json_path(dataset_name, base_configuration)
+    if not path.is_file():
+        raise XTinyError(f"-c auto needs a width search result, but {path} does not exist.",
+                         fix=f"run 'xtiny search -d {dataset_name}' first, or pass -c 2d_xtiny8 (any configuration).")
+    chosen = read_json(path, "search result").get("chosen")
+    if not chosen:
+        raise XTinyError(f"{path} has no 'chosen' configuration.", fix=f"rerun 'xtiny search -d {dataset_name}'.")
+    return str(chosen)

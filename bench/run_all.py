@@ -1,0 +1,48 @@
+"""Run every CPU benchmark with small budgets (issue: `make bench-cpu`, < 45 min on 2 cores), then rebuild
+BENCHMARKS.md. Each script writes its own JSON into bench/results/; this only sequences them (one heavy job
+at a time) and reports what failed."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+CPU_PLAN = [
+    ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1"]),
+    ("edge latency", ["bench_edge.py", "--repeats", "20"]),
+    ("edge cost of baselines", ["bench_edge_cost.py", "--in-channels", "1", "--repeats", "5"]),
+    ("training throughput", ["bench_training.py", "--iterations", "30"]),
+    ("selection quality", ["bench_selection.py", "--budget", "small"]),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cpu", action="store_true", help="the CPU plan (default)")
+    parser.add_argument("--only", nargs="*", help="run only the benchmarks whose title contains one of these")
+    args = parser.parse_args()
+    failed = []
+    for title, cmd in CPU_PLAN:
+        if args.only and not any(word in title for word in args.only):
+            continue
+        if not (BENCH / cmd[0]).is_file():
+            print(f"[bench] {title}: {cmd[0]} missing, skipped")
+            continue
+        print(f"[bench] {title}: {' '.join(cmd)}", flush=True)
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(BENCH / cmd[0]), *cmd[1:]], cwd=BENCH.parent)
+        print(f"[bench] {title}: exit {proc.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
+        if proc.returncode:
+            failed.append(title)
+    subprocess.run([sys.executable, str(BENCH / "make_benchmarks_md.py")], check=True)
+    if failed:
+        print(f"[bench] failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Budget trainer names: the class name encodes the budget, and nnU-Net finds the classes by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from xtiny.training.trainer_classes import budget_trainer_class, budget_trainer_name, parse_budget
+
+
+@pytest.mark.parametrize("args, backend, name", [
+    ((1000, None, None), "nnunet", "nnUNetTrainer"),
+    ((100, None, None), "nnunet", "nnUNetTrainer_XTiny_100ep"),
+    ((1, 20, 2), "nnunet", "nnUNetTrainer_XTiny_1ep_20it_2val"),
+    ((5, 250, 10), "nnunet", "nnUNetTrainer_XTiny_5ep_250it_10val"),
+    ((1000, None, None), "monai", "XTinyMonaiTrainer"),
+    ((2, 3, 0), "monai", "XTinyMonaiTrainer_2ep_3it_0val"),
+])
+def test_names_round_trip(args, backend, name):
+    assert budget_trainer_name(*args, backend=backend) == name
+    epochs, its, val = args
+    assert parse_budget(name) == (epochs, its or 250, 50 if val is None else val)
+
+
+def test_classes_are_cached_and_typed():
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from xtiny.training.trainer_classes import XTinyBudgetTrainer, XTinyMonaiTrainer
+
+    cls = budget_trainer_class("nnUNetTrainer_XTiny_7ep_3it")
+    assert cls is budget_trainer_class("nnUNetTrainer_XTiny_7ep_3it")
+    assert issubclass(cls, XTinyBudgetTrainer) and cls.budget_epochs == 7 and cls.budget_iterations == 3
+    assert issubclass(budget_trainer_class("XTinyMonaiTrainer_2ep"), XTinyMonaiTrainer)
+    assert budget_trainer_class("nnUNetTrainer") is nnUNetTrainer
+    with pytest.raises(AttributeError):
+        budget_trainer_class("SomethingElse")
+    with pytest.raises(ValueError):
+        budget_trainer_name(0)
+
+
+def test_nnunet_finds_trainers_through_ext_env(monkeypatch):
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    from xtiny.training.trainer_classes import TRAINERS_DIR, register_trainers
+
+    monkeypatch.setenv("nnUNet_extTrainer", "")
+    register_trainers()
+    register_trainers()
+    import os
+
+    assert os.environ["nnUNet_extTrainer"].split(os.pathsep).count(str(TRAINERS_DIR)) == 1
+    assert recursive_find_trainer_class_by_name("nnUNetTrainer_XTiny_3ep").budget_epochs == 3
+    assert recursive_find_trainer_class_by_name("XTinyMonaiTrainer").__name__ == "XTinyMonaiTrainer"

@@ -1,0 +1,121 @@
+"""Train with nnU-Net v2's own trainer, in-process (the same steps as ``nnUNetv2_train``).
+
+The budget picks the trainer class (:mod:`xtiny.training.trainer_classes`), so results land in nnU-Net's layout
+under an honest name and ``nnUNetv2_predict`` / ``nnUNetv2_find_best_configuration`` work unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xtiny.errors import XTinyError
+from xtiny.nnunet_api import PLANS_IDENTIFIER, is_preprocessed, plans_path, resolve_dataset_name
+from xtiny.paths import ensure_nnunet_env
+from xtiny.training.results import (
+    TrainResult,
+    load_plans,
+    model_folder,
+    parse_fold,
+    resolve_device,
+    trainer_name_for,
+    validation_dice,
+)
+from xtiny.training.trainer_classes import (
+    DEFAULT_EPOCHS,
+    budget_trainer_class,
+    parse_budget,
+    register_trainers,
+)
+
+CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth")
+
+
+def check_trainable(dataset_name: str, configuration: str, plans_identifier: str = PLANS_IDENTIFIER) -> dict:
+    """Plans contain ``configuration`` and its preprocessed data exist; returns the plans."""
+    plans = load_plans(dataset_name, configuration, plans_identifier)
+    if not is_preprocessed(dataset_name, configuration, plans_identifier):
+        raise XTinyError(f"configuration '{configuration}' of {dataset_name} has no preprocessed data.",
+                         fix=f"run nnUNetv2_preprocess -d {dataset_name} -c 2d (or 'xtiny search') first.")
+    return plans
+
+
+def resume_checkpoint(fold_folder, continue_training: bool) -> str | None:
+    """With ``continue_training``: the checkpoint nnU-Net continues from (final, else latest, else best);
+    XTinyError when there is none. Without: None."""
+    if not continue_training:
+        return None
+    for name in CHECKPOINT_NAMES:
+        if (fold_folder / name).is_file():
+            return str(fold_folder / name)
+    raise XTinyError(f"--continue: no checkpoint to continue from in {fold_folder}.",
+                     fix="train without --continue first (same --epochs/iterations select the same folder).")
+
+
+@dataclass
+class RunSetup:
+    """Everything a backend needs to start: resolved names, plans, device, result folders, resume checkpoint."""
+
+    dataset_name: str
+    fold: int | str
+    device: Any
+    plans: dict
+    trainer_name: str
+    output_folder: Path
+    fold_folder: Path
+    resume: str | None
+
+
+def prepare_run(dataset: str | int, configuration: str, fold: int | str, epochs: int,
+                iterations_per_epoch: int | None, val_iterations: int | None, device: str,
+                continue_training: bool, plans_identifier: str, backend: str) -> RunSetup:
+    """Validate the inputs of a training run (XTinyError on bad ones) and resolve its result folders."""
+    ensure_nnunet_env(quiet=True)
+    register_trainers()
+    name = resolve_dataset_name(dataset)
+    fold = parse_fold(fold)
+    torch_device = resolve_device(device)
+    plans = check_trainable(name, configuration, plans_identifier)
+    trainer_name = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend)
+    out = model_folder(name, trainer_name, configuration, plans_identifier)
+    fold_folder = out / f"fold_{fold}"
+    return RunSetup(name, fold, torch_device, plans, trainer_name, out, fold_folder,
+                    resume_checkpoint(fold_folder, continue_training))
+
+
+def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0, epochs: int = DEFAULT_EPOCHS,
+                 iterations_per_epoch: int | None = None, val_iterations: int | None = None,
+                 device: str = "cpu", continue_training: bool = False,
+                 plans_identifier: str = PLANS_IDENTIFIER) -> TrainResult:
+    """Train ``configuration`` of ``dataset`` with nnU-Net's trainer and run its final validation.
+
+    ``continue_training`` resumes from the fold's checkpoint (XTinyError when there is none). The validation Dice
+    is nnU-Net's ``fold_x/validation/summary.json`` ``foreground_mean`` Dice.
+    """
+    import torch
+    from batchgenerators.utilities.file_and_folder_operations import load_json
+    from nnunetv2.run.run_training import maybe_load_checkpoint
+
+    run = prepare_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
+                      continue_training, plans_identifier, "nnunet")
+    name, fold, torch_device, plans = run.dataset_name, run.fold, run.device, run.plans
+    trainer_name, out, fold_folder = run.trainer_name, run.output_folder, run.fold_folder
+
+    plans["continue_training"] = continue_training
+    dataset_json = load_json(str(plans_path(name, plans_identifier).parent / "dataset.json"))
+    trainer = budget_trainer_class(trainer_name)(plans=plans, configuration=configuration, fold=fold,
+                                                 dataset_json=dataset_json, device=torch_device)
+    start = time.perf_counter()
+    maybe_load_checkpoint(trainer, continue_training, False)
+    if torch_device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    trainer.run_training()
+    trainer.perform_actual_validation(False)
+    budget = parse_budget(trainer_name)
+    return TrainResult(output_folder=out, checkpoint=fold_folder / "checkpoint_final.pth", trainer_name=trainer_name,
+                       plans_identifier=plans_identifier, configuration=configuration, fold=fold,
+                       validation_dice=validation_dice(fold_folder), backend="nnunet", epochs=budget[0],
+                       iterations_per_epoch=budget[1], seconds=round(time.perf_counter() - start, 3))
+

@@ -1,0 +1,119 @@
+"""XTiny's nnU-Net trainer classes (the canonical definitions).
+
+Budget trainers. nnU-Net names its result folder after the trainer class, so the training budget is part of the
+class name and a result folder always says how it was trained:
+
+* ``nnUNetTrainer`` — nnU-Net's default budget (1000 epochs x 250 iterations, 50 validation iterations);
+  XTiny uses nnU-Net's own class for it, so full-budget results sit exactly where nnU-Net puts them.
+* ``nnUNetTrainer_XTiny_{E}ep`` — ``E`` epochs of 250 iterations (e.g. ``nnUNetTrainer_XTiny_100ep``).
+* ``nnUNetTrainer_XTiny_{E}ep_{I}it`` / ``..._{V}val`` — also ``I`` training and ``V`` validation iterations
+  per epoch (short runs for tests and sweeps), e.g. ``nnUNetTrainer_XTiny_1ep_20it_2val``.
+
+Nothing else differs from ``nnUNetTrainer`` (same loss, augmentation, optimizer, schedule over ``E`` epochs),
+except that checkpoints are written atomically and saved more often for short budgets (``--continue``).
+These classes are created on demand from the name, so ``nnUNetv2_train -tr nnUNetTrainer_XTiny_100ep`` and
+nnU-Net's predictor find any of them once ``nnUNet_extTrainer`` includes :data:`TRAINERS_DIR`
+(see :func:`register_trainers`).
+
+``XTinyMonaiTrainer`` (default budget) and ``XTinyMonaiTrainer_{E}ep[_{I}it][_{V}val]`` only mark checkpoints
+written by the MONAI backend, so nnU-Net's predictor can rebuild the (identical) network from the plans; they
+refuse to train through nnU-Net.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from xtiny.training import TRAINERS_DIR, register_trainers  # noqa: F401  (re-exported)
+
+DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS = 1000, 250, 50
+MONAI_TRAINER_NAME = "XTinyMonaiTrainer"
+PREFIXES = {"nnunet": "nnUNetTrainer_XTiny", "monai": MONAI_TRAINER_NAME}
+_NAME = re.compile(r"^(nnUNetTrainer_XTiny|XTinyMonaiTrainer)_(\d+)ep(?:_(\d+)it)?(?:_(\d+)val)?$")
+_CACHE: dict[str, type] = {}
+
+
+def budget_trainer_name(epochs: int = DEFAULT_EPOCHS, iterations_per_epoch: int | None = None,
+                        val_iterations: int | None = None, backend: str = "nnunet") -> str:
+    """The trainer class name for a budget and backend (``nnUNetTrainer`` / ``XTinyMonaiTrainer`` at the default)."""
+    its = DEFAULT_ITERATIONS if iterations_per_epoch is None else int(iterations_per_epoch)
+    val = DEFAULT_VAL_ITERATIONS if val_iterations is None else int(val_iterations)
+    if min(int(epochs), its) < 1 or val < (1 if backend == "nnunet" else 0):
+        raise ValueError(f"epochs and iterations must be >= 1, validation iterations >= "
+                         f"{1 if backend == 'nnunet' else 0} for the {backend} backend (got {epochs}, {its}, {val})")
+    if (int(epochs), its, val) == (DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS):
+        return "nnUNetTrainer" if backend == "nnunet" else MONAI_TRAINER_NAME
+    name = f"{PREFIXES[backend]}_{int(epochs)}ep"
+    if its != DEFAULT_ITERATIONS or val != DEFAULT_VAL_ITERATIONS:
+        name += f"_{its}it"
+    if val != DEFAULT_VAL_ITERATIONS:
+        name += f"_{val}val"
+    return name
+
+
+def parse_budget(name: str) -> tuple[int, int, int] | None:
+    """``(epochs, iterations, val_iterations)`` encoded in a budget trainer name, else None."""
+    if name in ("nnUNetTrainer", MONAI_TRAINER_NAME):
+        return DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS
+    match = _NAME.match(name)
+    if not match:
+        return None
+    _, epochs, its, val = match.groups()
+    return int(epochs), int(its or DEFAULT_ITERATIONS), int(DEFAULT_VAL_ITERATIONS if val is None else val)
+
+
+class XTinyBudgetTrainer(nnUNetTrainer):
+    """nnUNetTrainer with a budget from the class attributes and atomic checkpoint writes."""
+
+    budget_epochs = DEFAULT_EPOCHS
+    budget_iterations = DEFAULT_ITERATIONS
+    budget_val_iterations = DEFAULT_VAL_ITERATIONS
+
+    def __init__(self, plans, configuration, fold, dataset_json, device=None):
+        import torch
+
+        super().__init__(plans, configuration, fold, dataset_json, device or torch.device("cuda"))
+        self.num_epochs = self.budget_epochs
+        self.num_iterations_per_epoch = self.budget_iterations
+        self.num_val_iterations_per_epoch = self.budget_val_iterations
+        self.save_every = max(1, min(50, self.budget_epochs // 10))
+
+    def save_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint, written to a temp file and renamed: an interrupted write never corrupts it."""
+        tmp = f"{filename}.tmp{os.getpid()}"
+        super().save_checkpoint(tmp)
+        if os.path.exists(tmp):
+            os.replace(tmp, filename)
+
+
+class XTinyMonaiTrainer(nnUNetTrainer):
+    """Marks checkpoints of the MONAI backend (network rebuilt from the plans exactly like nnUNetTrainer)."""
+
+    def run_training(self):
+        raise RuntimeError(f"{MONAI_TRAINER_NAME} is trained with 'xtiny train --backend monai', not nnUNetv2_train.")
+
+
+def budget_trainer_class(name: str) -> type[nnUNetTrainer]:
+    """The trainer class for a budget name (see module doc); raises ``AttributeError`` for other names."""
+    if name == "nnUNetTrainer":
+        return nnUNetTrainer
+    if name == MONAI_TRAINER_NAME:
+        return XTinyMonaiTrainer
+    budget = parse_budget(name)
+    if budget is None:
+        raise AttributeError(name)
+    if name not in _CACHE:
+        epochs, its, val = budget
+        base = XTinyMonaiTrainer if name.startswith(MONAI_TRAINER_NAME) else XTinyBudgetTrainer
+        _CACHE[name] = type(name, (base,), {
+            "budget_epochs": epochs, "budget_iterations": its, "budget_val_iterations": val,
+            "__module__": __name__, "__doc__": f"nnUNetTrainer, {epochs} epochs x {its} it, {val} val it.",
+        })
+    return _CACHE[name]
+
+
+def __getattr__(name: str):
+    return budget_trainer_class(name)
