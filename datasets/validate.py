@@ -18,6 +18,7 @@ import numpy as np
 from xtiny.errors import XTinyError
 
 REQUIRED_KEYS = ("channel_names", "labels", "numTraining", "file_ending")
+MIN_CASES = 5  # nnU-Net's default split is a 5-fold KFold: fewer cases fail at training time
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,12 @@ def _check_case(report: ValidationReport, reader: Any, cid: str, images: list[Pa
         from skimage import io
 
         for f in images + [label]:
-            arr = io.imread(str(f))
+            try:
+                arr = io.imread(str(f))
+            except Exception as exc:  # truncated/corrupt files: PIL raises OSError, SyntaxError, ValueError...
+                report.add(f, f"cannot read case '{cid}': {f.name} is corrupt or not an image "
+                           f"({type(exc).__name__}: {exc}).", "re-export or re-download that file.")
+                return
             if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)) or \
                     (f == label and arr.ndim != 2):
                 report.add(f, f"not a 2D {'label' if f == label else 'grey/RGB'} image (array shape {arr.shape}).",
@@ -219,6 +225,8 @@ def _check_case(report: ValidationReport, reader: Any, cid: str, images: list[Pa
     try:
         data, props = reader.read_images([str(f) for f in images])
         seg, seg_props = reader.read_seg(str(label))
+        images_finite = bool(np.all(np.isfinite(data))) and _nifti_finite(images)
+        _nifti_finite([label])  # full decompression: SimpleITK silently accepts a truncated .nii.gz
     except Exception as exc:  # nnU-Net readers raise anything from RuntimeError to AssertionError
         report.add(images[0], f"nnU-Net cannot read case '{cid}' ({type(exc).__name__}: {exc}).",
                    "re-save the files in a format nnU-Net reads (same shapes across channels).")
@@ -226,7 +234,7 @@ def _check_case(report: ValidationReport, reader: Any, cid: str, images: list[Pa
     if data.shape[0] != report.num_channels:
         report.add(images[0], f"case '{cid}' has {data.shape[0]} channels, dataset.json declares "
                    f"{report.num_channels}.", "make channel_names match the image channels (RGB PNG = 3).")
-    if not np.all(np.isfinite(data)) or not _nifti_finite(images):
+    if not images_finite:
         report.add(images[0], f"case '{cid}' image contains NaN or inf intensities.",
                    "replace non-finite values (e.g. numpy.nan_to_num) before conversion.")
     if data.shape[1:] != seg.shape[1:]:
@@ -267,6 +275,11 @@ def validate_dataset(path: str | Path, *, max_cases: int | None = None) -> Valid
     if not cases:
         report.add(folder, "the dataset has no training cases.", "add images to imagesTr and labels to labelsTr.")
         return report
+    if len(cases) < MIN_CASES:
+        report.add(folder, f"the dataset has only {len(cases)} training case(s); nnU-Net needs at least "
+                   f"{MIN_CASES} for its default 5-fold cross-validation split.",
+                   f"add cases (at least {MIN_CASES}), or write your own splits_final.json.",
+                   fatal=len(cases) < 2)
     if meta["numTraining"] != len(cases):
         report.add(folder / "dataset.json", f"numTraining is {meta['numTraining']} but {len(cases)} cases were "
                    "found.", f"set numTraining to {len(cases)}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -24,9 +25,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, backup: bool = F
         if backup and path.exists():
             shutil.copy2(path, path.with_name(path.name + ".bak"))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            from xtiny.errors import XTinyError
+
+            raise XTinyError(f"no space left on device while writing {path}; the previous file is unchanged.",
+                             fix="free disk space (or set nnUNet_results/nnUNet_preprocessed elsewhere) and "
+                                 "rerun the same command.") from exc
         raise
     return path
 

@@ -4,7 +4,14 @@ Tiny nets are data-pipeline bound, so the (small) training fold is cached in mem
 device, patches are sampled on tensors (1/3 centred on foreground, like nnU-Net's oversampling) and augmented
 with MONAI dictionary transforms on that device; AMP only on CUDA. Loss ``DiceCELoss``, SGD + poly LR as nnU-Net,
 final validation with ``sliding_window_inference`` + ``DiceMetric`` per validation case (in nnU-Net's preprocessed
-space, no mirroring) written as ``fold_x/validation/summary.json`` with nnU-Net's keys (``foreground_mean.Dice``).
+space, no mirroring) written as ``fold_x/validation/summary.json`` with nnU-Net's keys (``foreground_mean.Dice``);
+the validation predictions are exported back to raw geometry with nnU-Net's ``export_prediction_from_logits``
+as ``fold_x/validation/<case><file_ending>``, as nnU-Net's trainer does.
+
+Baselines: ``configuration`` may also be a registry baseline (``unext``, ``cmunext_s``, ``tinyunet``, see
+:mod:`xtiny.models`). It is trained on the data, patch and batch size of the ``2d`` configuration and lands in
+``<Trainer>__nnUNetPlans__<baseline>``; nnU-Net's predictor cannot rebuild it, so XTiny's evaluation reads its
+``validation/`` predictions.
 
 Checkpoints follow nnU-Net's format (``network_weights``, ``init_args``, ``trainer_name``,
 ``inference_allowed_mirroring_axes``, ...) in nnU-Net's layout under ``XTinyMonaiTrainer[_budget]``, written
@@ -38,6 +45,7 @@ class CachedCase:
     key: str
     image: object
     label: object
+    properties: dict | None = None
 
 
 def fold_keys(dataset_name: str, preprocessed_folder: Path, fold: int | str) -> tuple[list[str], list[str]]:
@@ -67,10 +75,10 @@ def load_cases(preprocessed_folder: Path, keys: list[str], device) -> list[Cache
     dataset = infer_dataset_class(str(preprocessed_folder))(str(preprocessed_folder), keys)
     cases = []
     for key in keys:
-        data, seg, _, _ = dataset.load_case(key)
+        data, seg, _, properties = dataset.load_case(key)
         image = torch.from_numpy(np.ascontiguousarray(data[:], dtype=np.float32)).permute(1, 0, 2, 3)
         label = torch.from_numpy(np.ascontiguousarray(seg[:]).astype(np.int64)).clamp_min(0).permute(1, 0, 2, 3)
-        cases.append(CachedCase(key, image.to(device), label.to(device)))
+        cases.append(CachedCase(key, image.to(device), label.to(device), properties))
     return cases
 
 
@@ -150,19 +158,46 @@ def _stack(samples: list[dict], transform=None):
     return image.as_subclass(torch.Tensor).float(), label.as_subclass(torch.Tensor).round().long()
 
 
-def predict_case(network, case: CachedCase, patch_size, use_amp: bool):
-    """Sliding-window logits → label map (Z, 1, Y, X) for one cached case."""
+def predict_logits(network, case: CachedCase, patch_size, use_amp: bool):
+    """Sliding-window logits (Z, classes, Y, X) for one cached case."""
     import torch
     from monai.inferers import sliding_window_inference
 
     with torch.no_grad(), torch.autocast(case.image.device.type, enabled=use_amp):
         logits = sliding_window_inference(case.image, roi_size=tuple(patch_size), sw_batch_size=4,
                                           predictor=network, overlap=0.5, mode="gaussian")
-    return torch.as_tensor(logits).argmax(1, keepdim=True)
+    return torch.as_tensor(logits).as_subclass(torch.Tensor).float()
 
 
-def validate(network, cases: list[CachedCase], patch_size, labels: list[int], use_amp: bool) -> dict:
-    """Per-case Dice of each foreground label with MONAI's DiceMetric; nnU-Net's summary.json keys."""
+def predict_case(network, case: CachedCase, patch_size, use_amp: bool):
+    """Sliding-window logits → label map (Z, 1, Y, X) for one cached case."""
+    return predict_logits(network, case, patch_size, use_amp).argmax(1, keepdim=True)
+
+
+def prediction_exporter(plans: dict, data_configuration: str, dataset_json: dict, folder: Path):
+    """A callable ``(case, logits)`` writing ``folder/<case><file_ending>`` in raw geometry (nnU-Net's export)."""
+    from nnunetv2.inference.export_prediction import export_prediction_from_logits
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    manager = PlansManager(plans)
+    config = manager.get_configuration(data_configuration)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def export(case: CachedCase, logits) -> None:
+        if case.properties is None:
+            return
+        export_prediction_from_logits(logits.permute(1, 0, 2, 3).cpu(), case.properties, config, manager,
+                                      dataset_json, str(folder / case.key), num_threads_torch=1)
+
+    return export
+
+
+def validate(network, cases: list[CachedCase], patch_size, labels: list[int], use_amp: bool,
+             export=None) -> dict:
+    """Per-case Dice of each foreground label with MONAI's DiceMetric; nnU-Net's summary.json keys.
+
+    ``export(case, logits)`` (optional) also writes each case's prediction (see :func:`prediction_exporter`).
+    """
     import torch
     from monai.metrics import DiceMetric
 
@@ -171,7 +206,10 @@ def validate(network, cases: list[CachedCase], patch_size, labels: list[int], us
     n_classes = max(labels) + 1
     per_case = []
     for case in cases:
-        pred = predict_case(network, case, patch_size, use_amp)
+        logits = predict_logits(network, case, patch_size, use_amp)
+        if export is not None:
+            export(case, logits)
+        pred = logits.argmax(1, keepdim=True)
         onehot = [torch.nn.functional.one_hot(t[:, 0], n_classes).permute(3, 0, 1, 2)[None].float()
                   for t in (pred, case.label)]
         dice = metric(*onehot)[0].cpu().numpy()  # (n_classes - 1,) over the whole case volume
@@ -205,16 +243,27 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
     from monai.losses import DiceCELoss
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    run = prepare_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
-                      continue_training, plans_identifier, "monai")
+    baseline = _is_baseline_name(configuration)
+    data_configuration = BASELINE_DATA_CONFIGURATION if baseline else configuration
+    run = prepare_run(dataset, data_configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
+                      continue_training and not baseline, plans_identifier, "monai")
     name, fold, torch_device, plans = run.dataset_name, run.fold, run.device, run.plans
     trainer_name, out, fold_folder, resume = run.trainer_name, run.output_folder, run.fold_folder, run.resume
+    if baseline:  # same data as 2d, result folder named after the baseline
+        from xtiny.models import get_spec
+        from xtiny.training.nnunet_backend import resume_checkpoint
+        from xtiny.training.results import model_folder
+
+        configuration = get_spec(configuration).name
+        out = model_folder(name, trainer_name, configuration, plans_identifier)
+        fold_folder = out / f"fold_{fold}"
+        resume = resume_checkpoint(fold_folder, continue_training)
     epochs, iterations, val_its = parse_budget(trainer_name)
 
     preprocessed_base = plans_path(name, plans_identifier).parent
     dataset_json = read_json(preprocessed_base / "dataset.json", "dataset.json")
     manager = PlansManager(plans)
-    config = manager.get_configuration(configuration)
+    config = manager.get_configuration(data_configuration)
     label_manager = manager.get_label_manager(dataset_json)
     if label_manager.has_regions or len(config.patch_size) != 2:
         raise XTinyError(f"the MONAI backend trains 2d label maps only ({configuration} of {name} is not).",
@@ -225,7 +274,7 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
     val_cases = load_cases(folder, val_keys, torch_device)
     labels = [int(v) for v in label_manager.foreground_labels]
 
-    network = _build_network(name, configuration, seed).to(torch_device)
+    network = _build_network(name, configuration, seed, data_configuration, config.patch_size).to(torch_device)
     optimizer = torch.optim.SGD(network.parameters(), 1e-2, weight_decay=3e-5, momentum=0.99, nesterov=True)
     use_amp = torch_device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
@@ -234,7 +283,9 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
     log: dict[str, list] = {"train_losses": [], "mean_fg_dice": [], "epoch_seconds": []}
     start_epoch = 0
     if resume is not None:
-        ckpt = torch.load(resume, map_location=torch_device, weights_only=False)
+        from xtiny.export.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(resume)  # weights_only=True + allow-list; the optimizer moves state to the device
         network.load_state_dict(ckpt["network_weights"])
         optimizer.load_state_dict(ckpt["optimizer_state"])
         if scaler is not None and ckpt.get("grad_scaler_state"):
@@ -281,7 +332,8 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
             "grad_scaler_state": scaler.state_dict() if scaler is not None else None, "logging": log,
             "_best_ema": None, "current_epoch": epoch + 1, "init_args": init_args, "trainer_name": trainer_name,
             "inference_allowed_mirroring_axes": MIRROR_AXES_2D,
-            "xtiny": {"backend": "monai", "epochs": epochs, "iterations_per_epoch": iterations, "seed": seed},
+            "xtiny": {"backend": "monai", "epochs": epochs, "iterations_per_epoch": iterations, "seed": seed,
+                      "model": configuration, "data_configuration": data_configuration},
         }
         atomic_torch_save(checkpoint, fold_folder / "checkpoint_latest.pth")
     final = fold_folder / "checkpoint_final.pth"
@@ -292,7 +344,8 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
         latest.unlink()
     elif not final.is_file():
         raise XTinyError(f"no checkpoint was written to {fold_folder}.", fix="rerun without --continue.")
-    summary = validate(network, val_cases, config.patch_size, labels, use_amp)
+    exporter = prediction_exporter(plans, data_configuration, dataset_json, fold_folder / "validation")
+    summary = validate(network, val_cases, config.patch_size, labels, use_amp, export=exporter)
     atomic_write_json(fold_folder / "validation" / "summary.json", summary)
     return TrainResult(output_folder=out, checkpoint=final, trainer_name=trainer_name,
                        plans_identifier=plans_identifier, configuration=configuration, fold=fold,
@@ -328,11 +381,31 @@ def _pseudo_dice(network, sampler: PatchSampler, batch_size: int, iterations: in
     return _num(np.nanmean(dice)) if not all(np.isnan(dice)) else None
 
 
-def _build_network(dataset_name: str, configuration: str, seed: int):
-    """The network exactly as nnU-Net builds it from the plans (XTiny's family builder)."""
-    from xtiny.family import build_network
+BASELINE_DATA_CONFIGURATION = "2d"
 
-    return build_network(dataset_name, configuration, deep_supervision=False, seed=seed)
+
+def _is_baseline_name(configuration: str) -> bool:
+    from xtiny.models import is_baseline
+
+    return is_baseline(configuration)
+
+
+def _build_network(dataset_name: str, configuration: str, seed: int, data_configuration: str, patch_size):
+    """A plans configuration exactly as nnU-Net builds it (XTiny's family builder), or a registry baseline with
+    the channels / classes of ``data_configuration`` (its patch must be a multiple of the baseline's stride)."""
+    from xtiny.family import build_network, network_io
+
+    if not _is_baseline_name(configuration):
+        return build_network(dataset_name, configuration, deep_supervision=False, seed=seed)
+    from xtiny.models import build_model, get_spec
+
+    spec = get_spec(configuration)
+    if any(int(p) % spec.divisor for p in patch_size):
+        raise XTinyError(f"{spec.display} needs a patch size divisible by {spec.divisor}; the {data_configuration} "
+                         f"patch of {dataset_name} is {list(patch_size)}.",
+                         fix="train the baseline on a dataset whose 2d patch is a multiple of that stride.")
+    _, _, channels, heads = network_io(dataset_name, data_configuration)
+    return build_model(spec.name, channels, heads, seed=seed)
 
 
 def _write_model_folder_files(out: Path, plans: dict, dataset_json: dict, preprocessed_base: Path) -> None:

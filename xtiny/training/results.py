@@ -98,11 +98,16 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def count_parameters(checkpoint: str | os.PathLike) -> int:
-    """Number of weights in a checkpoint's ``network_weights`` (floating-point tensors)."""
+    """Number of weights in a checkpoint's ``network_weights`` (floating-point tensors), each tensor counted once:
+    nnU-Net's state dict lists shared modules under several keys (``convs.0.conv`` = ``convs.0.all_modules.0``,
+    ``decoder.encoder.*`` = ``encoder.*``), and ``torch.load`` keeps them sharing storage."""
     import torch
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["network_weights"]
-    return int(sum(v.numel() for v in state.values() if torch.is_floating_point(v)))
+    from xtiny.export.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint)["network_weights"]
+    unique = {(v.data_ptr(), v.numel()): v.numel() for v in state.values() if torch.is_floating_point(v)}
+    return int(sum(unique.values()))
 
 
 def trainer_name_for(epochs: int, iterations_per_epoch: int | None, val_iterations: int | None,
