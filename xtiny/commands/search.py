@@ -1,15 +1,42 @@
-"""`xtiny search`: not available yet."""
+"""`xtiny search`: training-free width search (Jacobian sensitivity at initialization + knee rule)."""
+
+from __future__ import annotations
 
 import argparse
 
-HELP = "(search: not implemented yet)"
+HELP = "find the smallest width before collapse, training-free (writes the xtiny configs + search.json/png)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name (planned + preprocessed)")
+    parser.add_argument("-c", "--configuration", default="2d", help="base nnU-Net configuration (default: 2d)")
+    parser.add_argument("-k", type=int, default=32, help="number of unlabeled training images to probe (default: 32)")
+    parser.add_argument("--seeds", type=int, default=3, help="initialization seeds averaged (default: 3)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    parser.add_argument("--rule", default="tv", help="knee rule: tv (paper, default) or pwl (two-segment fit)")
+    parser.add_argument("--caps", type=int, nargs="+", default=None,
+                        help="width caps to try (default: max(features), /2, ..., 1)")
+    parser.add_argument("--proxies", nargs="+", default=[],
+                        help="extra zero-cost proxies to record: naswot synflow gradnorm snip zico")
+    parser.add_argument("--no-cache", action="store_true", help="recompute every score (ignore the score cache)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.errors import XTinyError
+    from xtiny.nnunet_api import dataset_id_of
+    from xtiny.paths import ensure_nnunet_env
+    from xtiny.search import format_table, run_search
 
-    raise XTinyError("'xtiny search' is not implemented yet.")
+    ensure_nnunet_env()
+    result = run_search(args.dataset, configuration=args.configuration, k=args.k, seeds=args.seeds,
+                        device=args.device, rule=args.rule, caps=args.caps, proxies=args.proxies,
+                        use_cache=not args.no_cache, progress=not args.quiet)
+    print(format_table(result))
+    if result.get("warning"):
+        print(f"warning: {result['warning']}")
+    print(f"rule {result['rule']} on {result['k']} images x {len(result['seeds'])} seeds ({result['device']}); "
+          f"{result['timings']['total_s']:.1f} s")
+    print(f"wrote {result['search_json']} and {result['search_png']}")
+    print(f"configuration to train: {result['chosen']}  "
+          f"(nnUNetv2_train {dataset_id_of(result['dataset'])} {result['chosen']} 0)")
+    return 0

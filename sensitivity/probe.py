@@ -1,0 +1,120 @@
+"""The Jacobian sensitivity probe: ``s(x) = || d(sum of all output logits) / dx ||_2`` per image, batched.
+
+Why one batched backward gives every per-sample gradient: nnU-Net's networks normalize with
+InstanceNorm (statistics per sample and channel), convolutions act per sample, so output ``i`` depends only
+on input ``i``. Then ``d(sum over the batch of all logits)/d x_i = d(sum of logits_i)/d x_i`` exactly.
+
+Mode: the network runs in ``eval()``. With nnU-Net's InstanceNorm (``track_running_stats=False``) train and
+eval compute the same thing, and dropout is off in nnU-Net's plans; eval additionally guarantees that a
+plans variant with dropout stays deterministic and that a BatchNorm variant would use (fixed) running
+statistics, which keeps samples independent, the property the batched gradient relies on (train-mode
+BatchNorm would couple the samples of a batch). Parameters are frozen (``requires_grad=False``) so the
+backward computes input gradients only, no weight gradients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+DEFAULT_CPU_BUDGET = 1.5 * 2**30  # bytes of activations per chunk on CPU (keeps the whole search < 4 GiB)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU. XTinyError for an unusable device."""
+    from xtiny.errors import XTinyError
+
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise XTinyError(f"unknown device '{device}'.", fix="use auto, cpu or cuda[:N].") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise XTinyError(f"device '{device}' requested but CUDA is not available.", fix="use --device cpu or auto.")
+    return dev
+
+
+def activation_bytes_per_sample(network: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Bytes of all module outputs for one sample (shape-only pass on the meta device; a proxy for autograd memory)."""
+    import copy
+
+    total = [0]
+
+    def hook(_module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            total[0] += output.numel() * output.element_size()
+
+    meta = copy.deepcopy(network).to("meta")
+    handles = [m.register_forward_hook(hook) for m in meta.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            meta(torch.zeros((1, *input_shape), device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    return int(total[0])
+
+
+def chunk_size_for(network: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device,
+                   budget_bytes: float | None = None) -> int:
+    """How many samples fit one forward+backward within the memory budget (at least 1)."""
+    if budget_bytes is None:
+        if device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(device)
+            budget_bytes = 0.5 * free
+        else:
+            budget_bytes = DEFAULT_CPU_BUDGET
+    per_sample = 2 * activation_bytes_per_sample(network, input_shape)  # saved activations + their grads
+    return max(1, int(budget_bytes // max(per_sample, 1)))
+
+
+def _prepare(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    network = network.to(device)
+    network.eval()
+    for p in network.parameters():
+        p.requires_grad_(False)
+    return network
+
+
+def _logits(output) -> torch.Tensor:
+    # deep supervision off → a tensor; tolerate a list (highest resolution first) just in case
+    return output[0] if isinstance(output, (list, tuple)) else output
+
+
+def jacobian_norms(network: torch.nn.Module, images: np.ndarray | torch.Tensor, *, device: str | torch.device = "cpu",
+                   chunk_size: int | None = None) -> np.ndarray:
+    """Per-image ``|| d(sum logits)/dx ||_2`` for ``images`` (K, C, *spatial), float64 array of length K.
+
+    Batched: one backward per chunk of ``chunk_size`` images (default: as many as the memory budget allows).
+    """
+    device = resolve_device(device)
+    network = _prepare(network, device)
+    x_all = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    if chunk_size is None:
+        chunk_size = chunk_size_for(network, tuple(x_all.shape[1:]), device)
+    out = []
+    for start in range(0, x_all.shape[0], chunk_size):
+        x = x_all[start:start + chunk_size].to(device).requires_grad_(True)
+        _logits(network(x)).sum().backward()
+        out.append(x.grad.flatten(1).double().norm(dim=1).cpu())
+    return torch.cat(out).numpy()
+
+
+def jacobian_norms_loop(network: torch.nn.Module, images: np.ndarray, *, device: str | torch.device = "cpu"
+                        ) -> np.ndarray:
+    """Reference: one image at a time (the authors' per-image loop). Used by tests and the benchmark."""
+    return np.concatenate([jacobian_norms(network, images[i:i + 1], device=device, chunk_size=1)
+                           for i in range(len(images))])
+
+
+def jacobian_score(network: torch.nn.Module, images: np.ndarray, *, device: str | torch.device = "cpu",
+                   chunk_size: int | None = None) -> float:
+    """Candidate score ``S = mean over images of s(x)``."""
+    norms = jacobian_norms(network, images, device=device, chunk_size=chunk_size)
+    score = float(np.mean(norms))
+    return score if math.isfinite(score) else float("nan")

@@ -1,0 +1,70 @@
+"""`xtiny run` end to end on a tiny synthetic dataset: every stage, resume, and the report in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser import chromium_path, render_page
+from xtiny.cli import main
+
+RUN_ARGS = ["-k", "4", "--seeds", "1", "--epochs", "1", "--iterations", "5", "--val-iterations", "1",
+            "--formats", "onnx,bundle"]
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(nnunet_work: Path) -> dict:
+    from xtiny.datasets.synth import generate_dataset
+
+    folder = generate_dataset("bus", dataset_id=950, num_cases=10, seed=1, size=64,
+                              raw_dir=Path(os.environ["nnUNet_raw"]), preview=True)
+    assert main(["run", "-d", "950", *RUN_ARGS]) == 0
+    state_path = nnunet_work / "results" / folder.name / "xtiny" / "run.json"
+    return {"name": folder.name, "state_path": state_path, "state": json.loads(state_path.read_text())}
+
+
+def test_every_stage_ran_and_left_its_outputs(pipeline_run: dict) -> None:
+    stages = pipeline_run["state"]["stages"]
+    assert list(stages) == ["validate", "plan", "search", "train_pick", "evaluate", "export", "report"]
+    assert stages["search"]["outputs"]["chosen"].startswith("2d_xtiny")
+    assert Path(stages["train_pick"]["outputs"]["checkpoint_path"]).is_file()
+    assert Path(stages["export"]["outputs"]["bundle_dir"], "manifest.json").is_file()
+    assert Path(stages["report"]["outputs"]["report_path"]).is_file()
+
+
+def test_rerun_skips_every_stage(pipeline_run: dict, capsys: pytest.CaptureFixture) -> None:
+    started = time.perf_counter()
+    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS]) == 0
+    elapsed = time.perf_counter() - started
+    out = capsys.readouterr().out
+    for stage in ("validate", "plan", "search", "train_pick", "evaluate", "export"):
+        assert f"[{stage}] up to date, skipped" in out
+    assert elapsed < 20, f"a finished run took {elapsed:.1f} s to redo"
+
+
+def test_changed_budget_reruns_training(pipeline_run: dict) -> None:
+    from xtiny.pipeline import RunState
+
+    state = RunState(pipeline_run["state_path"])
+    key = dict(state.data["stages"]["train_pick"]["key"])
+    assert state.is_fresh("train_pick", key)
+    assert not state.is_fresh("train_pick", {**key, "epochs": 2})
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="Debian chromium not installed (make test installs it)")
+def test_report_renders_every_figure_in_a_browser(pipeline_run: dict) -> None:
+    report = Path(pipeline_run["state"]["stages"]["report"]["outputs"]["report_path"])
+    html = report.read_text()
+    assert 'src="http' not in html and "<script" not in html  # self-contained, nothing fetched
+    expected = html.count('<img class="fig"')
+    assert expected >= 5  # dataset, search, comparison plots, qualitative
+    page = render_page(report)
+    assert len(page.images) == expected
+    for image in page.images:
+        assert image.natural_width > 100 and image.natural_height > 100, image.alt
+        assert image.pixel_std > 5, f"figure '{image.alt}' rendered blank"
+    assert page.page_width <= page.viewport_width, "report needs horizontal scrolling on a laptop screen"

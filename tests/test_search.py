@@ -1,0 +1,78 @@
+"""End-to-end search on the synthetic datasets: pick, files, cache, determinism, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from xtiny.artifacts import search_json_path
+from xtiny.errors import XTinyError
+from xtiny.nnunet_api import plans_path
+from xtiny.paths import nnunet_dirs
+from xtiny.search import run_search
+
+CAPS = [32, 16, 8, 4, 2, 1]
+
+
+def test_search_bus_end_to_end_and_cache(planned_bus):
+    result = run_search(planned_bus, k=3, seeds=1, device="cpu", caps=CAPS, progress=False)
+    assert result["chosen"].startswith("2d_xtiny") and result["chosen"] in [c["name"] for c in result["candidates"]]
+    path = search_json_path(planned_bus, "2d")
+    saved = json.loads(path.read_text())
+    assert saved["chosen"] == result["chosen"] and path.with_suffix(".png").stat().st_size > 1000
+    assert [c["cap"] for c in saved["candidates"]] == CAPS
+    assert sum(c["selected"] for c in saved["candidates"]) == 1
+    assert len(saved["inputs"]["case_ids"]) == 3 and saved["rule"] == "tv"
+    assert all(c["flops"] == 2 * c["macs"] > 0 and c["params"] > 0 for c in saved["candidates"])
+    start = time.perf_counter()
+    again = run_search(planned_bus, k=3, seeds=1, device="cpu", caps=CAPS, progress=False)
+    assert time.perf_counter() - start < 10
+    assert again["chosen"] == result["chosen"]
+    assert all(c["timings"]["cached"] for c in again["candidates"])
+    assert [c["scores_per_seed"] for c in again["candidates"]] == [c["scores_per_seed"] for c in result["candidates"]]
+
+
+def test_search_scores_byte_identical_same_seed(planned_cardiac):
+    a = run_search(planned_cardiac, k=2, seeds=[5], device="cpu", caps=[16, 8, 4, 2, 1], progress=False,
+                   use_cache=False, write=False)
+    b = run_search(planned_cardiac, k=2, seeds=[5], device="cpu", caps=[16, 8, 4, 2, 1], progress=False,
+                   use_cache=False, write=False)
+    assert json.dumps([c["scores_per_seed"] for c in a["candidates"]]) == \
+        json.dumps([c["scores_per_seed"] for c in b["candidates"]])
+    assert a["chosen"].startswith("2d_xtiny")
+
+
+def test_cli_search(planned_cardiac, capsys):
+    from xtiny.cli import main
+
+    assert main(["search", "-d", planned_cardiac, "-k", "2", "--seeds", "2", "--caps", *map(str, CAPS),
+                 "--device", "cpu", "--quiet"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("configuration to train: 2d_xtiny")
+    saved = json.loads(search_json_path(planned_cardiac, "2d").read_text())
+    assert saved["seeds"] == [0, 1] and all(len(c["scores_per_seed"]) == 2 for c in saved["candidates"])
+    assert main(["search", "-d", planned_cardiac, "--caps", "8", "0", "--quiet"]) == 2
+
+
+def test_search_errors(planned_bus):
+    with pytest.raises(XTinyError, match="at least 5"):
+        run_search(planned_bus, k=2, seeds=1, device="cpu", caps=[4, 2, 1], progress=False)
+    with pytest.raises(XTinyError, match="unknown proxies"):
+        run_search(planned_bus, k=2, seeds=1, caps=CAPS, proxies=["magic"], progress=False)
+    # plans present, preprocessed data missing -> tells how to preprocess, writes nothing
+    name = "Dataset994_NoData"
+    dst = nnunet_dirs().preprocessed / name
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+    src = plans_path(planned_bus).parent
+    shutil.copy(src / "dataset.json", dst / "dataset.json")
+    plans = json.loads((src / "nnUNetPlans.json").read_text())
+    plans["configurations"] = {"2d": plans["configurations"]["2d"]}
+    (dst / "nnUNetPlans.json").write_text(json.dumps(plans))
+    before = (dst / "nnUNetPlans.json").read_bytes()
+    with pytest.raises(XTinyError, match="nnUNetv2_plan_and_preprocess -d 994 -c 2d"):
+        run_search(name, k=2, seeds=1, device="cpu", progress=False)
+    assert (dst / "nnUNetPlans.json").read_bytes() == before

@@ -1,0 +1,279 @@
+"""The training-free width search: candidate family → Jacobian probe (+ optional proxies) → knee → search.json/png."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xtiny.errors import XTinyError
+
+MACS_NOTE = ("macs: multiply-accumulates of all (transposed) convolutions for one sample at the patch size, "
+             "counted with forward hooks; norms/nonlinearities/bias ignored; flops = 2 * macs.")
+
+
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``3`` → ``[0, 1, 2]``; an explicit sequence is kept (deduplicated, order preserved)."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise XTinyError(f"--seeds must be at least 1 (got {seeds}).", fix="pass e.g. --seeds 3.")
+        return list(range(seeds))
+    out = list(dict.fromkeys(int(s) for s in seeds))
+    if not out:
+        raise XTinyError("empty seed list.", fix="pass e.g. --seeds 3.")
+    return out
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("xtiny", "torch", "nnunetv2", "dynamic_network_architectures", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, network_for) -> dict:
+    """Params, MACs and features of one candidate (cached; MACs from a shape-only meta-device pass)."""
+    from xtiny.family import count_macs, count_parameters, resolved_configuration
+    from xtiny.sensitivity.cache import cache_key
+
+    key = cache_key(kind="static", **key_base)
+    rec = cache.get(key)
+    if rec is None:
+        net = network_for(None)
+        rec = {"params": count_parameters(net), "macs": count_macs(net, (key_base["in"], *patch))}
+        cache.put(key, rec)
+    fps = resolved_configuration(plans, name)["architecture"]["arch_kwargs"]["features_per_stage"]
+    return {"name": name, "cap": cap, "features_per_stage": fps, "params": rec["params"], "macs": rec["macs"],
+            "flops": 2 * rec["macs"]}
+
+
+def _score_one(seed, inputs, proxy, device, cache, key_base, chunk_size, network_for) -> tuple[dict, bool]:
+    """One (candidate, seed, proxy) record ``{"score", "per_image"?, "seconds"}``; returns (record, from_cache)."""
+    from xtiny.sensitivity.cache import cache_key
+    from xtiny.sensitivity.probe import jacobian_norms
+    from xtiny.sensitivity.proxies import PROXIES
+
+    key = cache_key(kind="score", proxy=proxy, seed=seed, device=device.type, **key_base)
+    rec = cache.get(key)
+    if rec is not None:
+        return rec, True
+    t0 = time.perf_counter()
+    net = network_for(seed)
+    if proxy == "jacobian":
+        norms = jacobian_norms(net, inputs.images, device=device, chunk_size=chunk_size)
+        score = float(np.mean(norms))
+        rec = {"score": score if math.isfinite(score) else None, "per_image": [float(v) for v in norms]}
+    else:
+        score = float(PROXIES[proxy](net, inputs.images, device=device))
+        rec = {"score": score if math.isfinite(score) else None}
+    rec["seconds"] = time.perf_counter() - t0
+    cache.put(key, rec)
+    return rec, False
+
+
+class _Networks:
+    """Builds a candidate's network once per seed, on demand (``None`` = any seed, for counting)."""
+
+    def __init__(self, dataset_name: str, configuration: str, first_seed: int) -> None:
+        self.dataset_name, self.configuration, self.first_seed = dataset_name, configuration, first_seed
+        self.built: dict[int, Any] = {}
+
+    def __call__(self, seed: int | None):
+        from xtiny.family import build_network
+
+        if seed is None:
+            seed = self.first_seed
+        if seed not in self.built:
+            self.built[seed] = build_network(self.dataset_name, self.configuration, deep_supervision=False, seed=seed)
+        return self.built[seed]
+
+
+def _finite(v: float | None) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds: int | Sequence[int] = 3,
+               device: str = "auto", rule: str = "tv", caps: Sequence[int] | None = None,
+               proxies: Sequence[str] = (), *, use_cache: bool = True, progress: bool = True,
+               chunk_size: int | None = None, write: bool = True) -> dict:
+    """Run the width search on ``dataset``'s ``configuration`` family; write search.json/png; return the result.
+
+    ``result["chosen"]`` is the configuration to train (e.g. ``"2d_xtiny8"``). Candidates are written into
+    ``nnUNetPlans.json`` (see :func:`xtiny.family.add_width_family`). Scores are cached per
+    (plans config, seed, inputs, device type), so a rerun or an interrupted run resumes instantly.
+    """
+    from tqdm.auto import tqdm
+
+    from xtiny.artifacts import search_json_path
+    from xtiny.atomic import atomic_write_json
+    from xtiny.family import add_width_family, family_members, load_plans, network_io, resolved_configuration
+    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.paths import ensure_nnunet_env
+    from xtiny.sensitivity.cache import ScoreCache, cache_dir
+    from xtiny.sensitivity.inputs import load_probe_inputs
+    from xtiny.sensitivity.knee import RULES, select_knee
+    from xtiny.sensitivity.probe import resolve_device
+    from xtiny.sensitivity.proxies import PROXIES
+
+    t_start = time.perf_counter()
+    ensure_nnunet_env(quiet=True)
+    name = resolve_dataset_name(dataset)
+    if rule not in RULES:
+        raise XTinyError(f"unknown knee rule '{rule}'.", fix=f"use one of: {', '.join(RULES)}.")
+    extra = [p for p in dict.fromkeys(proxies) if p != "jacobian"]
+    unknown = [p for p in extra if p not in PROXIES]
+    if unknown:
+        raise XTinyError(f"unknown proxies: {', '.join(unknown)}.", fix=f"choose from: {', '.join(PROXIES)}.")
+    seed_values = seed_list(seeds)
+    dev = resolve_device(device)
+
+    inputs = load_probe_inputs(name, configuration, k)  # validates plans + preprocessed data before any write
+    names = add_width_family(name, configuration, list(caps) if caps is not None else None)
+    plans_file, plans = load_plans(name)
+    cap_of = dict(family_members(plans, configuration))
+    cache = ScoreCache(cache_dir(name), enabled=use_cache)
+    t_inputs = time.perf_counter() - t_start
+
+    candidates: list[dict[str, Any]] = []
+    tasks = [(n, s, p) for n in names for s in seed_values for p in ["jacobian", *extra]]
+    bar = tqdm(total=len(tasks), desc=f"xtiny search {name} {configuration}", unit="probe", disable=not progress)
+    for cand in names:
+        _, _, channels, heads = network_io(name, cand)
+        key_base = {"config": resolved_configuration(plans, cand), "in": channels, "out": heads,
+                    "patch": inputs.patch_size}
+        networks = _Networks(name, cand, seed_values[0])
+        entry = _candidate_static(name, cand, cap_of[cand], plans, inputs.patch_size, cache, key_base, networks)
+        key_base |= {"images": inputs.sha1, "case_ids": inputs.case_ids}
+        per_proxy: dict[str, list] = {p: [] for p in ["jacobian", *extra]}
+        seconds, hits = 0.0, 0
+        for seed in seed_values:
+            for proxy in per_proxy:
+                bar.set_postfix_str(f"{cand} seed {seed} {proxy}")
+                rec, hit = _score_one(seed, inputs, proxy, dev, cache, key_base, chunk_size, networks)
+                per_proxy[proxy].append(rec["score"])
+                seconds += 0.0 if hit else rec["seconds"]
+                hits += hit
+                bar.update(1)
+            networks.built.pop(seed, None)  # one network alive at a time
+        raw = [_finite(v) for v in per_proxy["jacobian"]]
+        mean = float(np.mean(raw))
+        std = float(np.std(raw)) if len(raw) > 1 else 0.0
+        entry |= {
+            "scores_per_seed": per_proxy["jacobian"],
+            "score": mean if math.isfinite(mean) else None,
+            "seed_spread": {"std": std, "min": float(np.min(raw)), "max": float(np.max(raw)),
+                            "cv": std / abs(mean) if mean and math.isfinite(mean) else None},
+            "proxies": {p: {"per_seed": v, "mean": _mean_or_none(v)} for p, v in per_proxy.items() if p in extra},
+            "timings": {"probe_s": seconds, "cached": hits == len(seed_values) * len(per_proxy)},
+        }
+        candidates.append(entry)
+    bar.close()
+
+    caps_list = [c["cap"] for c in candidates]
+    scores = [_finite(c["score"]) for c in candidates]
+    knee = select_knee(caps_list, scores, names, rule=rule)
+    others = {r: select_knee(caps_list, scores, names, rule=r).chosen for r in RULES}
+    for i, c in enumerate(candidates):  # names are widest first, like the knee's order
+        c["normalized"] = knee.normalized[i]
+        c["variation"] = knee.variation[i]
+        c["selected"] = i == knee.index
+
+    result = {
+        "dataset": name,
+        "base_configuration": configuration,
+        "chosen": knee.chosen,
+        "chosen_cap": knee.chosen_cap,
+        "rule": rule,
+        "knee": {"index": knee.index, "flat": knee.flat, **knee.details},
+        "picks_by_rule": others,
+        "k": len(inputs.case_ids),
+        "seeds": seed_values,
+        "device": str(dev),
+        "proxies": extra,
+        "inputs": {"case_ids": inputs.case_ids, "patch_size": inputs.patch_size, "images_sha1": inputs.sha1,
+                   "data_folder": inputs.data_folder, "selection": "centre slice/patch, centre crop or zero pad"},
+        "plans_file": str(plans_file),
+        "candidates": candidates,
+        "macs_note": MACS_NOTE,
+        "timings": {"inputs_and_family_s": t_inputs, "total_s": time.perf_counter() - t_start},
+        "versions": _versions(),
+    }
+    if knee.flat:
+        result["warning"] = "all sensitivity scores are equal: no knee detectable, the widest candidate is returned."
+    if write:
+        path = search_json_path(name, configuration)
+        result["search_json"] = str(path)
+        result["search_png"] = str(path.with_suffix(".png"))
+        atomic_write_json(path, result)
+        plot_search(result, path.with_suffix(".png"))
+    return result
+
+
+def _mean_or_none(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if len(vals) == len(values) and vals else None
+
+
+def plot_search(result: dict, png_path: str | Path) -> Path:
+    """Normalized sensitivity and its variation vs log-params, the pick marked (matplotlib Agg, atomic write)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xtiny.atomic import atomic_write_bytes
+
+    cands = result["candidates"]
+    params = [c["params"] for c in cands]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(params, [c["normalized"] for c in cands], "o-", color="tab:blue", label="normalized sensitivity")
+    var = [(p, c["variation"]) for p, c in zip(params, cands, strict=True) if c["variation"] is not None]
+    ax.plot([v[0] for v in var], [v[1] for v in var], "s--", color="tab:orange", label="variation |Δ| (from wider)")
+    pick = next(c for c in cands if c["selected"])
+    ax.axvline(pick["params"], color="tab:red", lw=1)
+    ax.plot([pick["params"]], [pick["normalized"]], "*", ms=16, color="tab:red", label=f"pick: {result['chosen']}")
+    for p, c in zip(params, cands, strict=True):
+        ax.annotate(str(c["cap"]), (p, c["normalized"]), textcoords="offset points", xytext=(0, 6), fontsize=7,
+                    ha="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log)")
+    ax.set_ylabel("normalized score / variation")
+    ax.set_title(f"{result['dataset']} {result['base_configuration']}: rule {result['rule']}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(png_path, buf.getvalue())
+
+
+def format_table(result: dict) -> str:
+    """Plain-text table of the candidates (one line each)."""
+    head = f"{'configuration':<18}{'cap':>5}{'params':>12}{'GFLOPs':>9}{'score':>13}{'seed cv':>9}{'norm':>7}{'var':>7}"
+    lines = [head, "-" * len(head)]
+    for c in result["candidates"]:
+        cv = c["seed_spread"]["cv"]
+        var = c["variation"]
+        lines.append(
+            f"{c['name']:<18}{c['cap']:>5}{c['params']:>12,}{c['flops'] / 1e9:>9.3f}{c['score']:>13.5g}"
+            f"{'' if cv is None else f'{cv:.3f}':>9}{c['normalized']:>7.3f}{'' if var is None else f'{var:.3f}':>7}"
+            f"{'  <= pick' if c['selected'] else ''}"
+        )
+    return "\n".join(lines)
+
+
+def dumps(result: dict) -> str:
+    return json.dumps(result, indent=2)
