@@ -23,6 +23,7 @@ from xtiny.training.results import (
     trainer_name_for,
     validation_dice,
 )
+from xtiny.training.threads import cpu_thread_budget
 from xtiny.training.trainer_classes import (
     DEFAULT_EPOCHS,
     budget_trainer_class,
@@ -111,8 +112,9 @@ def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0,
     maybe_load_checkpoint(trainer, continue_training, False)
     if torch_device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    trainer.run_training()
-    trainer.perform_actual_validation(False)
+    with cpu_thread_budget(torch_device.type):
+        trainer.run_training()
+        trainer.perform_actual_validation(False)
     budget = parse_budget(trainer_name)
     return TrainResult(output_folder=out, checkpoint=fold_folder / "checkpoint_final.pth", trainer_name=trainer_name,
                        plans_identifier=plans_identifier, configuration=configuration, fold=fold,
