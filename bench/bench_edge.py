@@ -61,9 +61,23 @@ def main() -> None:
     results["speedup_cap8_fp32_vs_full_fp32"] = m["nnunet_2d_full/fp32"]["latency_ms"] / m["xtiny_cap8/fp32"]["latency_ms"]
     best = min((k for k in m if k.startswith("xtiny_cap8/")), key=lambda k: m[k]["latency_ms"])
     results["fastest_cap8_format"] = best
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    full = m["nnunet_2d_full/fp32"]
+    rows = [[key, v["params"], round(v["size_bytes"] / 2**20, 3), round(v["latency_ms"], 2),
+             round(full["latency_ms"] / v["latency_ms"], 1), round(full["size_bytes"] / v["size_bytes"], 1)]
+            for key, v in m.items()]
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import write_result
+
+    path = write_result(Path(args.out).stem, "Edge latency: XTiny cap 8 vs full nnU-Net 2d, onnxruntime, 1 thread, "
+                        "256x256", ["model/format", "params", "ONNX MiB", "latency ms",
+                                    "speed-up vs full nnU-Net fp32", "size ratio vs full fp32"], rows,
+                        notes=[f"Load average {results['load_avg_1min']:.2f} at start; untrained networks (latency "
+                               "does not depend on weights); fastest cap-8 format: " + best],
+                        **{k: v for k, v in results.items() if k != "machine"})
     print(json.dumps(results, indent=2))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

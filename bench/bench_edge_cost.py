@@ -28,8 +28,6 @@ def main() -> None:
     args = ap.parse_args()
 
     from xtiny.evaluation.cost import measure_cost
-
-    from xtiny.atomic import atomic_write_json
     from xtiny.models import baseline_names, build_model
 
     results = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()}, "models": {}}
@@ -49,8 +47,25 @@ def main() -> None:
             results["models"][cfg] = measure_cost(net, list(cm.patch_size), channels, repeats=args.repeats)
             results["models"][cfg].pop("definitions")
             print(json.dumps({cfg: results["models"][cfg]}))
-    atomic_write_json(args.out, results)
-    print(f"wrote {args.out}")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import write_result
+
+    def ms(v, key):
+        return None if v.get("latency_ms", {}).get(key) is None else round(v["latency_ms"][key], 2)
+
+    rows = [[name, v["params"], round(v["flops"] / 1e9, 3), None if v["peak_mem_mb"] is None else round(v["peak_mem_mb"], 1),
+             ms(v, "torch_1t"), ms(v, "torch_all"), ms(v, "ort_1t"), ms(v, "ort_all"),
+             round(v["size_fp32_bytes"] / 2**20, 2), round(v["size_int8_bytes"] / 2**20, 2)]
+            for name, v in results["models"].items()]
+    path = write_result(Path(args.out).stem, f"Cost of the baselines on this CPU, {args.patch[0]}x{args.patch[1]}, "
+                        f"{args.in_channels} input channel(s)",
+                        ["model", "params", "GFLOPs", "peak MiB", "torch 1t ms", "torch all ms", "ort 1t ms",
+                         "ort all ms", "ONNX fp32 MiB", "ONNX int8 MiB"], rows,
+                        notes=[f"Load average {os.getloadavg()[0]:.2f} at the end; GFLOPs = 2 x MACs of one patch; "
+                               "'all' = all cores of this machine."], models=results["models"])
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,38 @@ def write_result(name: str, title: str, header: list[str], rows: list[list], **e
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                "versions": versions(), "table": {"header": header, "rows": rows}, **extra}
     return atomic_write_json(RESULTS / f"{name}.json", payload)
+
+
+def use_work_dir(work: Path) -> None:
+    """Point nnU-Net's three folders at ``work/{raw,preprocessed,results}`` (created) for this process."""
+    for key in ("raw", "preprocessed", "results"):
+        os.environ[f"nnUNet_{key}"] = str(work / key)
+        (work / key).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("nnUNet_compile", "false")
+    os.environ.setdefault("nnUNet_n_proc_DA", "0")
+    os.environ.setdefault("nnUNet_def_n_proc", "2")
+
+
+def synthetic_dataset(work: Path, kind: str, dataset_id: int, cases: int, size: int) -> str:
+    """A synthetic ``kind`` dataset in ``work``, nnU-Net-planned and preprocessed for 2d (reused when present)."""
+    from xtiny.datasets.synth import generate_dataset
+    from xtiny.nnunet_api import plan_and_preprocess
+
+    use_work_dir(work)
+    if not any((work / "raw").glob(f"Dataset{dataset_id:03d}_*")):
+        generate_dataset(kind, dataset_id=dataset_id, num_cases=cases, seed=0, size=size, raw_dir=work / "raw")
+    return plan_and_preprocess(dataset_id, configurations=("2d",), num_processes=2)
+
+
+def device_tag(device: str) -> str:
+    """``cpu`` / ``cuda`` for result file names (``auto`` resolved)."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def load_average() -> float:
+    """1-minute load average (rounded), recorded with every timing."""
+    return round(os.getloadavg()[0], 2)

@@ -16,7 +16,8 @@ CPU_PLAN = [
     ("edge latency", ["bench_edge.py", "--repeats", "20"]),
     ("edge cost of baselines", ["bench_edge_cost.py", "--in-channels", "1", "--repeats", "5"]),
     ("training throughput", ["bench_training.py", "--iterations", "30"]),
-    ("selection quality", ["bench_selection.py", "--budget", "small"]),
+    ("selection quality", ["bench_selection.py", "--budget", "small"]),  # ~10-15 min on 2 idle cores
+    ("accuracy", ["bench_accuracy.py", "--budget", "small"]),  # ~10 min on 2 idle cores
 ]
 
 

@@ -17,9 +17,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from xtiny.evaluation.locate import ModelFolder, find_model_folder, split_cases
-
 from xtiny.errors import XTinyError
+from xtiny.evaluation.locate import ModelFolder, find_model_folder, split_cases
 
 
 def _dataset_info(dataset_name: str) -> tuple[dict, Path]:
@@ -112,10 +111,10 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     Returns the summary dict (also written atomically to ``summary_<split>_fold<F>.json``).
     """
     from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
-    from xtiny.evaluation import metrics, plots, table
 
     from xtiny.artifacts import evaluation_dir
     from xtiny.atomic import atomic_write_json, atomic_write_text
+    from xtiny.evaluation import metrics, plots, table
     from xtiny.models import display_name
     from xtiny.nnunet_api import resolve_dataset_name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch import nn
+
 from xtiny.evaluation.cost import count_macs, measure_cost
 
 

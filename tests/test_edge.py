@@ -57,7 +57,8 @@ def test_edge_matches_nnunet_predictor_without_torch(exported, tmp_path):
     predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
                                 device=torch.device("cpu"), allow_tqdm=False, verbose=False)
     predictor.initialize_from_trained_model_folder(
-        str(find_trainer_folder(exported["dataset"], exported["configuration"])), (0,), "checkpoint_final.pth")
+        str(find_trainer_folder(exported["dataset"], exported["configuration"], exported["trainer"])), (0,),
+        "checkpoint_final.pth")
     (tmp_path / "nnunet").mkdir()
     predictor.predict_from_files_sequential(str(inputs), str(tmp_path / "nnunet"), False, True, None)
     refs = sorted((tmp_path / "nnunet").glob("*.png"))

@@ -13,7 +13,6 @@ from xtiny.errors import XTinyError
 
 
 def _bus(request, monkeypatch) -> str:
-    monkeypatch.setenv("nnUNet_n_proc_DA", "1")  # nnU-Net's planner: torch.set_num_threads(0) fails
     return request.getfixturevalue("planned_bus")
 
 

@@ -70,13 +70,13 @@ def test_refuses_missing_ambiguous_and_corrupt(exported, tmp_path):
 
     with pytest.raises(XTinyError, match="no trained model"):
         find_trainer_folder(exported["dataset"], "3d_nonexistent")
-    folder = find_trainer_folder(exported["dataset"], exported["configuration"])
+    folder = find_trainer_folder(exported["dataset"], exported["configuration"], exported["trainer"])
     twin = folder.with_name("OtherTrainer__" + folder.name.split("__", 1)[1])
     twin.mkdir()
     try:
         with pytest.raises(XTinyError, match="several trainers"):
             find_trainer_folder(exported["dataset"], exported["configuration"])
-        assert find_trainer_folder(exported["dataset"], exported["configuration"], folder.name.split("__")[0]) == folder
+        assert find_trainer_folder(exported["dataset"], exported["configuration"], exported["trainer"]) == folder
     finally:
         twin.rmdir()
     bad = tmp_path / "checkpoint_final.pth"

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from xtiny.evaluation.metrics import case_metrics, evaluate_folder, summarize
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from xtiny.evaluation.cost import count_parameters
 
 from xtiny.errors import XTinyError
+from xtiny.evaluation.cost import count_parameters
 from xtiny.models import REGISTRY, build_model, display_name
 
 
@@ -38,8 +38,6 @@ def test_bad_input_size_and_unknown_name():
 def test_nnunet_configuration_through_registry(request, monkeypatch):
     from xtiny.family import build_network
 
-    # nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which fails with the suite's 0
-    monkeypatch.setenv("nnUNet_n_proc_DA", "1")
     planned_bus = request.getfixturevalue("planned_bus")
 
     net = build_model("2d", 1, 2, dataset=planned_bus, seed=0)

@@ -8,7 +8,8 @@ HELP = "train a configuration (auto = the width search's pick) with nnU-Net's tr
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
     parser.add_argument("-c", "--configuration", default="auto",
-                        help="configuration in the plans (e.g. 2d_xtiny8, 2d) or 'auto' = the last search's pick")
+                        help="configuration in the plans (e.g. 2d_xtiny8, 2d), 'auto' = the last search's pick, or a "
+                             "baseline (unext, cmunext_s, tinyunet; --backend monai, trained on the 2d data)")
     parser.add_argument("--epochs", type=int, default=1000, help="epoch budget (nnU-Net default 1000)")
     parser.add_argument("--iterations", type=int, default=None, help="training iterations per epoch (default 250)")
     parser.add_argument("--val-iterations", type=int, default=None,
@@ -28,6 +29,15 @@ def run(args: argparse.Namespace) -> int:
     ensure_nnunet_env()
     name = resolve_dataset_name(args.dataset)
     configuration = resolve_configuration(name, args.configuration)
+    from xtiny.models import is_baseline
+
+    if is_baseline(configuration) and args.backend != "monai":
+        from xtiny.errors import XTinyError
+
+        raise XTinyError(f"'{configuration}' is a baseline architecture, not an nnU-Net plans configuration; "
+                         "nnU-Net's trainer cannot build it.",
+                         fix=f"train it with the MONAI backend: xtiny train -d {args.dataset} -c {configuration} "
+                             "--backend monai (same data, patch and batch size as 2d).")
     if args.backend == "monai":
         from xtiny.training.monai_backend import train_monai as train
     else:

@@ -89,9 +89,10 @@ def inference_config(pre: dict) -> dict:
             {"_target_": "SaveImaged", "keys": "pred", "output_dir": "@output_dir", "output_postfix": "seg",
              "separate_folder": False, "resample": False, "output_dtype": "$numpy.uint8", **writer},
         ]},
-        "predict": ("$lambda d: dict(d, pred=monai.data.MetaTensor(@inferer(d['image'][None].to(@device), "
-                    "@network)[0], meta=d['image'].meta))"),
-        "initialize": ["$torch.set_grad_enabled(False)", "$import numpy"],
+        # no_grad around the prediction only: a global torch.set_grad_enabled(False) would leak into the caller
+        "predict": ("$torch.no_grad()(lambda d: dict(d, pred=monai.data.MetaTensor(@inferer(d['image'][None]"
+                    ".to(@device), @network)[0], meta=d['image'].meta)))"),
+        "initialize": ["$import numpy"],
         "run": ["$[@postprocessing(@predict(d)) for d in @dataset]"],
     }
 
