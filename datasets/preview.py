@@ -24,10 +24,9 @@ def _load_case(folder: Path, case: str, ending: str, n_channels: int) -> tuple[n
 
 def contact_sheet(folder: str | Path, out: str | Path, max_cases: int = 8) -> Path:
     """Write a PNG with up to ``max_cases`` cases: image on top, image + label overlay below."""
-    import matplotlib
+    from xtiny.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder, out = Path(folder), Path(out)
     meta = json.loads((folder / "dataset.json").read_text())

@@ -8,10 +8,9 @@ from pathlib import Path
 
 def write_plots(summary: dict, rows: list[dict], out_dir: Path, tag: str) -> list[Path]:
     """Write ``box_<metric>_<tag>.png`` (dice, hd95) and ``dice_vs_params_<tag>.png``; returns the paths."""
-    import matplotlib
+    from xtiny.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from xtiny.atomic import atomic_write_bytes
 

@@ -105,10 +105,9 @@ def _pm(stat: dict, scale: float) -> str:
 
 def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: int = 4) -> Path | None:
     """Image | ground truth | each model's prediction for a few cases, as one PNG."""
-    import matplotlib
+    from xtiny.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
 
     meta = json.loads((raw_dir / "dataset.json").read_text())

@@ -229,10 +229,9 @@ def plot_search(result: dict, png_path: str | Path) -> Path:
     """Normalized sensitivity and its variation vs log-params, the pick marked (matplotlib Agg, atomic write)."""
     import io
 
-    import matplotlib
+    from xtiny.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from xtiny.atomic import atomic_write_bytes
 

@@ -142,10 +142,9 @@ def plot_sweep(result: dict[str, Any], path: Path) -> Path:
     """Dice vs log10(parameters), with the probe pick and the observed knee marked."""
     import io
 
-    import matplotlib
+    from xtiny.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from xtiny.atomic import atomic_write_bytes
 
