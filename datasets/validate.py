@@ -65,13 +65,6 @@ class ValidationReport:
                              fix=first.fix)
 
 
-def _inside(folder: Path, path: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
 
 def _load_json(report: ValidationReport) -> dict[str, Any] | None:
     path = report.folder / "dataset.json"
@@ -142,7 +135,7 @@ def _cases_from_json(report: ValidationReport, meta: dict[str, Any]) -> dict[str
             report.add(path, f"case '{cid}' needs 'images' (list) and 'label'.", "fix that entry.")
             continue
         files = [report.folder / str(p) for p in entry["images"]] + [report.folder / str(entry["label"])]
-        outside = [str(p) for p in files if not _inside(report.folder, p)]
+        outside = [str(p) for p in files if not p.resolve().is_relative_to(report.folder.resolve())]
         if outside:
             report.add(path, f"case '{cid}' references {outside[0]}, outside the dataset folder.",
                        "keep every file inside the dataset folder and use relative paths without '..'.")

@@ -46,14 +46,6 @@ def _read_json(path: Path, what: str) -> Any:
         raise BundleError(f"{what} {path} is not valid JSON ({exc}).", fix="re-export the bundle.") from exc
 
 
-def _inside(folder: Path, path: Path) -> bool:
-    """True when ``path`` (symlinks resolved) lies inside ``folder``."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
 
 def verify_bundle(folder: str | Path) -> dict:
     """Check every file listed in ``manifest.json`` against its sha256; return the manifest.
@@ -69,7 +61,7 @@ def verify_bundle(folder: str | Path) -> dict:
     fix = "re-export the bundle with 'xtiny export --format bundle' (do not edit its files)."
     for rel, entry in sorted(listed.items()):
         path = folder / rel
-        if not _inside(folder, path):
+        if not path.resolve().is_relative_to(folder.resolve()):
             raise BundleError(f"edge bundle {folder}: manifest entry '{rel}' points outside the bundle.", fix=fix)
         if not path.is_file():
             raise BundleError(f"edge bundle {folder}: file '{rel}' listed in the manifest is missing.", fix=fix)
@@ -100,7 +92,7 @@ class EdgeBundle:
             raise BundleError(f"edge bundle {self.folder} has no '{variant}' model (has: {', '.join(models) or 'none'}).",
                               fix="pick one of those with --model, or re-export with --format onnx,int8,bundle.")
         path = self.folder / models[variant]
-        if models[variant] not in self.manifest.get("files", {}) or not _inside(self.folder, path):
+        if models[variant] not in self.manifest.get("files", {}) or not path.resolve().is_relative_to(self.folder.resolve()):
             raise BundleError(f"edge bundle {self.folder}: model '{models[variant]}' is not a file of the bundle's "
                               "manifest.", fix="re-export the bundle with 'xtiny export --format bundle'.")
         return path
