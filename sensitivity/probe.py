@@ -41,7 +41,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def activation_bytes_per_sample(network: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
     """Bytes of all module outputs for one sample (shape-only pass on the meta device; a proxy for autograd memory)."""
-    import copy
+    from xtiny.meta_pass import meta_forward_with_hooks
 
     total = [0]
 
@@ -49,14 +49,7 @@ def activation_bytes_per_sample(network: torch.nn.Module, input_shape: tuple[int
         if isinstance(output, torch.Tensor):
             total[0] += output.numel() * output.element_size()
 
-    meta = copy.deepcopy(network).to("meta")
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            meta(torch.zeros((1, *input_shape), device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
+    meta_forward_with_hooks(network, input_shape, hook, lambda m: not list(m.children()))
     return int(total[0])
 
 

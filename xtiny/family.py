@@ -191,11 +191,11 @@ def count_macs(network, input_shape: tuple[int, ...]) -> int:
     ``in_elements * out_channels/groups * prod(kernel)``. Norms, nonlinearities and bias adds are ignored.
     FLOPs are conventionally reported as 2 × MACs.
     """
-    import copy
     import math
 
-    import torch
     from torch import nn
+
+    from xtiny.meta_pass import meta_forward_with_hooks
 
     total = [0]
     conv_types = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -208,12 +208,5 @@ def count_macs(network, input_shape: tuple[int, ...]) -> int:
         else:
             total[0] += output.numel() * (module.in_channels // module.groups) * k
 
-    meta = copy.deepcopy(network).to("meta").eval()  # shapes only: no real compute, any size
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, conv_types + tconv_types)]
-    try:
-        with torch.no_grad():
-            meta(torch.zeros((1, *input_shape), device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
+    meta_forward_with_hooks(network, input_shape, hook, lambda m: isinstance(m, conv_types + tconv_types))
     return int(total[0])
