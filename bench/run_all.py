@@ -15,7 +15,7 @@ CPU_PLAN = [
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1"]),
     ("edge latency", ["bench_edge.py", "--repeats", "20"]),
     ("edge cost of baselines", ["bench_edge_cost.py", "--in-channels", "1", "--repeats", "5"]),
-    ("training throughput", ["bench_training.py", "--iterations", "30"]),
+    ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch"]),
     ("selection quality", ["bench_selection.py", "--budget", "small"]),  # ~10-15 min on 2 idle cores
     ("accuracy", ["bench_accuracy.py", "--budget", "small"]),  # ~10 min on 2 idle cores
 ]
