@@ -12,6 +12,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from xtiny.versions import stack_versions
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -32,16 +34,6 @@ def machine() -> dict:
     return info
 
 
-def versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for dist in ("xtiny", "torch", "nnunetv2", "monai", "onnxruntime"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def write_result(name: str, title: str, header: list[str], rows: list[list], **extra) -> Path:
@@ -50,7 +42,7 @@ def write_result(name: str, title: str, header: list[str], rows: list[list], **e
 
     payload = {"name": name, "title": title, "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-               "versions": versions(), "table": {"header": header, "rows": rows}, **extra}
+               "versions": stack_versions(), "table": {"header": header, "rows": rows}, **extra}
     return atomic_write_json(RESULTS / f"{name}.json", payload)
 
 

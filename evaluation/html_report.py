@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,17 +84,6 @@ def write_report(path: Path, title: str, subtitle: str, sections: list[Section])
     return atomic_write_text(path, render_page(title, subtitle, sections))
 
 
-def versions() -> dict[str, str]:
-    """Versions of the stack, for the report's reproducibility section."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("xtiny", "nnunetv2", "torch", "monai", "onnxruntime", "numpy"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
 
 
 def load_json_if_present(path: Path) -> dict | None:

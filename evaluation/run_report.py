@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xtiny.evaluation.html_report import Section, load_json_if_present, versions, write_report
+from xtiny.evaluation.html_report import Section, load_json_if_present, write_report
+from xtiny.versions import stack_versions
 
 
 def _dataset_section(dataset_name: str, raw_dir: Path, fig_dir: Path) -> Section:
@@ -213,7 +214,7 @@ def build_report(dataset_name: str) -> Path:
     sections.append(_edge_section(sorted((root / "export").glob("*"))))
     repro = Section("Commands and versions")
     repro.preformatted.append("\n".join(run_state.get("commands", [])) or "(no recorded commands)")
-    repro.preformatted.append(json.dumps(versions(), indent=2))
+    repro.preformatted.append(json.dumps(stack_versions(), indent=2))
     sections.append(repro)
     return write_report(report_path(dataset_name), f"XTiny report — {dataset_name}",
                         "training-free width search, training, comparison and edge export", sections)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from xtiny.errors import XTinyError
+from xtiny.versions import stack_versions
 
 MACS_NOTE = ("macs: multiply-accumulates of all (transposed) convolutions for one sample at the patch size, "
              "counted with forward hooks; norms/nonlinearities/bias ignored; flops = 2 * macs.")
@@ -30,16 +30,6 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
     return out
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("xtiny", "torch", "nnunetv2", "dynamic_network_architectures", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
 
 
 def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, network_for) -> dict:
@@ -207,7 +197,7 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
         "candidates": candidates,
         "macs_note": MACS_NOTE,
         "timings": {"inputs_and_family_s": t_inputs, "total_s": time.perf_counter() - t_start},
-        "versions": _versions(),
+        "versions": stack_versions(),
     }
     if knee.flat:
         result["warning"] = "all sensitivity scores are equal: no knee detectable, the widest candidate is returned."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +26,6 @@ def preprocessed_folder(dataset_name: str, plans: dict, configuration: str) -> P
     return folder
 
 
-def split_cases(dataset_name: str, fold: int | str, folder: Path) -> tuple[list[str], list[str]]:
-    """(train, val) identifiers from ``splits_final.json``; all cases as both when no split exists or fold 'all'."""
-    from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
-
-    from xtiny.paths import nnunet_dirs
-
-    every = sorted(infer_dataset_class(str(folder)).get_identifiers(str(folder)))
-    splits = nnunet_dirs().preprocessed / dataset_name / "splits_final.json"
-    if fold == "all" or not splits.is_file():
-        return every, every
-    entry = json.loads(splits.read_text())[int(fold)]
-    return sorted(entry["train"]), sorted(entry["val"])
 
 
 def load_cases(folder: Path, identifiers: list[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -4,7 +4,6 @@ and a model card ``README.md``."""
 from __future__ import annotations
 
 import datetime as _dt
-import platform
 from pathlib import Path
 
 from xtiny.atomic import atomic_write_json, atomic_write_text
@@ -12,6 +11,7 @@ from xtiny.edge.bundle import FORMAT_VERSION, MANIFEST, PREPROCESS, bundle_files
 from xtiny.errors import XTinyError
 from xtiny.export.checkpoint import TrainedModel
 from xtiny.export.onnx_export import INPUT_NAME, OUTPUT_NAME, stride_product
+from xtiny.versions import stack_versions
 
 
 def preprocess_description(model: TrainedModel, models: dict[str, str]) -> dict:
@@ -54,17 +54,6 @@ def preprocess_description(model: TrainedModel, models: dict[str, str]) -> dict:
     }
 
 
-def versions() -> dict[str, str]:
-    """Versions of the software that produced the export."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("xtiny", "nnunetv2", "torch", "onnx", "onnxruntime", "monai", "numpy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def write_manifest(folder: Path, extra: dict | None = None) -> Path:
@@ -73,7 +62,7 @@ def write_manifest(folder: Path, extra: dict | None = None) -> Path:
              for rel in bundle_files(folder)}
     manifest = {"format": "xtiny-edge-bundle", "format_version": FORMAT_VERSION,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "versions": versions(), "files": files, **(extra or {})}
+                "versions": stack_versions(), "files": files, **(extra or {})}
     return atomic_write_json(folder / MANIFEST, manifest)
 
 

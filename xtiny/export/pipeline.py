@@ -37,7 +37,7 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
 
     from xtiny.artifacts import export_dir
     from xtiny.export.checkpoint import build_network, load_trained_model
-    from xtiny.export.data import load_cases, patches, preprocessed_folder, split_cases
+    from xtiny.export.data import load_cases, patches, preprocessed_folder
     from xtiny.export.evaluate import latency_ms, recommend, validation_dice
     from xtiny.export.onnx_export import export_onnx, export_torchscript, onnx_max_abs_diff, stride_product
     from xtiny.nnunet_api import resolve_dataset_name
@@ -55,7 +55,10 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
 
     patch = list(PlansManager(model.plans).get_configuration(configuration).patch_size)
     folder = preprocessed_folder(name, model.plans, configuration)
-    train_ids, val_ids = split_cases(name, fold, folder)
+    from xtiny.training.monai_backend import fold_keys
+    from xtiny.training.results import parse_fold
+
+    train_ids, val_ids = fold_keys(name, folder, parse_fold(fold))  # nnU-Net's splits_final.json, as training used it
     train_cases = load_cases(folder, train_ids[:max(1, calibration_patches)])
     real = patches(train_cases, patch, limit=calibration_patches)
     report: dict = {"dataset": name, "configuration": configuration, "fold": fold, "trainer": model.trainer_name,
