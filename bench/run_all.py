@@ -13,6 +13,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 CPU_PLAN = [
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1"]),
+    ("probe chunk size", ["bench_probe_chunks.py"]),
     ("edge latency", ["bench_edge.py", "--repeats", "20"]),
     ("edge cost of baselines", ["bench_edge_cost.py", "--in-channels", "1", "--repeats", "5"]),
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch"]),

@@ -20,6 +20,9 @@ import numpy as np
 import torch
 
 DEFAULT_CPU_BUDGET = 1.5 * 2**30  # bytes of activations per chunk on CPU (keeps the whole search < 4 GiB)
+# On CPU a big batch does not pay: convolutions are already parallel over threads within one image, and a
+# batch whose activations outgrow the caches runs up to 2x slower per image (bench/bench_probe_chunks.py:
+# on 2 cores, 256 px, chunk 2 beats chunk 32 for every width). So CPU chunks hold one image per thread.
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -55,7 +58,8 @@ def activation_bytes_per_sample(network: torch.nn.Module, input_shape: tuple[int
 
 def chunk_size_for(network: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device,
                    budget_bytes: float | None = None) -> int:
-    """How many samples fit one forward+backward within the memory budget (at least 1)."""
+    """Samples per forward+backward: as many as the memory budget allows (at least 1); on CPU at most one per
+    intra-op thread (cache-friendly, see ``DEFAULT_CPU_BUDGET``'s note)."""
     if budget_bytes is None:
         if device.type == "cuda":
             free, _total = torch.cuda.mem_get_info(device)
@@ -63,7 +67,8 @@ def chunk_size_for(network: torch.nn.Module, input_shape: tuple[int, ...], devic
         else:
             budget_bytes = DEFAULT_CPU_BUDGET
     per_sample = 2 * activation_bytes_per_sample(network, input_shape)  # saved activations + their grads
-    return max(1, int(budget_bytes // max(per_sample, 1)))
+    fits = max(1, int(budget_bytes // max(per_sample, 1)))
+    return fits if device.type != "cpu" else min(fits, max(1, torch.get_num_threads()))
 
 
 def _prepare(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -83,7 +88,7 @@ def jacobian_norms(network: torch.nn.Module, images: np.ndarray | torch.Tensor, 
                    chunk_size: int | None = None) -> np.ndarray:
     """Per-image ``|| d(sum logits)/dx ||_2`` for ``images`` (K, C, *spatial), float64 array of length K.
 
-    Batched: one backward per chunk of ``chunk_size`` images (default: as many as the memory budget allows).
+    Batched: one backward per chunk of ``chunk_size`` images (default: ``chunk_size_for``).
     """
     device = resolve_device(device)
     network = _prepare(network, device)

@@ -8,7 +8,7 @@ import torch
 
 from xtiny.family import add_width_family, build_network
 from xtiny.sensitivity.inputs import load_probe_inputs, read_centre, select_cases
-from xtiny.sensitivity.probe import jacobian_norms, jacobian_norms_loop, jacobian_score
+from xtiny.sensitivity.probe import chunk_size_for, jacobian_norms, jacobian_norms_loop, jacobian_score
 
 
 def test_read_centre_crops_and_pads():
@@ -33,7 +33,7 @@ def test_batched_equals_loop(planned_cardiac):
     assert inputs.images.shape == (4, 1, 64, 64) and len(inputs.case_ids) == 4
     add_width_family(planned_cardiac, "2d", caps=[8])
     net = build_network(planned_cardiac, "2d_xtiny8", seed=0)
-    batched = jacobian_norms(net, inputs.images)
+    batched = jacobian_norms(net, inputs.images, chunk_size=4)  # all four in one backward
     loop = jacobian_norms_loop(net, inputs.images)
     chunked = jacobian_norms(net, inputs.images, chunk_size=3)
     np.testing.assert_allclose(batched, loop, rtol=1e-5)
@@ -44,3 +44,16 @@ def test_batched_equals_loop(planned_cardiac):
     score = jacobian_score(net, inputs.images)
     assert score == pytest.approx(float(np.mean(batched)), rel=1e-6)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_cpu_chunk_is_one_image_per_thread_within_the_memory_budget(planned_cardiac):
+    add_width_family(planned_cardiac, "2d", caps=[8])
+    net = build_network(planned_cardiac, "2d_xtiny8", seed=0)
+    cpu = torch.device("cpu")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        assert chunk_size_for(net, (1, 64, 64), cpu) == 3
+        assert chunk_size_for(net, (1, 64, 64), cpu, budget_bytes=1.0) == 1  # memory still caps it
+    finally:
+        torch.set_num_threads(threads)
