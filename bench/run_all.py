@@ -19,6 +19,7 @@ CPU_PLAN = [
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch"]),
     ("selection quality", ["bench_selection.py", "--budget", "small"]),  # ~10-15 min on 2 idle cores
     ("accuracy", ["bench_accuracy.py", "--budget", "small"]),  # ~10 min on 2 idle cores
+    ("int8 fidelity", ["bench_int8.py"]),  # reuses accuracy's dataset and trained pick; ~1.5 min
 ]
 
 

@@ -83,3 +83,31 @@ def test_refuses_missing_ambiguous_and_corrupt(exported, tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(XTinyError, match="cannot load checkpoint"):
         load_checkpoint(bad)
+
+
+def test_int8_keeps_the_segmentation_head_in_fp32(tmp_path):
+    import numpy as np
+    import onnx
+    import torch
+
+    from xtiny.export.onnx_export import export_onnx
+    from xtiny.export.quantize import logits_nodes, quantize_int8
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.InstanceNorm2d(4, affine=True),
+                              torch.nn.LeakyReLU(), torch.nn.Conv2d(4, 3, 1)).eval()
+    calibration = [np.random.default_rng(i).standard_normal((1, 1, 16, 16)).astype(np.float32) for i in range(4)]
+    fp32 = export_onnx(net, tmp_path / "m.onnx", calibration[0])
+    head = logits_nodes(fp32)
+    assert len(head) == 1
+
+    def quantized_weight_of(path, node_name):
+        graph = onnx.load(str(path)).graph
+        producers = {out: n.op_type for n in graph.node for out in n.output}
+        node = next(n for n in graph.node if n.name == node_name)
+        return producers.get(node.input[1]) == "DequantizeLinear"
+
+    kept = quantize_int8(fp32, tmp_path / "kept.onnx", calibration, float_logits=True)
+    every = quantize_int8(fp32, tmp_path / "every.onnx", calibration, float_logits=False)
+    assert not quantized_weight_of(kept, head[0])
+    assert quantized_weight_of(every, head[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,32 @@ def patches(cases: list[tuple[str, np.ndarray, np.ndarray]], patch: list[int], l
             if len(result) >= limit:
                 return result
     return result
+
+
+@dataclass
+class ExportData:
+    """What every export check uses: the configuration's patch size, calibration patches from fold ``F``'s
+    training cases, and (loaded on demand) its validation cases, from nnU-Net's ``splits_final.json``."""
+
+    folder: Path
+    patch: list[int]
+    calibration: list[np.ndarray]
+    val_ids: list[str]
+
+    def validation_cases(self, limit: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        return load_cases(self.folder, self.val_ids[:limit])
+
+
+def export_data(dataset_name: str, plans: dict, configuration: str, fold, calibration_patches: int = 16) -> ExportData:
+    """The fold split exactly as training used it (``fold_keys``), its calibration patches and validation ids."""
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    from xtiny.training.monai_backend import fold_keys
+    from xtiny.training.results import parse_fold
+
+    patch = list(PlansManager(plans).get_configuration(configuration).patch_size)
+    folder = preprocessed_folder(dataset_name, plans, configuration)
+    train_ids, val_ids = fold_keys(dataset_name, folder, parse_fold(fold))
+    calibration = patches(load_cases(folder, train_ids[:max(1, calibration_patches)]), patch,
+                          limit=calibration_patches)
+    return ExportData(folder, patch, calibration, list(val_ids))

@@ -103,7 +103,8 @@ same channels and file format. Run with `xtiny predict BUNDLE -i IN -o OUT` (num
   populations. Metrics above come from the training split's validation fold, not an external test set.
 - The edge runtime resamples with linear interpolation where nnU-Net uses splines; images at the training
   spacing (all 2D PNG) are unaffected.
-- INT8 models are calibrated on a few training patches; re-check Dice on your data before relying on them.
+- INT8 models are calibrated on a few training patches (MinMax, per-channel weights, the final segmentation
+  convolution kept in fp32); re-check Dice on your data before relying on them.
 """
 
 

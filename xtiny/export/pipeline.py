@@ -37,7 +37,7 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
 
     from xtiny.artifacts import export_dir
     from xtiny.export.checkpoint import build_network, load_trained_model
-    from xtiny.export.data import load_cases, patches, preprocessed_folder
+    from xtiny.export.data import export_data
     from xtiny.export.evaluate import latency_ms, recommend, validation_dice
     from xtiny.export.onnx_export import export_onnx, export_torchscript, onnx_max_abs_diff, stride_product
     from xtiny.nnunet_api import resolve_dataset_name
@@ -51,16 +51,8 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     out.mkdir(parents=True, exist_ok=True)
     log(f"[export] {model.trainer_folder.name}/fold_{fold}/{model.checkpoint_path.name} -> {out}")
 
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
-    patch = list(PlansManager(model.plans).get_configuration(configuration).patch_size)
-    folder = preprocessed_folder(name, model.plans, configuration)
-    from xtiny.training.monai_backend import fold_keys
-    from xtiny.training.results import parse_fold
-
-    train_ids, val_ids = fold_keys(name, folder, parse_fold(fold))  # nnU-Net's splits_final.json, as training used it
-    train_cases = load_cases(folder, train_ids[:max(1, calibration_patches)])
-    real = patches(train_cases, patch, limit=calibration_patches)
+    data = export_data(name, model.plans, configuration, fold, calibration_patches)
+    patch, real = data.patch, data.calibration
     report: dict = {"dataset": name, "configuration": configuration, "fold": fold, "trainer": model.trainer_name,
                     "checkpoint": str(model.checkpoint_path), "formats": formats, "files": {}, "metrics": {}}
     metrics = report["metrics"]
@@ -88,10 +80,11 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
             quantize_int8(edge / MODEL_FILES["fp32"], edge / MODEL_FILES[variant], real, fmt=fmt)
             models[variant] = MODEL_FILES[variant]
             report["files"][variant] = str(edge / MODEL_FILES[variant])
-        log(f"[export] INT8 static quantization (per-channel, QDQ and QOperator) calibrated on {len(real)} patches")
+        log(f"[export] INT8 static quantization (per-channel, QDQ and QOperator, segmentation head in fp32) "
+            f"calibrated on {len(real)} patches")
     if models:
         labels = model.dataset_json["labels"]
-        val_cases = load_cases(folder, val_ids[:max_val_cases])
+        val_cases = data.validation_cases(max_val_cases)
         metrics.update(validation_dice({k: edge / v for k, v in models.items()}, val_cases, patch, len(labels)))
         metrics["validation_cases"] = len(val_cases)
         for key, rel in models.items():
