@@ -111,3 +111,17 @@ def test_int8_keeps_the_segmentation_head_in_fp32(tmp_path):
     every = quantize_int8(fp32, tmp_path / "every.onnx", calibration, float_logits=False)
     assert not quantized_weight_of(kept, head[0])
     assert quantized_weight_of(every, head[0])
+
+
+def test_model_card_tolerates_epochs_without_validation(exported):
+    import dataclasses
+
+    from xtiny.export.checkpoint import load_trained_model
+    from xtiny.export.edge_bundle import model_card, preprocess_description
+
+    model = load_trained_model(exported["dataset"], exported["configuration"], 0, trainer=exported["trainer"])
+    checkpoint = dict(model.checkpoint, logging={"mean_fg_dice": [0.25, None]})  # MONAI backend, 0 val batches
+    card = model_card(dataclasses.replace(model, checkpoint=checkpoint), preprocess_description(model, {}), {})
+    assert "(last epoch):\n  0.2500" in card
+    no_val = dict(model.checkpoint, logging={"mean_fg_dice": [None, None]})
+    assert "n/a" in model_card(dataclasses.replace(model, checkpoint=no_val), preprocess_description(model, {}), {})

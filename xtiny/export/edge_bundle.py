@@ -73,7 +73,8 @@ def model_card(model: TrainedModel, pre: dict, metrics: dict) -> str:
 
     rows = "\n".join(f"| {k} | {fmt(v)} |" for k, v in metrics.items() if not isinstance(v, dict))
     rec = metrics.get("recommended_model", pre["models"].get("fp32"))
-    train_dice = model.checkpoint.get("logging", {}).get("mean_fg_dice", [])
+    # None where an epoch ran without validation batches (e.g. the MONAI backend with val_iterations=0)
+    train_dice = [v for v in model.checkpoint.get("logging", {}).get("mean_fg_dice", []) if v is not None]
     return f"""# {model.dataset_name} — {model.configuration} (fold {model.fold})
 
 XTiny edge bundle exported from nnU-Net trainer `{model.trainer_name}`
