@@ -20,6 +20,7 @@ CPU_PLAN = [
     ("selection quality", ["bench_selection.py", "--budget", "small"]),  # ~10-15 min on 2 idle cores
     ("accuracy", ["bench_accuracy.py", "--budget", "small"]),  # ~10 min on 2 idle cores
     ("int8 fidelity", ["bench_int8.py"]),  # reuses accuracy's dataset and trained pick; ~1.5 min
+    ("edge agreement", ["bench_edge_agreement.py"]),  # reuses bench_int8's trained widths; ~1 min
 ]
 
 
