@@ -125,3 +125,48 @@ def test_model_card_tolerates_epochs_without_validation(exported):
     assert "(last epoch):\n  0.2500" in card
     no_val = dict(model.checkpoint, logging={"mean_fg_dice": [None, None]})
     assert "n/a" in model_card(dataclasses.replace(model, checkpoint=no_val), preprocess_description(model, {}), {})
+
+
+def test_failed_reexport_keeps_the_previous_bundles(exported, tmp_path, monkeypatch):
+    import xtiny.export.quantize
+    from xtiny.edge import load_bundle
+    from xtiny.export import export_model
+    from xtiny.export.pipeline import STAGING
+
+    out = tmp_path / "out"
+    shutil.copytree(exported["out"], out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("simulated crash during quantization")
+
+    monkeypatch.setattr(xtiny.export.quantize, "quantize_int8", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        export_model(exported["dataset"], exported["configuration"], 0, output_dir=out, trainer=exported["trainer"],
+                     max_val_cases=1, calibration_patches=2, log=lambda *_: None)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and STAGING not in p.parts}
+    assert after == before  # every previous file intact, nothing half-replaced
+    load_bundle(out / "edge")
+
+    monkeypatch.undo()
+    report = export_model(exported["dataset"], exported["configuration"], 0, formats=["onnx", "int8", "bundle"],
+                          output_dir=out, trainer=exported["trainer"], max_val_cases=1, calibration_patches=2,
+                          log=lambda *_: None)
+    assert not (out / STAGING).exists() and not list(out.glob(".*.old"))
+    assert report["files"]["bundle"] == str(out / "edge")
+    load_bundle(out / "edge")
+
+
+def test_replace_tree_swaps_whole_folders_and_recovers(tmp_path):
+    from xtiny.atomic import recover_tree, replace_tree
+
+    dest, new = tmp_path / "edge", tmp_path / "new"
+    dest.mkdir()
+    (dest / "a").write_text("old")
+    new.mkdir()
+    (new / "a").write_text("new")
+    replace_tree(new, dest)
+    assert (dest / "a").read_text() == "new" and not new.exists() and not (tmp_path / ".edge.old").exists()
+    (dest).rename(tmp_path / ".edge.old")  # a crash between the two renames
+    recover_tree(dest)
+    assert (dest / "a").read_text() == "new"

@@ -72,3 +72,35 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
             f"{what} {path} is not valid JSON ({exc}).",
             fix=f"restore it from {path}.bak if present, or regenerate it.",
         ) from exc
+
+
+def _old_name(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.old")
+
+
+def recover_tree(dest: str | os.PathLike) -> None:
+    """Undo a swap that ``replace_tree`` could not finish (old folder moved aside, new one not yet in place)."""
+    dest = Path(dest)
+    old = _old_name(dest)
+    if old.exists():
+        if dest.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, dest)
+
+
+def replace_tree(new: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Put the finished folder (or file) ``new`` at ``dest``, replacing what was there, by two renames on the same
+    filesystem: at every moment ``dest`` is the complete old or the complete new one (or, between the renames,
+    absent with the old one kept aside for :func:`recover_tree`)."""
+    new, dest = Path(new), Path(dest)
+    recover_tree(dest)
+    old = _old_name(dest)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(new, dest)
+    if old.is_dir():
+        shutil.rmtree(old)
+    elif old.exists():
+        old.unlink()
+    return dest

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xtiny.atomic import atomic_write_json
+from xtiny.atomic import atomic_write_json, recover_tree, replace_tree
 from xtiny.errors import XTinyError
 
 FORMATS = ("onnx", "int8", "torchscript", "monai", "bundle")
 ONNX_TOLERANCE = 1e-4
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8_qoperator": "model.int8_qoperator.onnx"}
+STAGING = ".export-staging"  # everything is written here first, then swapped into place folder by folder
+PRODUCTS = ("edge", "torchscript", "monai_bundle")
 
 
 def parse_formats(text: str | list[str]) -> list[str]:
@@ -49,6 +51,16 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(output_dir) if output_dir else export_dir(name, configuration, fold)
     out.mkdir(parents=True, exist_ok=True)
+    for product in PRODUCTS:
+        recover_tree(out / product)
+    stage = out / STAGING
+
+    def final(path: Path | str) -> Path:
+        """Where a staged file ends up."""
+        return out / Path(path).relative_to(stage)
+
+    if stage.exists():
+        shutil.rmtree(stage)  # left by an interrupted export
     log(f"[export] {model.trainer_folder.name}/fold_{fold}/{model.checkpoint_path.name} -> {out}")
 
     data = export_data(name, model.plans, configuration, fold, calibration_patches)
@@ -56,12 +68,10 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     report: dict = {"dataset": name, "configuration": configuration, "fold": fold, "trainer": model.trainer_name,
                     "checkpoint": str(model.checkpoint_path), "formats": formats, "files": {}, "metrics": {}}
     metrics = report["metrics"]
-    edge = out / "edge"
+    edge = stage / "edge"
     needs_onnx = any(f in formats for f in ("onnx", "int8", "bundle"))
     models: dict[str, str] = {}
     if needs_onnx:
-        if edge.exists():
-            shutil.rmtree(edge)
         onnx_path = export_onnx(net, edge / MODEL_FILES["fp32"], real[0])
         big = np.tile(real[0], [2, 1] + [2] * len(patch))  # dynamic batch and spatial size
         diff = onnx_max_abs_diff(net, onnx_path, real + [big])
@@ -95,9 +105,9 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
                                     for k, v in metrics.items() if not isinstance(v, list)))
     ts_path = None
     if "torchscript" in formats or "monai" in formats:
-        ts_path = export_torchscript(net, out / "torchscript" / "model.ts", real[0])
+        ts_path = export_torchscript(net, stage / "torchscript" / "model.ts", real[0])
         report["files"]["torchscript"] = str(ts_path)
-        log(f"[export] TorchScript -> {ts_path}")
+        log(f"[export] TorchScript -> {final(ts_path)}")
     if "bundle" in formats or "monai" in formats:
         from xtiny.export.edge_bundle import preprocess_description, write_edge_bundle
 
@@ -105,17 +115,20 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
         if "bundle" in formats:
             write_edge_bundle(edge, model, models, metrics)
             report["files"]["bundle"] = str(edge)
-            log(f"[export] edge bundle (preprocess.json, manifest.json, README.md) -> {edge}")
+            log(f"[export] edge bundle (preprocess.json, manifest.json, README.md) -> {final(edge)}")
         if "monai" in formats:
             from xtiny.export.monai_bundle import write_monai_bundle
 
-            monai_dir = out / "monai_bundle"
-            if monai_dir.exists():
-                shutil.rmtree(monai_dir)
+            monai_dir = stage / "monai_bundle"
             write_monai_bundle(monai_dir, ts_path, pre, {k: v for k, v in metrics.items() if k.startswith("dice")},
                                f"nnU-Net {configuration} of {name} (fold {fold}), exported by XTiny.")
             report["files"]["monai"] = str(monai_dir)
-            log(f"[export] MONAI bundle -> {monai_dir}")
+            log(f"[export] MONAI bundle -> {final(monai_dir)}")
+    for product in PRODUCTS:
+        if (stage / product).exists():
+            replace_tree(stage / product, out / product)
+    shutil.rmtree(stage)
+    report["files"] = {key: str(final(path)) for key, path in report["files"].items()}
     atomic_write_json(out / "export_report.json", report)
     log(f"[export] report -> {out / 'export_report.json'}")
     return report
