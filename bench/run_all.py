@@ -17,7 +17,8 @@ CPU_PLAN = [
     ("edge latency", ["bench_edge.py", "--repeats", "20"]),
     ("edge cost of baselines", ["bench_edge_cost.py", "--in-channels", "1", "--repeats", "5"]),
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch"]),
-    ("selection quality", ["bench_selection.py", "--budget", "small"]),  # ~10-15 min on 2 idle cores
+    ("selection quality", ["bench_selection.py", "--budget", "small", "--kinds", "bus", "cardiac"]),  # ~15 min
+    ("collapse vs budget", ["bench_budget.py", "--kind", "cardiac"]),  # reuses the cardiac sweep; ~4.5 min
     ("accuracy", ["bench_accuracy.py", "--budget", "small"]),  # ~10 min on 2 idle cores
     ("int8 fidelity", ["bench_int8.py"]),  # reuses accuracy's dataset and trained pick; ~1.5 min
     ("edge agreement", ["bench_edge_agreement.py"]),  # reuses bench_int8's trained widths; ~1 min
