@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xtiny.errors import XTinyError
-from xtiny.nnunet_api import PLANS_IDENTIFIER, dataset_id_of
+from xtiny.nnunet_api import PLANS_IDENTIFIER, dataset_id_of, trainer_folders
 from xtiny.paths import nnunet_dirs
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
@@ -37,8 +37,7 @@ def find_model_folder(dataset_name: str, configuration: str, fold: int | str = 0
     """
     root = nnunet_dirs().results / dataset_name
     found = []
-    for d in sorted(root.glob(f"*__{plans}__{configuration}")) if root.is_dir() else []:
-        t = d.name.split("__")[0]
+    for t, d in trainer_folders(dataset_name, configuration, plans).items():
         if trainer is not None and t != trainer:
             continue
         fold_dir = d / f"fold_{fold}"

@@ -51,6 +51,16 @@ def dataset_id_of(dataset_name: str) -> int:
     return int(dataset_name[len("Dataset"):len("Dataset") + 3])
 
 
+def trainer_folders(dataset_name: str, configuration: str, plans_identifier: str = PLANS_IDENTIFIER
+                    ) -> dict[str, Path]:
+    """``{trainer: $nnUNet_results/<dataset>/<trainer>__<plans>__<configuration>}`` for every such folder, sorted."""
+    root = nnunet_dirs().results / dataset_name
+    suffix = f"__{plans_identifier}__{configuration}"
+    if not root.is_dir():
+        return {}
+    return {p.name[:-len(suffix)]: p for p in sorted(root.glob(f"*{suffix}")) if p.is_dir()}
+
+
 def plans_path(dataset_name: str, plans_identifier: str = PLANS_IDENTIFIER) -> Path:
     return nnunet_dirs().preprocessed / dataset_name / f"{plans_identifier}.json"
 

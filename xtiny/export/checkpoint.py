@@ -37,19 +37,20 @@ class TrainedModel:
 
 def find_trainer_folder(dataset_name: str, configuration: str, trainer: str | None = None,
                         plans_identifier: str = PLANS_IDENTIFIER) -> Path:
-    """``$nnUNet_results/<dataset>/<trainer>__<plans>__<configuration>``; refuses none or several."""
+    """``$nnUNet_results/<dataset>/<trainer>__<plans>__<configuration>``; refuses none or several (export must
+    be explicit, unlike evaluation's ``find_model_folder`` which prefers ``nnUNetTrainer``)."""
+    from xtiny.nnunet_api import trainer_folders
     from xtiny.paths import nnunet_dirs
 
     root = nnunet_dirs().results / dataset_name
     suffix = f"__{plans_identifier}__{configuration}"
-    found = sorted(p for p in root.glob(f"*{suffix}") if p.is_dir()) if root.is_dir() else []
-    if trainer:
-        found = [p for p in found if p.name == f"{trainer}{suffix}"]
+    folders = trainer_folders(dataset_name, configuration, plans_identifier)
+    found = [p for t, p in folders.items() if trainer in (None, "", t)]
     if not found:
         raise XTinyError(f"no trained model '*{suffix}'{f' for trainer {trainer}' if trainer else ''} in {root}.",
                          fix=f"train it first: xtiny train -d {dataset_name} -c {configuration}.")
     if len(found) > 1:
-        names = ", ".join(p.name.split("__")[0] for p in found)
+        names = ", ".join(folders)
         raise XTinyError(f"several trainers have results for {configuration} in {root}: {names}.",
                          fix="pick one with --trainer NAME.")
     return found[0]
