@@ -1,12 +1,12 @@
 """Benchmark: the batched, cached-free width search vs the published per-image loop through nnU-Net's trainer.
 
-    .venv/bin/python bench/bench_search.py [--k 32] [--size 256] [--seeds 1] [--result search_cpu]
+    .venv/bin/python bench/bench_search.py [--k 32] [--size 256] [--seeds 1] [--device cpu|cuda] [--result search_<device>]
 
 Setup: synthetic BUS dataset (id 990, ``size`` x ``size``, ``k`` cases) made with xtiny.datasets.synth and
 nnU-Net-planned for 2d (10 candidates for 256x256: caps 512 .. 1). Both sides run in their own child process
 (so each peak RSS is its own), on CPU, same K images, same seed:
 
-* ``cli``: the user's command, ``xtiny search -d 990 -k K --seeds S --device cpu --no-cache --quiet``
+* ``cli``: the user's command, ``xtiny search -d 990 -k K --seeds S --device DEVICE --no-cache --quiet``
   (search.json + search.png written), timed by the parent around the whole child process: interpreter
   start-up and imports included. This is the figure the "< 60 s including start-up" target is about.
 * ``ours``: ``xtiny.search.run_search(..., use_cache=False)`` in-process: networks built from plans,
@@ -48,11 +48,11 @@ def prepare(work: Path, k: int, size: int) -> str:
     return plan_and_preprocess(DATASET_ID, configurations=("2d",), num_processes=2)
 
 
-def part_ours(name: str, k: int, seeds: int) -> dict:
+def part_ours(name: str, k: int, seeds: int, device: str) -> dict:
     from xtiny.search import run_search
 
     t0 = time.perf_counter()
-    result = run_search(name, k=k, seeds=seeds, device="cpu", use_cache=False, write=False, progress=False)
+    result = run_search(name, k=k, seeds=seeds, device=device, use_cache=False, write=False, progress=False)
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "chosen": result["chosen"],
             "scores": {c["name"]: c["scores_per_seed"][0] for c in result["candidates"]},
@@ -60,18 +60,18 @@ def part_ours(name: str, k: int, seeds: int) -> dict:
             "params": {c["name"]: c["params"] for c in result["candidates"]}}
 
 
-def part_cli(name: str, k: int, seeds: int) -> dict:
+def part_cli(name: str, k: int, seeds: int, device: str) -> dict:
     from xtiny.cli import main as xtiny_main
 
     t0 = time.perf_counter()
-    code = xtiny_main(["search", "-d", name, "-k", str(k), "--seeds", str(seeds), "--device", "cpu", "--no-cache",
+    code = xtiny_main(["search", "-d", name, "-k", str(k), "--seeds", str(seeds), "--device", device, "--no-cache",
                        "--quiet"])
     if code:
         raise SystemExit(f"xtiny search exited {code}")
     return {"wall_s": time.perf_counter() - t0}
 
 
-def part_baseline(name: str, k: int) -> dict:
+def part_baseline(name: str, k: int, device: str) -> dict:
     import torch
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
@@ -89,13 +89,13 @@ def part_baseline(name: str, k: int) -> dict:
         p = json.loads(plans_file.read_text())
         p["continue_training"] = False
         torch.manual_seed(0)
-        trainer = nnUNetTrainer(p, cand, 0, dataset_json, device=torch.device("cpu"))
+        trainer = nnUNetTrainer(p, cand, 0, dataset_json, device=torch.device(device))
         trainer.initialize()
         trainer.set_deep_supervision_enabled(False)
         net = trainer.network
         norms = []
         for i in range(len(images)):
-            x = torch.from_numpy(images[i:i + 1]).requires_grad_(True)
+            x = torch.from_numpy(images[i:i + 1]).to(device).requires_grad_(True)
             net.zero_grad(set_to_none=True)
             net(x).sum().backward()
             norms.append(float(x.grad.flatten().double().norm()))
@@ -125,8 +125,8 @@ def _write(args, report: dict, base: dict | None) -> None:
                      f"{report['max_rel_score_diff']:.1e} relative.")
     notes.append(f"torch threads {report['torch_threads']}; load average {report['loadavg_before'][0]:.2f} at "
                  f"start, {report['loadavg_after'][0]:.2f} at end.")
-    path = write_result(args.result, f"Width search cost, {report['candidates']} candidates, K={args.k}, {args.size} px, "
-                 f"{args.seeds} seed(s), cpu", ["candidate", "params", "ours s", "per-image loop s", "ratio"], rows,
+    path = write_result(args.result or f"search_{args.device}", f"Width search cost, {report['candidates']} candidates, K={args.k}, {args.size} px, "
+                 f"{args.seeds} seed(s), {args.device}", ["candidate", "params", "ours s", "per-image loop s", "ratio"], rows,
                  notes=notes, **report)
     print(f"wrote {path}")
 
@@ -134,7 +134,7 @@ def _write(args, report: dict, base: dict | None) -> None:
 def _child(part: str, args) -> dict:
     out = Path(args.work) / f"{part}.json"
     cmd = [sys.executable, __file__, "--part", part, "--k", str(args.k), "--size", str(args.size),
-           "--seeds", str(args.seeds), "--work", str(args.work), "--name", args.name]
+           "--seeds", str(args.seeds), "--work", str(args.work), "--name", args.name, "--device", args.device]
     started = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
@@ -147,7 +147,8 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--work", default=os.environ.get("XTINY_BENCH_WORK", "/tmp/xtiny-bench"))
-    ap.add_argument("--result", default="search_cpu", help="result name: bench/results/<name>.json")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--result", default=None, help="result name: bench/results/<name>.json (default search_<device>)")
     ap.add_argument("--part", choices=["cli", "ours", "baseline"], help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
     ap.add_argument("--skip-baseline", action="store_true")
@@ -157,12 +158,16 @@ def main() -> int:
     if args.part:
         t0 = time.perf_counter()
         if args.part == "cli":
-            res = part_cli(args.name, args.k, args.seeds)
+            res = part_cli(args.name, args.k, args.seeds, args.device)
         elif args.part == "ours":
-            res = part_ours(args.name, args.k, args.seeds)
+            res = part_ours(args.name, args.k, args.seeds, args.device)
         else:
-            res = part_baseline(args.name, args.k)
+            res = part_baseline(args.name, args.k, args.device)
         res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+        if args.device == "cuda":
+            import torch
+
+            res["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
         res["process_s"] = time.perf_counter() - t0
         (work / f"{args.part}.json").write_text(json.dumps(res, indent=2))
         return 0
@@ -181,7 +186,7 @@ def main() -> int:
     ours = _child("ours", args)
     print(f"ours: {ours['wall_s']:.1f} s, peak {ours['peak_rss_gib']:.2f} GiB, pick {ours['chosen']}")
     report = {"k": args.k, "size": args.size, "seeds": args.seeds, "candidates": len(ours["scores"]),
-              "device": "cpu", "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+              "device": args.device, "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
               "loadavg_before": load, "prepare_s": prep_s, "cli": cli, "ours": ours}
     base = None
     if not args.skip_baseline:

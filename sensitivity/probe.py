@@ -44,29 +44,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def activation_bytes_per_sample(network: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
     """Bytes of all module outputs for one sample (shape-only pass on the meta device; a proxy for autograd memory)."""
-    from xtiny.meta_pass import meta_forward_with_hooks
+    from xtiny.meta_pass import meta_profile
 
-    total = [0]
-
-    def hook(_module, _inputs, output):
-        if isinstance(output, torch.Tensor):
-            total[0] += output.numel() * output.element_size()
-
-    meta_forward_with_hooks(network, input_shape, hook, lambda m: not list(m.children()))
-    return int(total[0])
+    return meta_profile(network, input_shape)["activation_bytes"]
 
 
 def chunk_size_for(network: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device,
-                   budget_bytes: float | None = None) -> int:
+                   budget_bytes: float | None = None, activation_bytes: int | None = None) -> int:
     """Samples per forward+backward: as many as the memory budget allows (at least 1); on CPU at most one per
-    intra-op thread (cache-friendly, see ``DEFAULT_CPU_BUDGET``'s note)."""
+    intra-op thread (cache-friendly, see ``DEFAULT_CPU_BUDGET``'s note). ``activation_bytes`` (per sample, e.g.
+    from a cached :func:`xtiny.meta_pass.meta_profile`) saves the shape-only pass."""
     if budget_bytes is None:
         if device.type == "cuda":
             free, _total = torch.cuda.mem_get_info(device)
             budget_bytes = 0.5 * free
         else:
             budget_bytes = DEFAULT_CPU_BUDGET
-    per_sample = 2 * activation_bytes_per_sample(network, input_shape)  # saved activations + their grads
+    if activation_bytes is None:
+        activation_bytes = activation_bytes_per_sample(network, input_shape)
+    per_sample = 2 * activation_bytes  # saved activations + their grads
     fits = max(1, int(budget_bytes // max(per_sample, 1)))
     return fits if device.type != "cpu" else min(fits, max(1, torch.get_num_threads()))
 

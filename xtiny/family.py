@@ -184,29 +184,8 @@ def count_parameters(network) -> int:
 
 
 def count_macs(network, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of all (transposed) convolutions for one sample of ``input_shape`` = (C, *spatial).
+    """Multiply-accumulates of all (transposed) convolutions for one sample of ``input_shape`` = (C, *spatial),
+    from a shape-only pass (:func:`xtiny.meta_pass.meta_profile`). FLOPs are conventionally reported as 2 × MACs."""
+    from xtiny.meta_pass import meta_profile
 
-    Counted with forward hooks during one shape-only forward pass (meta device): a conv contributes
-    ``out_elements * in_channels/groups * prod(kernel)``, a transposed conv
-    ``in_elements * out_channels/groups * prod(kernel)``. Norms, nonlinearities and bias adds are ignored.
-    FLOPs are conventionally reported as 2 × MACs.
-    """
-    import math
-
-    from torch import nn
-
-    from xtiny.meta_pass import meta_forward_with_hooks
-
-    total = [0]
-    conv_types = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-    tconv_types = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
-    def hook(module, inputs, output):
-        k = math.prod(module.kernel_size)
-        if isinstance(module, tconv_types):
-            total[0] += inputs[0].numel() * (module.out_channels // module.groups) * k
-        else:
-            total[0] += output.numel() * (module.in_channels // module.groups) * k
-
-    meta_forward_with_hooks(network, input_shape, hook, lambda m: isinstance(m, conv_types + tconv_types))
-    return int(total[0])
+    return meta_profile(network, input_shape)["macs"]

@@ -33,25 +33,28 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
 
 
 def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, network_for) -> dict:
-    """Params, MACs and features of one candidate (cached; MACs from a shape-only meta-device pass)."""
-    from xtiny.family import count_macs, count_parameters, resolved_configuration
+    """Params, MACs, activation bytes per sample and features of one candidate (cached; MACs and activations from
+    one shape-only meta-device pass)."""
+    from xtiny.family import count_parameters, resolved_configuration
+    from xtiny.meta_pass import meta_profile
     from xtiny.sensitivity.cache import cache_key
 
-    key = cache_key(kind="static", **key_base)
+    key = cache_key(kind="static-v2", **key_base)
     rec = cache.get(key)
     if rec is None:
         net = network_for(None)
-        rec = {"params": count_parameters(net), "macs": count_macs(net, (key_base["in"], *patch))}
+        rec = {"params": count_parameters(net), **meta_profile(net, (key_base["in"], *patch))}
         cache.put(key, rec)
     fps = resolved_configuration(plans, name)["architecture"]["arch_kwargs"]["features_per_stage"]
     return {"name": name, "cap": cap, "features_per_stage": fps, "params": rec["params"], "macs": rec["macs"],
-            "flops": 2 * rec["macs"]}
+            "flops": 2 * rec["macs"], "activation_bytes": rec["activation_bytes"]}
 
 
-def _score_one(seed, inputs, proxy, device, cache, key_base, chunk_size, network_for) -> tuple[dict, bool]:
+def _score_one(seed, inputs, proxy, device, cache, key_base, chunk_size, network_for,
+               activation_bytes: int | None = None) -> tuple[dict, bool]:
     """One (candidate, seed, proxy) record ``{"score", "per_image"?, "seconds"}``; returns (record, from_cache)."""
     from xtiny.sensitivity.cache import cache_key
-    from xtiny.sensitivity.probe import jacobian_norms
+    from xtiny.sensitivity.probe import chunk_size_for, jacobian_norms
     from xtiny.sensitivity.proxies import PROXIES
 
     key = cache_key(kind="score", proxy=proxy, seed=seed, device=device.type, **key_base)
@@ -61,7 +64,9 @@ def _score_one(seed, inputs, proxy, device, cache, key_base, chunk_size, network
     t0 = time.perf_counter()
     net = network_for(seed)
     if proxy == "jacobian":
-        norms = jacobian_norms(net, inputs.images, device=device, chunk_size=chunk_size)
+        chunk = chunk_size or chunk_size_for(net, tuple(inputs.images.shape[1:]), device,
+                                             activation_bytes=activation_bytes)
+        norms = jacobian_norms(net, inputs.images, device=device, chunk_size=chunk)
         score = float(np.mean(norms))
         rec = {"score": score if math.isfinite(score) else None, "per_image": [float(v) for v in norms]}
     else:
@@ -150,7 +155,8 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
         for seed in seed_values:
             for proxy in per_proxy:
                 bar.set_postfix_str(f"{cand} seed {seed} {proxy}")
-                rec, hit = _score_one(seed, inputs, proxy, dev, cache, key_base, chunk_size, networks)
+                rec, hit = _score_one(seed, inputs, proxy, dev, cache, key_base, chunk_size, networks,
+                                      entry["activation_bytes"])
                 per_proxy[proxy].append(rec["score"])
                 seconds += 0.0 if hit else rec["seconds"]
                 hits += hit
