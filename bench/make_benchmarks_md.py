@@ -88,7 +88,8 @@ def main() -> None:
              "- Rerun on CPU: `make bench-cpu` (= `python bench/run_all.py --cpu`, small budgets, < 45 min on 2 idle",
              "  cores), then `python bench/make_benchmarks_md.py`. Check `uptime` first: figures from a loaded",
              "  machine are not comparable.",
-             "- Rerun on a GPU: `python bench/bench_selection.py --budget paper --device cuda --kinds bus cardiac`,",
+             "- Rerun on a GPU: `python bench/run_all.py --gpu` (search cost, probe chunks, training throughput;",
+             "  not yet measured here), and for accuracy `python bench/bench_selection.py --budget paper --device cuda --kinds bus cardiac`,",
              "  `python bench/bench_accuracy.py --budget paper --device cuda`, `python bench/bench_training.py",
              "  --device cuda --full-epoch`; results are written as `*_cuda.json` next to the CPU ones and the GPU",
              "  name is recorded in each file's machine line.", ""]

@@ -1,5 +1,5 @@
-"""Run every CPU benchmark with small budgets (issue: `make bench-cpu`, < 45 min on 2 cores), then rebuild
-BENCHMARKS.md. Each script writes its own JSON into bench/results/; this only sequences them (one heavy job
+"""Run every CPU benchmark with small budgets (issue: `make bench-cpu`, < 45 min on 2 cores), or with ``--gpu``
+the short CUDA plan (search, probe chunks, training throughput), then rebuild BENCHMARKS.md. Each script writes its own JSON into bench/results/; this only sequences them (one heavy job
 at a time) and reports what failed."""
 
 from __future__ import annotations
@@ -24,14 +24,21 @@ CPU_PLAN = [
     ("edge agreement", ["bench_edge_agreement.py"]),  # reuses bench_int8's trained widths; ~1 min
 ]
 
+GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
+    ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1", "--device", "cuda"]),
+    ("probe chunk size", ["bench_probe_chunks.py", "--device", "cuda", "--chunks", "1,2,4,8,16,32"]),
+    ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch", "--device", "cuda"]),
+]
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cpu", action="store_true", help="the CPU plan (default)")
+    parser.add_argument("--gpu", action="store_true", help="the CUDA plan instead")
     parser.add_argument("--only", nargs="*", help="run only the benchmarks whose title contains one of these")
     args = parser.parse_args()
     failed = []
-    for title, cmd in CPU_PLAN:
+    for title, cmd in GPU_PLAN if args.gpu else CPU_PLAN:
         if args.only and not any(word in title for word in args.only):
             continue
         if not (BENCH / cmd[0]).is_file():
