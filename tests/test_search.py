@@ -57,6 +57,18 @@ def test_cli_search(planned_cardiac, capsys):
     assert main(["search", "-d", planned_cardiac, "--caps", "8", "0", "--quiet"]) == 2
 
 
+def test_other_proxies_are_recorded_with_their_own_pick_but_never_decide(planned_bus):
+    from xtiny.search import format_table
+
+    plain = run_search(planned_bus, k=2, seeds=1, device="cpu", caps=CAPS, progress=False, write=False)
+    both = run_search(planned_bus, k=2, seeds=1, device="cpu", caps=CAPS, proxies=["gradnorm"], progress=False,
+                      write=False)
+    assert both["chosen"] == plain["chosen"] and plain["picks_by_proxy"] == {}
+    assert both["picks_by_proxy"]["gradnorm"] in [c["name"] for c in both["candidates"]]
+    assert all(c["proxies"]["gradnorm"]["mean"] is not None for c in both["candidates"])
+    assert f"gradnorm -> {both['picks_by_proxy']['gradnorm']}" in format_table(both)
+
+
 def test_search_errors(planned_bus):
     with pytest.raises(XTinyError, match="at least 5"):
         run_search(planned_bus, k=2, seeds=1, device="cpu", caps=[4, 2, 1], progress=False)

@@ -180,6 +180,11 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
     scores = [_finite(c["score"]) for c in candidates]
     knee = select_knee(caps_list, scores, names, rule=rule)
     others = {r: select_knee(caps_list, scores, names, rule=r).chosen for r in RULES}
+    by_proxy = {}  # what each recorded proxy would pick under the same rule (for comparison; never the pick)
+    for proxy in extra:
+        means = [_finite(c["proxies"][proxy]["mean"]) for c in candidates]
+        by_proxy[proxy] = select_knee(caps_list, means, names, rule=rule).chosen if any(map(math.isfinite, means)) \
+            else None
     for i, c in enumerate(candidates):  # names are widest first, like the knee's order
         c["normalized"] = knee.normalized[i]
         c["variation"] = knee.variation[i]
@@ -193,6 +198,7 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
         "rule": rule,
         "knee": {"index": knee.index, "flat": knee.flat, **knee.details},
         "picks_by_rule": others,
+        "picks_by_proxy": by_proxy,
         "k": len(inputs.case_ids),
         "seeds": seed_values,
         "device": str(dev),
@@ -267,6 +273,9 @@ def format_table(result: dict) -> str:
             f"{'' if cv is None else f'{cv:.3f}':>9}{c['normalized']:>7.3f}{'' if var is None else f'{var:.3f}':>7}"
             f"{'  <= pick' if c['selected'] else ''}"
         )
+    if result.get("picks_by_proxy"):
+        lines.append("same rule on the other proxies (comparison only): "
+                     + ", ".join(f"{p} -> {pick}" for p, pick in result["picks_by_proxy"].items()))
     return "\n".join(lines)
 
 
