@@ -33,6 +33,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from xtiny.family import count_parameters  # noqa: F401  (re-exported: one parameter counter for every model)
+
 DEFINITIONS = {
     "params": "parameter count (buffers excluded)",
     "macs": "multiply-accumulates of conv/linear/matmul for one patch (torch FlopCounterMode / 2)",
@@ -44,30 +46,20 @@ DEFINITIONS = {
 }
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Total number of parameters."""
-    return int(sum(p.numel() for p in model.parameters()))
-
-
-def _example(model: nn.Module, in_channels: int | None, patch_size: Sequence[int]) -> torch.Tensor:
+def _example(model: nn.Module, in_channels: int | None, patch_size: Sequence[int], device: str = "cpu"
+             ) -> torch.Tensor:
     if in_channels is None:
         first = next(m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Conv3d | nn.Linear))
         in_channels = first.in_channels if not isinstance(first, nn.Linear) else first.in_features
-    return torch.randn(1, int(in_channels), *[int(s) for s in patch_size])
+    return torch.randn(1, int(in_channels), *[int(s) for s in patch_size], device=device)
 
 
 def count_macs(model: nn.Module, patch_size: Sequence[int], in_channels: int | None = None) -> dict[str, int]:
-    """MACs and FLOPs (= 2 MACs) of one forward pass on a ``(1, C, *patch_size)`` input."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """MACs and FLOPs (= 2 MACs) of one forward pass on a ``(1, C, *patch_size)`` input (shape-only pass)."""
+    from xtiny.meta_pass import meta_profile
 
-    x = _example(model, in_channels, patch_size)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
-    model.train(was_training)
-    flops = int(counter.get_total_flops())
-    return {"macs": flops // 2, "flops": flops}
+    macs = meta_profile(model, tuple(_example(model, in_channels, patch_size, device="meta").shape[1:]))["macs"]
+    return {"macs": macs, "flops": 2 * macs}
 
 
 _MEM_SCRIPT = r"""
