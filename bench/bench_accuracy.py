@@ -48,11 +48,10 @@ def main() -> int:
     budget_name = "smoke" if args.smoke else args.budget
     budget = BUDGETS[budget_name]
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from common import device_tag, load_average, synthetic_dataset, write_result
+    from common import device_tag, load_average, synthetic_dataset, trained_with_monai, write_result
 
     from xtiny.evaluation.evaluate import evaluate_models
     from xtiny.search import run_search
-    from xtiny.training.monai_backend import train_monai
     from xtiny.training.trainer_classes import budget_trainer_name
 
     load_start = load_average()
@@ -68,14 +67,9 @@ def main() -> int:
     models = [pick, "2d", *BASELINES]
     train_s = {}
     for model in models:
-        fold_dir = work / "results" / name / f"{trainer}__nnUNetPlans__{model}" / "fold_0"
-        if (fold_dir / "checkpoint_final.pth").is_file() and (fold_dir / "validation" / "summary.json").is_file():
-            train_s[model] = None  # finished earlier: reused
-            continue
-        result = train_monai(name, model, epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
-                             val_iterations=0, device=args.device)
-        train_s[model] = result.seconds
-        print(f"[accuracy] trained {model} in {result.seconds:.0f} s", flush=True)
+        train_s[model] = trained_with_monai(work, name, model, budget["epochs"], budget["iterations"], args.device)
+        if train_s[model] is not None:
+            print(f"[accuracy] trained {model} in {train_s[model]:.0f} s", flush=True)
 
     t0 = time.perf_counter()
     summary = evaluate_models(name, models, trainer=trainer, device=args.device, latency=True)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DATASET_ID, CASES, SIZE = 960, 60, 96
 
 
 def _timed(cmd: list[str]) -> float:
@@ -42,19 +41,20 @@ def main() -> int:
     ap.add_argument("--work", default="/tmp/xtiny-bench-accuracy-small")
     args = ap.parse_args()
     import numpy as np
-    from common import load_average, synthetic_dataset, write_result
+    from bench_accuracy import BUDGETS, DATASET_ID
+    from common import load_average, synthetic_dataset, trained_with_monai, write_result
     from PIL import Image
 
     from xtiny.export.evaluate import dice
     from xtiny.export.pipeline import export_model
     from xtiny.family import add_width_family
     from xtiny.paths import nnunet_dirs
-    from xtiny.training.monai_backend import fold_keys, train_monai
+    from xtiny.training.monai_backend import fold_keys
     from xtiny.training.trainer_classes import budget_trainer_name
 
     load_start = load_average()
     work = Path(args.work)
-    name = synthetic_dataset(work, "bus", DATASET_ID, CASES, SIZE)
+    name = synthetic_dataset(work, "bus", DATASET_ID, BUDGETS["small"]["cases"], BUDGETS["small"]["size"])
     add_width_family(name, "2d", caps=args.caps)
     trainer = budget_trainer_name(args.epochs, args.iterations, 0, backend="monai")
     folder = nnunet_dirs().preprocessed / name / "nnUNetPlans_2d"
@@ -68,10 +68,7 @@ def main() -> int:
             shutil.copy(nnunet_dirs().raw / name / "imagesTr" / f"{case}_0000.png", inputs)
         for cap in args.caps:
             config = f"2d_xtiny{cap}"
-            fold_dir = work / "results" / name / f"{trainer}__nnUNetPlans__{config}" / "fold_0"
-            if not (fold_dir / "checkpoint_final.pth").is_file():
-                train_monai(name, config, epochs=args.epochs, iterations_per_epoch=args.iterations,
-                            val_iterations=0, device="cpu")
+            trained_with_monai(work, name, config, args.epochs, args.iterations)
             out = Path(tmp) / config
             export_model(name, config, 0, formats=["onnx", "bundle"], output_dir=out / "export", trainer=trainer,
                          max_val_cases=2, log=lambda *_: None)

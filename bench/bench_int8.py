@@ -21,7 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DATASET_ID, CASES, SIZE = 960, 60, 96
 
 
 def main() -> int:
@@ -32,7 +31,8 @@ def main() -> int:
     ap.add_argument("--val-cases", type=int, default=12)
     ap.add_argument("--work", default="/tmp/xtiny-bench-accuracy-small")
     args = ap.parse_args()
-    from common import load_average, synthetic_dataset, write_result
+    from bench_accuracy import BUDGETS, DATASET_ID
+    from common import load_average, synthetic_dataset, trained_with_monai, write_result
 
     from xtiny.export.checkpoint import load_trained_model
     from xtiny.export.data import export_data
@@ -40,20 +40,18 @@ def main() -> int:
     from xtiny.export.pipeline import MODEL_FILES, export_model
     from xtiny.export.quantize import quantize_int8
     from xtiny.family import add_width_family
-    from xtiny.training.monai_backend import train_monai
     from xtiny.training.trainer_classes import budget_trainer_name
 
     load_start, started = load_average(), time.perf_counter()
     work = Path(args.work)
-    name = synthetic_dataset(work, "bus", DATASET_ID, CASES, SIZE)
+    cases, size = BUDGETS["small"]["cases"], BUDGETS["small"]["size"]
+    name = synthetic_dataset(work, "bus", DATASET_ID, cases, size)
     add_width_family(name, "2d", caps=args.caps)
     trainer = budget_trainer_name(args.epochs, args.iterations, 0, backend="monai")
     rows, details = [], {}
     for cap in args.caps:
         config = f"2d_xtiny{cap}"
-        if not (work / "results" / name / f"{trainer}__nnUNetPlans__{config}" / "fold_0" / "checkpoint_final.pth").is_file():
-            train_monai(name, config, epochs=args.epochs, iterations_per_epoch=args.iterations, val_iterations=0,
-                        device="cpu")
+        trained_with_monai(work, name, config, args.epochs, args.iterations)
         report = export_model(name, config, 0, formats=["onnx", "int8"], output_dir=work / "int8" / config,
                               trainer=trainer, max_val_cases=args.val_cases, log=lambda *_: None)
         m = report["metrics"]
@@ -77,15 +75,15 @@ def main() -> int:
                          m.get("recommended_model") == variant])
         print(f"[int8] {config}: " + ", ".join(f"{r[1]} {r[2]} ({r[3]:+})" for r in rows[-4:]), flush=True)
     notes = [
-        f"Synthetic bus {name}: {CASES} cases of {SIZE}x{SIZE}; MONAI backend {trainer}; validation: the first "
+        f"Synthetic bus {name}: {cases} cases of {size}x{size}; MONAI backend {trainer}; validation: the first "
         f"{args.val_cases} held-out cases of fold 0; Dice = foreground Dice vs ground truth, mean over cases.",
         "int8 = QDQ and int8_qoperator = QOperator, as `xtiny export` writes them (per-channel int8 weights, uint8 "
         "activations, MinMax on 16 training patches, segmentation head in fp32); int8_all_convs = QDQ with the head "
         "quantized too (comparison only). Target: INT8 costs at most 1 Dice point.",
-        f"Latency: median of 20 one-patch runs ({SIZE}x{SIZE}), onnxruntime, 1 thread. Wall {time.perf_counter() - started:.0f} s; "
+        f"Latency: median of 20 one-patch runs ({size}x{size}), onnxruntime, 1 thread. Wall {time.perf_counter() - started:.0f} s; "
         f"load average {load_start} at start, {load_average()} at end.",
     ]
-    out = write_result("int8_cpu", f"INT8 vs fp32 on trained XTiny nets, synthetic bus {SIZE}x{SIZE}, cpu",
+    out = write_result("int8_cpu", f"INT8 vs fp32 on trained XTiny nets, synthetic bus {size}x{size}, cpu",
                        ["config", "format", "Dice %", "Δ vs fp32 (points)", "agreement with fp32 %", "KiB",
                         "latency ms", "recommended"], rows, notes=notes, dataset=name, trainer=trainer,
                        metrics=details)

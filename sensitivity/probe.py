@@ -21,8 +21,8 @@ import torch
 
 DEFAULT_CPU_BUDGET = 1.5 * 2**30  # bytes of activations per chunk on CPU (keeps the whole search < 4 GiB)
 # On CPU a big batch does not pay: convolutions are already parallel over threads within one image, and a
-# batch whose activations outgrow the caches runs up to 2x slower per image (bench/bench_probe_chunks.py:
-# on 2 cores, 256 px, chunk 2 beats chunk 32 for every width). So CPU chunks hold one image per thread.
+# batch whose activations outgrow the caches runs 2-3x slower per image (bench/bench_probe_chunks.py: on
+# 2 cores, 256 px, chunk 2 beats chunk 32 for every width). So CPU chunks hold one image per thread.
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
