@@ -1,8 +1,48 @@
-"""Shared fixture helper for tests/test_export*.py and tests/test_edge*.py: one exported model per session."""
+"""Shared helpers for tests/test_export*.py, tests/test_edge*.py and the 3D end-to-end test: one exported model per
+session, the edge predictor run with torch/nnunetv2/monai unimportable, and nnU-Net's own predictor."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+
+# Runs `xtiny predict` with torch / nnunetv2 / monai made unimportable.
+BLOCKED_RUN = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'nnunetv2', 'monai', 'scipy', 'SimpleITK'):
+            raise ImportError('blocked in the edge test: ' + name)
+        return None
+sys.meta_path.insert(0, _Block())
+from xtiny.cli import main
+code = main(sys.argv[1:])
+leaked = [m for m in sys.modules if m.split('.')[0] in ('torch', 'nnunetv2', 'monai')]
+assert not leaked, leaked
+sys.exit(code)
+"""
+
+
+def edge_predict_without_torch(bundle: Path, inputs: Path, outputs: Path) -> subprocess.CompletedProcess:
+    """``xtiny predict BUNDLE -i INPUTS -o OUTPUTS --threads 1`` in a subprocess that cannot import torch."""
+    return subprocess.run([sys.executable, "-c", BLOCKED_RUN, "predict", str(bundle), "-i", str(inputs),
+                           "-o", str(outputs), "--threads", "1"], capture_output=True, text=True, timeout=300)
+
+
+def nnunet_predict(dataset: str, configuration: str, trainer: str, inputs: Path, outputs: Path) -> None:
+    """nnU-Net's predictor (Gaussian sliding window, mirroring) on the fold-0 final checkpoint."""
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    from xtiny.export.checkpoint import find_trainer_folder
+
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
+                                device=torch.device("cpu"), allow_tqdm=False, verbose=False)
+    predictor.initialize_from_trained_model_folder(str(find_trainer_folder(dataset, configuration, trainer)), (0,),
+                                                   "checkpoint_final.pth")
+    outputs.mkdir(parents=True, exist_ok=True)
+    predictor.predict_from_files_sequential(str(inputs), str(outputs), False, True, None)
 
 
 def exported_model(request, tmp_root: Path) -> dict:

@@ -4,13 +4,11 @@ configuration, nnU-Net trains it, the edge bundle predicts 3D NIfTI like nnU-Net
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from tests.test_edge import BLOCKED_RUN
+from tests.export_fixtures import edge_predict_without_torch, nnunet_predict
 
 DATASET_ID = 908
 
@@ -26,12 +24,9 @@ def _volume(rng: np.random.Generator, n: int = 32) -> tuple[np.ndarray, np.ndarr
 
 def test_search_train_export_predict_3d(nnunet_work: Path, tmp_path: Path) -> None:
     import nibabel
-    import torch
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     from xtiny.datasets.rawio import dataset_folder_name, write_case, write_dataset_json
     from xtiny.export import export_model
-    from xtiny.export.checkpoint import find_trainer_folder
     from xtiny.export.evaluate import dice
     from xtiny.nnunet_api import plan_and_preprocess
     from xtiny.search import run_search
@@ -62,16 +57,9 @@ def test_search_train_export_predict_3d(nnunet_work: Path, tmp_path: Path) -> No
     cases = ["blob_000", "blob_005"]
     for case in cases:
         shutil.copy(raw / "imagesTr" / f"{case}_0000.nii.gz", inputs)
-    result = subprocess.run([sys.executable, "-c", BLOCKED_RUN, "predict", str(out / "edge"), "-i", str(inputs),
-                             "-o", str(tmp_path / "edge"), "--threads", "1"], capture_output=True, text=True,
-                            timeout=300)
+    result = edge_predict_without_torch(out / "edge", inputs, tmp_path / "edge")
     assert result.returncode == 0, result.stderr[-2000:]
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
-                                device=torch.device("cpu"), allow_tqdm=False, verbose=False)
-    predictor.initialize_from_trained_model_folder(
-        str(find_trainer_folder(name, pick, trained.trainer_name)), (0,), "checkpoint_final.pth")
-    (tmp_path / "nnunet").mkdir()
-    predictor.predict_from_files_sequential(str(inputs), str(tmp_path / "nnunet"), False, True, None)
+    nnunet_predict(name, pick, trained.trainer_name, inputs, tmp_path / "nnunet")
     for case in cases:
         ref = np.asarray(nibabel.load(str(tmp_path / "nnunet" / f"{case}.nii.gz")).dataobj)
         ours = np.asarray(nibabel.load(str(tmp_path / "edge" / f"{case}.nii.gz")).dataobj)

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.export_fixtures import exported_model
-
-# Runs `xtiny predict` with torch / nnunetv2 / monai made unimportable.
-BLOCKED_RUN = """
-import sys
-class _Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'nnunetv2', 'monai', 'scipy', 'SimpleITK'):
-            raise ImportError('blocked in the edge test: ' + name)
-        return None
-sys.meta_path.insert(0, _Block())
-from xtiny.cli import main
-code = main(sys.argv[1:])
-leaked = [m for m in sys.modules if m.split('.')[0] in ('torch', 'nnunetv2', 'monai')]
-assert not leaked, leaked
-sys.exit(code)
-"""
+from tests.export_fixtures import edge_predict_without_torch, exported_model, nnunet_predict
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +15,10 @@ def exported(request, tmp_path_factory):
     return exported_model(request, tmp_path_factory.mktemp("xtiny-export"))
 
 
-def _predict(bundle, inputs, outputs, *extra):
-    return subprocess.run([sys.executable, "-c", BLOCKED_RUN, "predict", str(bundle), "-i", str(inputs),
-                           "-o", str(outputs), "--threads", "1", *extra], capture_output=True, text=True, timeout=300)
-
-
 def test_edge_matches_nnunet_predictor_without_torch(exported, tmp_path):
-    import torch
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from PIL import Image
 
     from xtiny.edge.bundle import sha256_of  # noqa: F401  (the module imports without torch, see subprocess)
-    from xtiny.export.checkpoint import find_trainer_folder
     from xtiny.export.evaluate import dice
     from xtiny.paths import nnunet_dirs
 
@@ -52,15 +26,9 @@ def test_edge_matches_nnunet_predictor_without_torch(exported, tmp_path):
     inputs.mkdir()
     for f in sorted((nnunet_dirs().raw / exported["dataset"] / "imagesTr").glob("*.png"))[:2]:
         shutil.copy(f, inputs)
-    result = _predict(exported["out"] / "edge", inputs, tmp_path / "edge")
+    result = edge_predict_without_torch(exported["out"] / "edge", inputs, tmp_path / "edge")
     assert result.returncode == 0, result.stderr[-2000:]
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
-                                device=torch.device("cpu"), allow_tqdm=False, verbose=False)
-    predictor.initialize_from_trained_model_folder(
-        str(find_trainer_folder(exported["dataset"], exported["configuration"], exported["trainer"])), (0,),
-        "checkpoint_final.pth")
-    (tmp_path / "nnunet").mkdir()
-    predictor.predict_from_files_sequential(str(inputs), str(tmp_path / "nnunet"), False, True, None)
+    nnunet_predict(exported["dataset"], exported["configuration"], exported["trainer"], inputs, tmp_path / "nnunet")
     refs = sorted((tmp_path / "nnunet").glob("*.png"))
     assert len(refs) == 2
     for ref in refs:
@@ -79,7 +47,7 @@ def test_tampered_bundle_is_refused(exported, tmp_path):
     pre.write_text(pre.read_text().replace('"tile_step_size": 0.5', '"tile_step_size": 0.25'))
     with pytest.raises(BundleError, match="sha256 of 'preprocess.json'"):
         load_bundle(bundle)
-    result = _predict(bundle, tmp_path, tmp_path / "out")
+    result = edge_predict_without_torch(bundle, tmp_path, tmp_path / "out")
     assert result.returncode == 2
     assert "does not match the manifest" in result.stderr and "re-export" in result.stderr
 

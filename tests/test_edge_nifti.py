@@ -4,14 +4,12 @@ to the plans' spacing and back) agrees with nnU-Net's predictor and writes label
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.test_edge import BLOCKED_RUN
+from tests.export_fixtures import edge_predict_without_torch, nnunet_predict
 
 DATASET_ID = 907
 # in-plane spacings (mm) per case: the median (1.0) becomes nnU-Net's target, the others are resampled
@@ -63,11 +61,8 @@ def nifti_bundle(nnunet_work: Path, tmp_path_factory):
 
 def test_edge_resamples_nifti_like_nnunet(nifti_bundle, tmp_path):
     import nibabel
-    import torch
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     from xtiny.edge import load_bundle
-    from xtiny.export.checkpoint import find_trainer_folder
     from xtiny.export.evaluate import dice
 
     pre = load_bundle(nifti_bundle["bundle"]).preprocess
@@ -77,18 +72,9 @@ def test_edge_resamples_nifti_like_nnunet(nifti_bundle, tmp_path):
     picked = ["mr_001", "mr_002", "mr_003"]  # 0.8 mm (upsampled), 1.25 mm (downsampled), 1.0 mm (as is)
     for case in picked:
         shutil.copy(nifti_bundle["raw"] / "imagesTr" / f"{case}_0000.nii.gz", inputs)
-    result = subprocess.run([sys.executable, "-c", BLOCKED_RUN, "predict", str(nifti_bundle["bundle"]), "-i",
-                             str(inputs), "-o", str(tmp_path / "edge"), "--threads", "1"],
-                            capture_output=True, text=True, timeout=300)
+    result = edge_predict_without_torch(nifti_bundle["bundle"], inputs, tmp_path / "edge")
     assert result.returncode == 0, result.stderr[-2000:]
-
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
-                                device=torch.device("cpu"), allow_tqdm=False, verbose=False)
-    predictor.initialize_from_trained_model_folder(
-        str(find_trainer_folder(nifti_bundle["dataset"], "2d_xtiny8", nifti_bundle["trainer"])), (0,),
-        "checkpoint_final.pth")
-    (tmp_path / "nnunet").mkdir()
-    predictor.predict_from_files_sequential(str(inputs), str(tmp_path / "nnunet"), False, True, None)
+    nnunet_predict(nifti_bundle["dataset"], "2d_xtiny8", nifti_bundle["trainer"], inputs, tmp_path / "nnunet")
     for case in picked:
         source = nibabel.load(str(inputs / f"{case}_0000.nii.gz"))
         ours = nibabel.load(str(tmp_path / "edge" / f"{case}.nii.gz"))
