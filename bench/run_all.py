@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--gpu", action="store_true", help="the CUDA plan instead")
     parser.add_argument("--only", nargs="*", help="run only the benchmarks whose title contains one of these")
     args = parser.parse_args()
-    failed = []
+    failed, begun = [], time.perf_counter()
     for title, cmd in GPU_PLAN if args.gpu else CPU_PLAN:
         if args.only and not any(word in title for word in args.only):
             continue
@@ -51,6 +51,7 @@ def main() -> int:
         if proc.returncode:
             failed.append(title)
     subprocess.run([sys.executable, str(BENCH / "make_benchmarks_md.py")], check=True)
+    print(f"[bench] all done in {(time.perf_counter() - begun) / 60:.1f} min", flush=True)
     if failed:
         print(f"[bench] failed: {', '.join(failed)}")
     return 1 if failed else 0
