@@ -27,8 +27,14 @@ test: $(STAMP)
 	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
+# ruff, then the layer rules of pyproject.toml ([tool.importlinter]) on an installed copy of the package: the
+# editable install maps xtiny.datasets/.sensitivity/.evaluation from outside xtiny/, which import-linter cannot see.
 lint: $(STAMP)
 	$(BIN)/ruff check xtiny datasets sensitivity evaluation tests bench
+	@rm -rf build/lint
+	@$(BIN)/python -m pip install -q --no-deps --no-build-isolation --target build/lint . >/dev/null 2>&1 \
+	  || { echo "make lint: could not install a copy of xtiny into build/lint"; exit 2; }
+	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports ../../pyproject.toml --no-cache
 
 bench-cpu: $(STAMP)
 	$(BIN)/python bench/run_all.py --cpu

@@ -57,7 +57,7 @@ def main() -> None:
     from xtiny.export.evaluate import latency_ms
     from xtiny.export.onnx_export import export_onnx
     from xtiny.export.quantize import quantize_int8
-    from xtiny.family import count_macs
+    from xtiny.meta_pass import count_parameters, meta_profile
 
     x = np.random.default_rng(0).standard_normal((1, 1, 256, 256)).astype(np.float32)
     calibration = [np.random.default_rng(i).standard_normal((1, 1, 256, 256)).astype(np.float32) for i in range(4)]
@@ -75,8 +75,8 @@ def main() -> None:
                                                         fmt="qoperator")
             for variant, path in files.items():
                 results["models"][f"{name}/{variant}"] = {
-                    "params": int(sum(p.numel() for p in net.parameters())),
-                    "gmacs": round(count_macs(net, tuple(x.shape[1:])) / 1e9, 4),
+                    "params": count_parameters(net),
+                    "gmacs": round(meta_profile(net, tuple(x.shape[1:]))["macs"] / 1e9, 4),
                     "size_bytes": path.stat().st_size,
                     "latency_ms": latency_ms(path, x, threads=1, repeats=args.repeats if cap == 8 else 5),
                 }

@@ -12,7 +12,6 @@ TRAINER -device cpu -npp 1 -nps 1``. Target: Dice >= 0.99 per case. Writes ``ben
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -33,12 +32,10 @@ def _timed(cmd: list[str]) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--caps", type=int, nargs="+", default=[16, 8, 32])
+    from common import trained_widths_parser
+
+    ap = trained_widths_parser(__doc__, [16, 8, 32])
     ap.add_argument("--cases", type=int, default=12)
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--iterations", type=int, default=50)
-    ap.add_argument("--work", default="/tmp/xtiny-bench-accuracy-small")
     args = ap.parse_args()
     import numpy as np
     from bench_accuracy import BUDGETS, DATASET_ID
@@ -48,8 +45,8 @@ def main() -> int:
     from xtiny.export.evaluate import dice
     from xtiny.export.pipeline import export_model
     from xtiny.family import add_width_family
+    from xtiny.nnunet.splits import fold_split
     from xtiny.paths import nnunet_dirs
-    from xtiny.training.monai_backend import fold_keys
     from xtiny.training.trainer_classes import budget_trainer_name
 
     load_start = load_average()
@@ -58,7 +55,7 @@ def main() -> int:
     add_width_family(name, "2d", caps=args.caps)
     trainer = budget_trainer_name(args.epochs, args.iterations, 0, backend="monai")
     folder = nnunet_dirs().preprocessed / name / "nnUNetPlans_2d"
-    _, val_ids = fold_keys(name, folder, 0)
+    _, val_ids = fold_split(name, folder, 0)
     val_ids = sorted(val_ids)[:args.cases]
     rows, per_case = [], {}
     with tempfile.TemporaryDirectory() as tmp:

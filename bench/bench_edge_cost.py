@@ -37,13 +37,13 @@ def main() -> None:
         results["models"][name].pop("definitions")
         print(json.dumps({name: results["models"][name]}))
     if args.dataset:
-        from xtiny.family import build_network, network_io, resolved_configuration  # noqa: F401
+        from xtiny.nnunet.networks import build_planned_network, planned_network_io
         from xtiny.paths import ensure_nnunet_env
 
         ensure_nnunet_env()
         for cfg in args.configs:
-            _, cm, channels, _ = network_io(args.dataset, cfg)
-            net = build_network(args.dataset, cfg, seed=0)
+            _, cm, channels, _ = planned_network_io(args.dataset, cfg)
+            net = build_planned_network(args.dataset, cfg, seed=0)
             results["models"][cfg] = measure_cost(net, list(cm.patch_size), channels, repeats=args.repeats)
             results["models"][cfg].pop("definitions")
             print(json.dumps({cfg: results["models"][cfg]}))

@@ -13,7 +13,6 @@ Writes ``bench/results/int8_cpu.json``. Check ``uptime`` first.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -24,22 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--caps", type=int, nargs="+", default=[8, 16, 32])
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--iterations", type=int, default=50)
+    from common import trained_widths_parser
+
+    ap = trained_widths_parser(__doc__, [8, 16, 32])
     ap.add_argument("--val-cases", type=int, default=12)
-    ap.add_argument("--work", default="/tmp/xtiny-bench-accuracy-small")
     args = ap.parse_args()
     from bench_accuracy import BUDGETS, DATASET_ID
     from common import load_average, synthetic_dataset, trained_with_monai, write_result
 
-    from xtiny.export.checkpoint import load_trained_model
     from xtiny.export.data import export_data
-    from xtiny.export.evaluate import latency_ms, validation_dice
+    from xtiny.export.evaluate import latency_ms, onnx_validation_dice
     from xtiny.export.pipeline import MODEL_FILES, export_model
     from xtiny.export.quantize import quantize_int8
     from xtiny.family import add_width_family
+    from xtiny.nnunet.trained import load_trained_model
     from xtiny.training.trainer_classes import budget_trainer_name
 
     load_start, started = load_average(), time.perf_counter()
@@ -62,7 +59,7 @@ def main() -> int:
             every = quantize_int8(edge / MODEL_FILES["fp32"], Path(tmp) / "all_convs.onnx", data.calibration,
                                   float_logits=False)
             cases = data.validation_cases(args.val_cases)
-            m |= validation_dice({"fp32": edge / MODEL_FILES["fp32"], "int8_all_convs": every}, cases, data.patch,
+            m |= onnx_validation_dice({"fp32": edge / MODEL_FILES["fp32"], "int8_all_convs": every}, cases, data.patch,
                                  len(model.dataset_json["labels"]))
             m["latency_ms_int8_all_convs"] = latency_ms(every, data.calibration[0], threads=1)
             m["size_bytes_int8_all_convs"] = every.stat().st_size

@@ -36,20 +36,23 @@ def main() -> int:
 
     import torch
 
-    from xtiny.family import add_width_family, build_network, family_members, load_plans
+    from xtiny.devices import resolve_device
+    from xtiny.family import add_width_family, family_members
+    from xtiny.nnunet.networks import build_planned_network
+    from xtiny.nnunet.plans import load_plans
     from xtiny.sensitivity.inputs import load_probe_inputs
-    from xtiny.sensitivity.probe import chunk_size_for, jacobian_norms, resolve_device
+    from xtiny.sensitivity.probe import chunk_size_for, jacobian_norms
 
     name = synthetic_dataset(Path(args.work), "bus", 990, args.k, args.size)
     add_width_family(name, "2d")
-    _, plans = load_plans(name)
+    plans = load_plans(name)
     images = load_probe_inputs(name, "2d", args.k).images
     device = resolve_device(args.device)
     rows, load_before = [], load_average()
     for cand, cap in family_members(plans, "2d"):
         if cap not in args.caps:
             continue
-        net = build_network(name, cand, deep_supervision=False, seed=0)
+        net = build_planned_network(name, cand, deep_supervision=False, seed=0)
         default = chunk_size_for(net, tuple(images.shape[1:]), device)
         times = {}
         for chunk in args.chunks:

@@ -41,7 +41,7 @@ def _env(work: Path) -> None:
 
 def prepare(work: Path, k: int, size: int) -> str:
     from xtiny.datasets.synth import generate_dataset
-    from xtiny.nnunet_api import plan_and_preprocess
+    from xtiny.nnunet.planning import plan_and_preprocess
 
     generate_dataset("bus", dataset_id=DATASET_ID, num_cases=k, seed=0, size=size,
                      raw_dir=Path(os.environ["nnUNet_raw"]))
@@ -76,10 +76,11 @@ def part_baseline(name: str, k: int, device: str) -> dict:
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     from xtiny.atomic import read_json
-    from xtiny.family import family_members, load_plans
+    from xtiny.family import family_members
+    from xtiny.nnunet.plans import load_plans, plans_path
     from xtiny.sensitivity.inputs import load_probe_inputs
 
-    plans_file, plans = load_plans(name)
+    plans_file, plans = plans_path(name), load_plans(name)
     dataset_json = read_json(plans_file.parent / "dataset.json")
     t0 = time.perf_counter()
     images = load_probe_inputs(name, "2d", k).images

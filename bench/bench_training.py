@@ -28,7 +28,7 @@ def _setup(work: Path, size: int, cases: int) -> str:
         (work / key).mkdir(parents=True, exist_ok=True)
     from xtiny.datasets.synth import generate_dataset
     from xtiny.family import add_width_family
-    from xtiny.nnunet_api import plan_and_preprocess
+    from xtiny.nnunet.planning import plan_and_preprocess
 
     dataset_id = 980
     if not any((work / "raw").glob(f"Dataset{dataset_id}_*")):
@@ -43,7 +43,7 @@ def bench_nnunet(name: str, configuration: str, iterations: int, device: str) ->
     import torch
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
-    from xtiny.nnunet_api import plans_path
+    from xtiny.nnunet.plans import plans_path
     from xtiny.training.trainer_classes import budget_trainer_class, budget_trainer_name
 
     plans = load_json(str(plans_path(name)))
@@ -70,9 +70,9 @@ def bench_compute_only(name: str, configuration: str, batch_size: int, patch_siz
     import torch
     from monai.losses import DiceCELoss
 
-    from xtiny.family import build_network
+    from xtiny.nnunet.networks import build_planned_network
 
-    net = build_network(name, configuration, deep_supervision=False, seed=0).to(device)
+    net = build_planned_network(name, configuration, deep_supervision=False, seed=0).to(device)
     opt = torch.optim.SGD(net.parameters(), 1e-2, momentum=0.99, nesterov=True)
     loss_fn = DiceCELoss(include_background=False, to_onehot_y=True, softmax=True)
     x = torch.randn(batch_size, 1, *patch_size, device=device)

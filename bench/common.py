@@ -6,6 +6,7 @@ Schema: {"name", "title", "command", "date", "machine", "versions", "table": {"h
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -59,7 +60,7 @@ def use_work_dir(work: Path) -> None:
 def synthetic_dataset(work: Path, kind: str, dataset_id: int, cases: int, size: int) -> str:
     """A synthetic ``kind`` dataset in ``work``, nnU-Net-planned and preprocessed for 2d (reused when present)."""
     from xtiny.datasets.synth import generate_dataset
-    from xtiny.nnunet_api import plan_and_preprocess
+    from xtiny.nnunet.planning import plan_and_preprocess
 
     use_work_dir(work)
     if not any((work / "raw").glob(f"Dataset{dataset_id:03d}_*")):
@@ -94,3 +95,13 @@ def trained_with_monai(work: Path, dataset_name: str, configuration: str, epochs
         return None
     return train_monai(dataset_name, configuration, epochs=epochs, iterations_per_epoch=iterations, val_iterations=0,
                        device=device).seconds
+
+
+def trained_widths_parser(description: str | None, caps: list[int]) -> argparse.ArgumentParser:
+    """Arguments shared by the benches that reuse the accuracy bench's trained widths (caps, budget, work folder)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--caps", type=int, nargs="+", default=caps)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--iterations", type=int, default=50)
+    ap.add_argument("--work", default="/tmp/xtiny-bench-accuracy-small")
+    return ap

@@ -22,6 +22,7 @@ CPU_PLAN = [
     ("accuracy", ["bench_accuracy.py", "--budget", "small"]),  # ~10 min on 2 idle cores
     ("int8 fidelity", ["bench_int8.py"]),  # reuses accuracy's dataset and trained pick; ~1.5 min
     ("edge agreement", ["bench_edge_agreement.py"]),  # reuses bench_int8's trained widths; ~1 min
+    ("fast paths", ["bench_fast_paths.py"]),  # the timings tests must not assert; ~2 min
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results

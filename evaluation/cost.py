@@ -13,13 +13,13 @@ Definitions (also written into every result under ``"definitions"``):
   torch's allocator, hence the subprocess. Linux only; ``None`` elsewhere.
 - ``latency_ms``: median wall time of a batch-1 forward pass after warm-up, torch eager and onnxruntime
   (CPUExecutionProvider), with 1 intra-op thread and with all cores.
-- ``size_fp32_bytes`` / ``size_int8_bytes``: ONNX file size as exported, and after
-  ``onnxruntime.quantization.quantize_dynamic`` (INT8 weights).
+- ``size_fp32_bytes`` / ``size_int8_bytes``: ONNX file size as exported (:func:`xtiny.export.onnx_export.export_onnx`),
+  and of the INT8 model XTiny ships (:func:`xtiny.export.quantize.quantize_int8`: static QDQ, per-channel weights,
+  segmentation head in fp32), calibrated here on the random example patch (the size does not depend on it).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import statistics
@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xtiny.family import count_parameters  # noqa: F401  (re-exported: one parameter counter for every model)
+from xtiny.meta_pass import count_parameters
 
 DEFINITIONS = {
     "params": "parameter count (buffers excluded)",
@@ -42,7 +42,7 @@ DEFINITIONS = {
     "peak_mem_mb": "peak RSS growth (MiB) of one no-grad forward in a fresh subprocess (VmHWM reset)",
     "latency_ms": "median batch-1 forward time on CPU after warm-up; torch eager and onnxruntime, 1 and all threads",
     "size_fp32_bytes": "ONNX file size (fp32)",
-    "size_int8_bytes": "ONNX file size after onnxruntime quantize_dynamic (INT8 weights)",
+    "size_int8_bytes": "ONNX file size of the shipped INT8 model (static QDQ, per-channel, head in fp32)",
 }
 
 
@@ -54,7 +54,7 @@ def _example(model: nn.Module, in_channels: int | None, patch_size: Sequence[int
     return torch.randn(1, int(in_channels), *[int(s) for s in patch_size], device=device)
 
 
-def count_macs(model: nn.Module, patch_size: Sequence[int], in_channels: int | None = None) -> dict[str, int]:
+def macs_and_flops(model: nn.Module, patch_size: Sequence[int], in_channels: int | None = None) -> dict[str, int]:
     """MACs and FLOPs (= 2 MACs) of one forward pass on a ``(1, C, *patch_size)`` input (shape-only pass)."""
     from xtiny.meta_pass import meta_profile
 
@@ -125,32 +125,6 @@ def torch_latency_ms(model: nn.Module, x: torch.Tensor, threads: int, repeats: i
         torch.set_num_threads(previous)
 
 
-def export_onnx(model: nn.Module, x: torch.Tensor, path: str | os.PathLike) -> Path:
-    """Export with the TorchScript-based exporter (opset 17, fixed input shape)."""
-    import warnings
-
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["logits"])
-    return Path(path)
-
-
-def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) -> Path:
-    """Dynamic INT8 weight quantization with onnxruntime (for size; accuracy is not checked here)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
-    return Path(int8_path)
-
-
 def ort_latency_ms(onnx_path: str | os.PathLike, x: torch.Tensor, threads: int, repeats: int = 10,
                    warmup: int = 2) -> float:
     """Median onnxruntime CPU latency with ``threads`` intra-op threads (0 = all cores)."""
@@ -172,7 +146,7 @@ def measure_cost(model: nn.Module, patch_size: Sequence[int], in_channels: int |
     x = _example(model, in_channels, patch_size)
     all_threads = os.cpu_count() or 1
     result: dict = {"patch_size": [int(s) for s in patch_size], "in_channels": int(x.shape[1]),
-                    "params": count_parameters(model), **count_macs(model, patch_size, int(x.shape[1])),
+                    "params": count_parameters(model), **macs_and_flops(model, patch_size, int(x.shape[1])),
                     "definitions": DEFINITIONS, "threads_all": all_threads}
     result["peak_mem_mb"] = peak_memory_mb(model, patch_size, int(x.shape[1])) if memory else None
     if latency:
@@ -180,8 +154,12 @@ def measure_cost(model: nn.Module, patch_size: Sequence[int], in_channels: int |
                                 "torch_all": torch_latency_ms(model, x, all_threads, repeats, warmup)}
     if onnx:
         with tempfile.TemporaryDirectory(prefix="xtiny-onnx-") as tmp:
-            fp32 = export_onnx(model, x, Path(tmp) / "model.onnx")
-            int8 = quantize_int8(fp32, Path(tmp) / "model.int8.onnx")
+            from xtiny.export.onnx_export import export_onnx
+            from xtiny.export.quantize import quantize_int8
+
+            example = x.numpy()
+            fp32 = export_onnx(model, Path(tmp) / "model.onnx", example)
+            int8 = quantize_int8(fp32, Path(tmp) / "model.int8.onnx", [example])
             result["size_fp32_bytes"] = fp32.stat().st_size
             result["size_int8_bytes"] = int8.stat().st_size
             if latency:

@@ -40,11 +40,11 @@ def _labels(ds: dict) -> list[int]:
 def predict_cases(model: ModelFolder, cases: Sequence[str], raw_dir: Path, ds: dict, out_dir: Path, *,
                   device: str = "cpu", use_mirroring: bool = False):
     """Predict ``cases`` with nnU-Net's predictor; returns the network (for cost) and the output folder."""
-    import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    from xtiny.devices import resolve_device
+
+    dev = resolve_device(device)
     predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
                                 perform_everything_on_device=dev.type == "cuda", device=dev, verbose=False,
                                 allow_tqdm=False)
@@ -66,7 +66,7 @@ def predict_cases(model: ModelFolder, cases: Sequence[str], raw_dir: Path, ds: d
 
 
 def _network_cost(predictor, model: ModelFolder, dataset_name: str, latency: bool) -> dict:
-    from xtiny.evaluation.cost import count_macs, count_parameters, torch_latency_ms
+    from xtiny.evaluation.cost import count_parameters, macs_and_flops, torch_latency_ms
 
     if predictor is not None:
         net = predictor.network
@@ -79,7 +79,7 @@ def _network_cost(predictor, model: ModelFolder, dataset_name: str, latency: boo
 
     net = net.cpu().eval()
     first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Conv3d))
-    cost = {"params": count_parameters(net), **count_macs(net, patch, first.in_channels), "patch_size": patch}
+    cost = {"params": count_parameters(net), **macs_and_flops(net, patch, first.in_channels), "patch_size": patch}
     if latency:
         x = torch.randn(1, first.in_channels, *patch)
         cost["latency_ms"] = torch_latency_ms(net, x, threads=1, repeats=3, warmup=1)
@@ -94,11 +94,10 @@ def _rebuild_network(dataset_name: str, model: ModelFolder):
 
     if not is_baseline(model.configuration):
         return None, None
-    from xtiny.family import load_plans, resolved_configuration
+    from xtiny.nnunet.plans import configuration_manager, load_plans
 
     ds, _ = _dataset_info(dataset_name)
-    _, plans = load_plans(dataset_name)
-    patch = list(resolved_configuration(plans, "2d")["patch_size"])
+    patch = list(configuration_manager(load_plans(dataset_name, "2d"), "2d").patch_size)
     net = build_model(model.configuration, len(ds["channel_names"]), len(_labels(ds)) + 1)
     return net, patch
 
@@ -116,14 +115,14 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     from xtiny.atomic import atomic_write_json, atomic_write_text
     from xtiny.evaluation import metrics, plots, table
     from xtiny.models import display_name
-    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.nnunet.names import resolve_dataset_name
 
     name = resolve_dataset_name(dataset)
     ds, raw_dir = _dataset_info(name)
     labels = _labels(ds)
     # resolve every model first so a missing one fails before any slow prediction
     models = [find_model_folder(name, c, fold, trainer=trainer) for c in configurations]
-    cases = split_cases(name, fold, split)
+    cases = split_cases(name, configurations, fold, split)
     out = evaluation_dir(name)
     tag = f"{split}_fold{fold}"
     reader = determine_reader_writer_from_dataset_json(ds, str(raw_dir / "labelsTr" / f"{cases[0]}{ds['file_ending']}"))()

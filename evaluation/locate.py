@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from xtiny.errors import XTinyError
-from xtiny.nnunet_api import PLANS_IDENTIFIER, dataset_id_of, trainer_folders
+from xtiny.nnunet.names import dataset_id_of
+from xtiny.nnunet.plans import PLANS_IDENTIFIER
+from xtiny.nnunet.trained import trainer_folders
 from xtiny.paths import nnunet_dirs
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
@@ -57,20 +60,15 @@ def find_model_folder(dataset_name: str, configuration: str, fold: int | str = 0
     return found[0]
 
 
-def split_cases(dataset_name: str, fold: int | str = 0, split: str = "val") -> list[str]:
-    """Case ids of nnU-Net's ``splits_final.json`` fold (``val`` = held out, ``train``)."""
-    from xtiny.atomic import read_json
+def split_cases(dataset_name: str, configurations: Sequence[str], fold: int | str = 0, split: str = "val") -> list[str]:
+    """Case ids of ``fold``'s ``val`` (held out) or ``train`` split, by nnU-Net's rule (:mod:`xtiny.nnunet.splits`),
+    over the data of the first of ``configurations`` the plans hold (``2d`` for registry baselines)."""
+    from xtiny.nnunet.plans import load_plans, require_preprocessed
+    from xtiny.nnunet.splits import fold_split
 
-    path = nnunet_dirs().preprocessed / dataset_name / "splits_final.json"
     if split not in ("val", "train"):
         raise XTinyError(f"unknown split '{split}'.", fix="use --split val or --split train.")
-    if not path.is_file():
-        raise XTinyError(f"{path} does not exist, so the held-out split is unknown.",
-                         fix="train a model first (nnU-Net writes splits_final.json when training starts).")
-    splits = read_json(path, "splits file")
-    if str(fold) == "all":
-        return sorted({c for s in splits for c in s[split]})
-    f = int(fold)
-    if f >= len(splits):
-        raise XTinyError(f"{path} has {len(splits)} folds; fold {f} does not exist.", fix="pass a smaller --fold.")
-    return sorted(splits[f][split])
+    plans = load_plans(dataset_name)
+    data_configuration = next((c for c in configurations if c in plans.get("configurations", {})), "2d")
+    train, val = fold_split(dataset_name, require_preprocessed(dataset_name, plans, data_configuration), fold)
+    return sorted(val if split == "val" else train)

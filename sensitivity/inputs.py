@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -80,21 +79,11 @@ def load_probe_inputs(dataset_name: str, base_configuration: str, k: int) -> Pro
     """K centre images of the base configuration's preprocessed training cases, as float32 (K, C, *patch)."""
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
-    from xtiny.family import load_plans, resolved_configuration
-    from xtiny.nnunet_api import dataset_id_of
+    from xtiny.nnunet.plans import configuration_dict, load_plans, require_preprocessed
 
-    path, plans = load_plans(dataset_name)
-    if base_configuration not in plans.get("configurations", {}):
-        raise XTinyError(f"configuration '{base_configuration}' is not in {path}.",
-                         fix=f"run `nnUNetv2_plan_and_preprocess -d {dataset_id_of(dataset_name)} "
-                             f"-c {base_configuration}`.")
-    cfg = resolved_configuration(plans, base_configuration)
-    folder = Path(path).parent / cfg["data_identifier"]
-    if not folder.is_dir() or not any(p.suffix in (".b2nd", ".npz") for p in folder.iterdir()):
-        raise XTinyError(
-            f"dataset {dataset_name} is not preprocessed for '{base_configuration}' ({folder} is missing or empty).",
-            fix=f"run `nnUNetv2_plan_and_preprocess -d {dataset_id_of(dataset_name)} -c {base_configuration}`.",
-        )
+    plans = load_plans(dataset_name, base_configuration)
+    cfg = configuration_dict(plans, base_configuration)
+    folder = require_preprocessed(dataset_name, plans, base_configuration)
     dataset_class = infer_dataset_class(str(folder))
     case_ids = select_cases(dataset_class.get_identifiers(str(folder)), k)
     dataset = dataset_class(str(folder), identifiers=list(case_ids))

@@ -2,7 +2,7 @@
 
 All rules take the candidates' caps and scores, order them widest first, min-max normalize the scores
 and return a :class:`Knee`. The default ``tv`` rule is the paper's total-variation rule, implemented
-literally (see ``docs``/PAPER.md):
+literally as published (Kimbowa et al., "XTinyU-Net", arXiv 2605.09639):
 
 1. order by cap (widest first), min-max normalize the scores to [0, 1];
 2. ``d_j = |norm_j - norm_(j+1)|`` for j = 0 .. n-2;

@@ -19,27 +19,12 @@ import math
 import numpy as np
 import torch
 
+from xtiny.devices import resolve_device
+
 DEFAULT_CPU_BUDGET = 1.5 * 2**30  # bytes of activations per chunk on CPU (keeps the whole search < 4 GiB)
 # On CPU a big batch does not pay: convolutions are already parallel over threads within one image, and a
 # batch whose activations outgrow the caches runs 2-3x slower per image (bench/bench_probe_chunks.py: on
 # 2 cores, 256 px, chunk 2 beats chunk 32 for every width). So CPU chunks hold one image per thread.
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU. XTinyError for an unusable device."""
-    from xtiny.errors import XTinyError
-
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise XTinyError(f"unknown device '{device}'.", fix="use auto, cpu or cuda[:N].") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise XTinyError(f"device '{device}' requested but CUDA is not available.", fix="use --device cpu or auto.")
-    return dev
 
 
 def activation_bytes_per_sample(network: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -75,8 +60,8 @@ def _prepare(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     return network
 
 
-def _logits(output) -> torch.Tensor:
-    # deep supervision off → a tensor; tolerate a list (highest resolution first) just in case
+def primary_logits(output) -> torch.Tensor:
+    """The full-resolution logits of a network output (a tensor, or deep supervision's list, highest first)."""
     return output[0] if isinstance(output, (list, tuple)) else output
 
 
@@ -94,7 +79,7 @@ def jacobian_norms(network: torch.nn.Module, images: np.ndarray | torch.Tensor, 
     out = []
     for start in range(0, x_all.shape[0], chunk_size):
         x = x_all[start:start + chunk_size].to(device).requires_grad_(True)
-        _logits(network(x)).sum().backward()
+        primary_logits(network(x)).sum().backward()
         out.append(x.grad.flatten(1).double().norm(dim=1).cpu())
     return torch.cat(out).numpy()
 

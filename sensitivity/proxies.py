@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xtiny.sensitivity.probe import _logits, chunk_size_for, jacobian_score, resolve_device
+from xtiny.devices import resolve_device
+from xtiny.sensitivity.probe import chunk_size_for, jacobian_score, primary_logits
 
 
 def _as_tensor(images) -> torch.Tensor:
@@ -42,7 +43,7 @@ def pseudo_labels(images: torch.Tensor, heads: int) -> torch.Tensor:
 
 def _heads(network: nn.Module, images: torch.Tensor, device: torch.device) -> int:
     with torch.no_grad():
-        return int(_logits(network(images[:1].to(device))).shape[1])
+        return int(primary_logits(network(images[:1].to(device))).shape[1])
 
 
 def _loss_grads(network: nn.Module, images, device: torch.device, groups: int = 1) -> list[list[torch.Tensor | None]]:
@@ -59,7 +60,7 @@ def _loss_grads(network: nn.Module, images, device: torch.device, groups: int = 
         network.zero_grad(set_to_none=True)
         for start in range(0, len(part), chunk):
             idx = torch.as_tensor(part[start:start + chunk])
-            out = _logits(network(x_all[idx].to(device)))
+            out = primary_logits(network(x_all[idx].to(device)))
             loss = F.cross_entropy(out, y_all[idx].to(device), reduction="sum") / y_all[part].numel()
             loss.backward()
         results.append([None if p.grad is None else p.grad.detach().clone() for p in network.parameters()])
@@ -150,7 +151,7 @@ def synflow(network: nn.Module, images, *, device="cpu") -> float:
     for p in net.parameters():
         p.requires_grad_(True)
     shape = tuple(np.asarray(images).shape[1:])
-    _logits(net(torch.ones((1, *shape), dtype=torch.float64, device=device))).sum().backward()
+    primary_logits(net(torch.ones((1, *shape), dtype=torch.float64, device=device))).sum().backward()
     return float(sum((p.detach() * p.grad).abs().sum() for p in net.parameters() if p.grad is not None))
 
 

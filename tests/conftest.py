@@ -31,7 +31,7 @@ def nnunet_work() -> Path:
 
 def _planned(kind: str, dataset_id: int, cases: int, size: int, configurations: tuple[str, ...]) -> str:
     from xtiny.datasets.synth import generate_dataset
-    from xtiny.nnunet_api import plan_and_preprocess
+    from xtiny.nnunet.planning import plan_and_preprocess
 
     generate_dataset(kind, dataset_id=dataset_id, num_cases=cases, seed=0, size=size,
                      raw_dir=Path(os.environ["nnUNet_raw"]))

@@ -35,7 +35,7 @@ def nnunet_predict(dataset: str, configuration: str, trainer: str, inputs: Path,
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    from xtiny.export.checkpoint import find_trainer_folder
+    from xtiny.nnunet.trained import find_trainer_folder
 
     predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
                                 device=torch.device("cpu"), allow_tqdm=False, verbose=False)

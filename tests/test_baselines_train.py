@@ -30,7 +30,7 @@ def test_baseline_lands_in_nnunet_layout_with_raw_predictions(planned_bus, train
     ckpt = torch.load(r.checkpoint, map_location="cpu", weights_only=False)
     assert ckpt["xtiny"]["model"] == "unext" and ckpt["xtiny"]["data_configuration"] == "2d"
     ending = read_json(nnunet_dirs().raw / planned_bus / "dataset.json")["file_ending"]
-    for case in split_cases(planned_bus, 0, "val"):
+    for case in split_cases(planned_bus, ["2d"], 0, "val"):
         assert (r.fold_folder / "validation" / f"{case}{ending}").is_file()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from xtiny.evaluation.cost import count_macs, measure_cost
+from xtiny.evaluation.cost import macs_and_flops, measure_cost
 
 
 def _tiny() -> nn.Module:
@@ -12,7 +12,7 @@ def _tiny() -> nn.Module:
 
 
 def test_macs_by_hand():
-    c = count_macs(_tiny(), (16, 16))
+    c = macs_and_flops(_tiny(), (16, 16))
     assert c["macs"] == 16 * 16 * (4 * 9 + 2 * 4)
     assert c["flops"] == 2 * c["macs"]
 

@@ -36,7 +36,7 @@ def nifti_bundle(nnunet_work: Path, tmp_path_factory):
     from xtiny.datasets.rawio import dataset_folder_name, write_dataset_json, write_nifti
     from xtiny.export import export_model
     from xtiny.family import add_width_family
-    from xtiny.nnunet_api import plan_and_preprocess
+    from xtiny.nnunet.planning import plan_and_preprocess
     from xtiny.training.nnunet_backend import train_nnunet
 
     raw = nnunet_work / "raw" / dataset_folder_name(DATASET_ID, "AnisoMR")

@@ -31,7 +31,8 @@ def _splits(name: str) -> list[str]:
 
 def _untrained_nnunet_folder(name: str, configuration: str) -> None:
     """An nnU-Net results folder with an initialization-time checkpoint (what nnU-Net's trainer saves)."""
-    from xtiny.family import add_width_family, build_network
+    from xtiny.family import add_width_family
+    from xtiny.nnunet.networks import build_planned_network
     from xtiny.paths import nnunet_dirs
 
     add_width_family(name, "2d")
@@ -40,7 +41,7 @@ def _untrained_nnunet_folder(name: str, configuration: str) -> None:
     pre = nnunet_dirs().preprocessed / name
     shutil.copy(pre / "nnUNetPlans.json", train_dir / "plans.json")
     shutil.copy(pre / "dataset.json", train_dir / "dataset.json")
-    net = build_network(name, configuration, seed=0)
+    net = build_planned_network(name, configuration, seed=0)
     torch.save({"network_weights": net.state_dict(), "trainer_name": "nnUNetTrainer",
                 "init_args": {"configuration": configuration}, "inference_allowed_mirroring_axes": (0, 1)},
                train_dir / "fold_0" / "checkpoint_final.pth")

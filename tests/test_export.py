@@ -66,7 +66,8 @@ def test_monai_bundle_runs_offline(exported, tmp_path):
 
 
 def test_refuses_missing_ambiguous_and_corrupt(exported, tmp_path):
-    from xtiny.export.checkpoint import find_trainer_folder, load_checkpoint
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.nnunet.trained import find_trainer_folder
 
     with pytest.raises(XTinyError, match="no trained model"):
         find_trainer_folder(exported["dataset"], "3d_nonexistent")
@@ -116,8 +117,8 @@ def test_int8_keeps_the_segmentation_head_in_fp32(tmp_path):
 def test_model_card_tolerates_epochs_without_validation(exported):
     import dataclasses
 
-    from xtiny.export.checkpoint import load_trained_model
     from xtiny.export.edge_bundle import model_card, preprocess_description
+    from xtiny.nnunet.trained import load_trained_model
 
     model = load_trained_model(exported["dataset"], exported["configuration"], 0, trainer=exported["trainer"])
     checkpoint = dict(model.checkpoint, logging={"mean_fg_dice": [0.25, None]})  # MONAI backend, 0 val batches

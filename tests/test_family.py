@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from xtiny.errors import XTinyError
-from xtiny.family import add_width_family, build_network, count_macs, count_parameters, default_caps
-from xtiny.nnunet_api import plans_path
+from xtiny.family import add_width_family, default_caps
+from xtiny.meta_pass import count_parameters, meta_profile
+from xtiny.nnunet.networks import build_planned_network
+from xtiny.nnunet.plans import plans_path
 from xtiny.paths import nnunet_dirs
 
 
@@ -84,7 +86,7 @@ def test_network_matches_nnunet_trainer(planned_cardiac):
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
     add_width_family(planned_cardiac, "2d", caps=[4])
-    ours = build_network(planned_cardiac, "2d_xtiny4", seed=3)
+    ours = build_planned_network(planned_cardiac, "2d_xtiny4", seed=3)
     dataset_json = json.loads((plans_path(planned_cardiac).parent / "dataset.json").read_text())
     pm = PlansManager(str(plans_path(planned_cardiac)))
     torch.manual_seed(3)
@@ -96,7 +98,7 @@ def test_network_matches_nnunet_trainer(planned_cardiac):
     # MAC counter: first conv at 64x64 = 64*64 * out(4) * in(1) * 3*3
     first = next(m for m in ours.modules() if isinstance(m, torch.nn.Conv2d))
     assert first.in_channels == 1
-    assert count_macs(ours, (1, 64, 64)) > 64 * 64 * 4 * 9
+    assert meta_profile(ours, (1, 64, 64))["macs"] > 64 * 64 * 4 * 9
     assert count_parameters(ours) == sum(p.numel() for p in theirs.parameters())
 
 
@@ -127,7 +129,7 @@ def test_3d_fullres_family(planned_bus):
     cfg = _plans(name)["configurations"]["3d_fullres_xtiny160"]
     assert cfg["inherits_from"] == "3d_fullres"
     assert cfg["architecture"]["arch_kwargs"]["features_per_stage"] == [32, 64, 128, 160]
-    net = build_network(name, "3d_fullres_xtiny8", seed=0)
+    net = build_planned_network(name, "3d_fullres_xtiny8", seed=0)
     out = net(torch.zeros(1, 1, 16, 16, 16))
     assert out.shape[2:] == (16, 16, 16)
     assert default_caps([32, 64, 128, 320]) == [320, 160, 80, 40, 20, 10, 5, 2, 1]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xtiny.errors import XTinyError
-from xtiny.evaluation.cost import count_parameters
+from xtiny.meta_pass import count_parameters
 from xtiny.models import REGISTRY, build_model, display_name
 
 
@@ -36,12 +36,12 @@ def test_bad_input_size_and_unknown_name():
 
 
 def test_nnunet_configuration_through_registry(request, monkeypatch):
-    from xtiny.family import build_network
+    from xtiny.nnunet.networks import build_planned_network
 
     planned_bus = request.getfixturevalue("planned_bus")
 
     net = build_model("2d", 1, 2, dataset=planned_bus, seed=0)
-    ref = build_network(planned_bus, "2d", seed=0)
+    ref = build_planned_network(planned_bus, "2d", seed=0)
     assert count_parameters(net) == count_parameters(ref)
     with pytest.raises(XTinyError, match="classes"):
         build_model("2d", 1, 5, dataset=planned_bus)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from xtiny.family import add_width_family, build_network
+from xtiny.family import add_width_family
+from xtiny.nnunet.networks import build_planned_network
 from xtiny.sensitivity.inputs import load_probe_inputs, read_centre, select_cases
 from xtiny.sensitivity.probe import chunk_size_for, jacobian_norms, jacobian_norms_loop, jacobian_score
 
@@ -32,7 +33,7 @@ def test_batched_equals_loop(planned_cardiac):
     inputs = load_probe_inputs(planned_cardiac, "2d", k=4)
     assert inputs.images.shape == (4, 1, 64, 64) and len(inputs.case_ids) == 4
     add_width_family(planned_cardiac, "2d", caps=[8])
-    net = build_network(planned_cardiac, "2d_xtiny8", seed=0)
+    net = build_planned_network(planned_cardiac, "2d_xtiny8", seed=0)
     batched = jacobian_norms(net, inputs.images, chunk_size=4)  # all four in one backward
     loop = jacobian_norms_loop(net, inputs.images)
     chunked = jacobian_norms(net, inputs.images, chunk_size=3)
@@ -48,7 +49,7 @@ def test_batched_equals_loop(planned_cardiac):
 
 def test_cpu_chunk_is_one_image_per_thread_within_the_memory_budget(planned_cardiac):
     add_width_family(planned_cardiac, "2d", caps=[8])
-    net = build_network(planned_cardiac, "2d_xtiny8", seed=0)
+    net = build_planned_network(planned_cardiac, "2d_xtiny8", seed=0)
     cpu = torch.device("cpu")
     threads = torch.get_num_threads()
     try:

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from xtiny.family import add_width_family, build_network
+from xtiny.family import add_width_family
+from xtiny.nnunet.networks import build_planned_network
 from xtiny.sensitivity.inputs import load_probe_inputs
 from xtiny.sensitivity.proxies import PROXIES, pseudo_labels
 
@@ -20,7 +21,7 @@ def test_pseudo_labels():
 
 def test_all_proxies_finite(planned_bus):
     add_width_family(planned_bus, "2d", caps=[2])
-    net = build_network(planned_bus, "2d_xtiny2", seed=0)
+    net = build_planned_network(planned_bus, "2d_xtiny2", seed=0)
     images = load_probe_inputs(planned_bus, "2d", k=3).images
     for name, fn in PROXIES.items():
         value = fn(net, images, device="cpu")

@@ -15,7 +15,7 @@ import pytest
 
 from xtiny.cli import main
 from xtiny.errors import XTinyError
-from xtiny.nnunet_api import plans_path
+from xtiny.nnunet.plans import plans_path
 from xtiny.paths import nnunet_dirs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,7 +171,7 @@ def test_malicious_checkpoint_never_runs_code(fake_trainer_folder: Path, tmp_pat
                                               capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
-    from xtiny.export.checkpoint import load_checkpoint
+    from xtiny.nnunet.checkpoints import load_checkpoint
 
     marker = tmp_path / "pwned"
     ckpt = fake_trainer_folder / "fold_0" / "checkpoint_final.pth"

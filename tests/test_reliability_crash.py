@@ -17,7 +17,7 @@ import pytest
 
 from tests.test_reliability import _expect_error, _plans_only_copy
 from xtiny.atomic import atomic_write_json
-from xtiny.nnunet_api import plans_path
+from xtiny.nnunet.plans import plans_path
 
 XTINY = str(Path(sys.executable).with_name("xtiny"))
 CAPS = ["32", "16", "8", "4", "2", "1"]
@@ -129,7 +129,7 @@ def test_killed_training_continues(planned_bus: str, capsys: pytest.CaptureFixtu
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-2000:]
     assert not (fold / "checkpoint_final.pth").exists()
-    from xtiny.export.checkpoint import load_checkpoint
+    from xtiny.nnunet.checkpoints import load_checkpoint
 
     assert load_checkpoint(fold / "checkpoint_latest.pth")["current_epoch"] >= 1  # never half-written
     assert main(["train", "-d", planned_bus, "-c", "2d_xtiny2", *budget, "--continue"]) == 0
@@ -146,9 +146,22 @@ _MAKE_BIG = textwrap.dedent("""
     from nnunetv2.training.dataloading.nnunet_dataset import nnUNetDatasetBlosc2
 
     root = Path(sys.argv[1])
+
+    def unet(dims):  # the architecture entry nnU-Net's planner writes (plans without one are not nnU-Net plans)
+        conv = {2: "torch.nn.modules.conv.Conv2d", 3: "torch.nn.modules.conv.Conv3d"}[dims]
+        norm = {2: "torch.nn.modules.instancenorm.InstanceNorm2d", 3: "torch.nn.modules.instancenorm.InstanceNorm3d"}
+        return {"network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
+                "arch_kwargs": {"n_stages": 2, "features_per_stage": [8, 16], "conv_op": conv,
+                                "kernel_sizes": [[3] * dims] * 2, "strides": [[1] * dims, [2] * dims],
+                                "n_conv_per_stage": [1, 1], "n_conv_per_stage_decoder": [1], "conv_bias": True,
+                                "norm_op": norm[dims], "norm_op_kwargs": {"eps": 1e-05, "affine": True},
+                                "dropout_op": None, "dropout_op_kwargs": None, "nonlin": "torch.nn.LeakyReLU",
+                                "nonlin_kwargs": {"inplace": True}},
+                "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]}
+
     plans = {"dataset_name": root.name, "plans_name": "nnUNetPlans", "configurations": {
-        "2d": {"data_identifier": "big_2d", "patch_size": [64, 64]},
-        "3d_fullres": {"data_identifier": "big_3d", "patch_size": [32, 32, 32]}}}
+        "2d": {"data_identifier": "big_2d", "patch_size": [64, 64], "architecture": unet(2)},
+        "3d_fullres": {"data_identifier": "big_3d", "patch_size": [32, 32, 32], "architecture": unet(3)}}}
     (root / "nnUNetPlans.json").write_text(json.dumps(plans))
     for ident, shape in (("big_2d", (1, 1, 4096, 4096)), ("big_3d", (1, 512, 512, 512))):
         (root / ident).mkdir()

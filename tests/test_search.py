@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import pytest
 
 from xtiny.artifacts import search_json_path
 from xtiny.errors import XTinyError
-from xtiny.nnunet_api import plans_path
+from xtiny.nnunet.plans import plans_path
 from xtiny.paths import nnunet_dirs
 from xtiny.search import run_search
 
@@ -27,9 +26,7 @@ def test_search_bus_end_to_end_and_cache(planned_bus):
     assert sum(c["selected"] for c in saved["candidates"]) == 1
     assert len(saved["inputs"]["case_ids"]) == 3 and saved["rule"] == "tv"
     assert all(c["flops"] == 2 * c["macs"] > 0 and c["params"] > 0 for c in saved["candidates"])
-    start = time.perf_counter()
     again = run_search(planned_bus, k=3, seeds=1, device="cpu", caps=CAPS, progress=False)
-    assert time.perf_counter() - start < 10
     assert again["chosen"] == result["chosen"]
     assert all(c["timings"]["cached"] for c in again["candidates"])
     assert [c["scores_per_seed"] for c in again["candidates"]] == [c["scores_per_seed"] for c in result["candidates"]]

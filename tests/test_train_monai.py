@@ -47,14 +47,14 @@ def test_monai_continue_resumes_from_latest(monai_result):
     """Simulate an interruption after epoch 1: only checkpoint_latest (epoch 1) exists; --continue finishes."""
     import torch
 
+    from xtiny.nnunet.checkpoints import save_checkpoint_atomically
     from xtiny.training.monai_backend import train_monai
-    from xtiny.training.results import atomic_torch_save
 
     r = monai_result
     ckpt = torch.load(r.checkpoint, map_location="cpu", weights_only=False)
     ckpt["current_epoch"] = 1
     ckpt["logging"] = {k: v[:1] for k, v in ckpt["logging"].items()}
-    atomic_torch_save(ckpt, r.fold_folder / "checkpoint_latest.pth")
+    save_checkpoint_atomically(ckpt, r.fold_folder / "checkpoint_latest.pth")
     r.checkpoint.unlink()
     again = train_monai(r.output_folder.parent.name, "2d_xtiny8", epochs=2, iterations_per_epoch=3,
                         val_iterations=1, continue_training=True)

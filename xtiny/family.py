@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
-from xtiny.atomic import atomic_write_json, read_json
+from xtiny.atomic import atomic_write_json
 from xtiny.errors import XTinyError
-from xtiny.nnunet_api import dataset_id_of, plans_path, resolve_dataset_name
+from xtiny.nnunet.names import resolve_dataset_name
+from xtiny.nnunet.plans import configuration_dict, load_plans, plans_path, require_configuration
 
 SUFFIX = "_xtiny"
 
@@ -49,33 +49,9 @@ def normalize_caps(caps: list[int] | None, features_per_stage: list[int]) -> lis
     return sorted(out, reverse=True)
 
 
-def _not_planned(dataset_name: str, base_configuration: str, why: str) -> XTinyError:
-    did = dataset_id_of(dataset_name)
-    return XTinyError(
-        f"{why}",
-        fix=f"run `nnUNetv2_plan_and_preprocess -d {did} -c {base_configuration}` "
-            f"(or `xtiny datasets` planning) first.",
-    )
-
-
-def load_plans(dataset_name: str) -> tuple[Path, dict]:
-    """The dataset's ``nnUNetPlans.json`` path and content (XTinyError telling how to plan when missing)."""
-    path = plans_path(dataset_name)
-    if not path.is_file():
-        raise _not_planned(dataset_name, "2d", f"dataset {dataset_name} has no nnU-Net plans ({path} missing).")
-    return path, read_json(path, "nnU-Net plans file")
-
-
-def resolved_configuration(plans: dict, configuration: str) -> dict:
-    """The configuration dict with ``inherits_from`` resolved (nnU-Net's own resolution)."""
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
-    return PlansManager(plans)._internal_resolve_configuration_inheritance(configuration)
-
-
 def candidate_configuration(plans: dict, base_configuration: str, cap: int) -> dict:
     """The plans entry for one candidate: inherits from the base, overrides only features_per_stage."""
-    base = resolved_configuration(plans, base_configuration)
+    base = configuration_dict(plans, base_configuration)
     arch = copy.deepcopy(base["architecture"])
     fps = arch["arch_kwargs"]["features_per_stage"]
     arch["arch_kwargs"]["features_per_stage"] = [min(int(cap), int(f)) for f in fps]
@@ -84,19 +60,8 @@ def candidate_configuration(plans: dict, base_configuration: str, cap: int) -> d
 
 def base_features(dataset_name: str, base_configuration: str = "2d") -> list[int]:
     """``features_per_stage`` of the base configuration."""
-    _, plans = load_plans(dataset_name)
-    _check_base(dataset_name, plans, base_configuration)
-    return list(resolved_configuration(plans, base_configuration)["architecture"]["arch_kwargs"]["features_per_stage"])
-
-
-def _check_base(dataset_name: str, plans: dict, base_configuration: str) -> None:
-    configs = plans.get("configurations", {})
-    if base_configuration not in configs:
-        raise _not_planned(
-            dataset_name, base_configuration,
-            f"configuration '{base_configuration}' is not in the plans of {dataset_name} "
-            f"(available: {', '.join(configs) or 'none'}).",
-        )
+    plans = load_plans(dataset_name, base_configuration)
+    return list(configuration_dict(plans, base_configuration)["architecture"]["arch_kwargs"]["features_per_stage"])
 
 
 def add_width_family(dataset_name: str, base_configuration: str = "2d", caps: list[int] | None = None) -> list[str]:
@@ -107,9 +72,10 @@ def add_width_family(dataset_name: str, base_configuration: str = "2d", caps: li
     candidate's name exists but differs, XTinyError.
     """
     dataset_name = resolve_dataset_name(dataset_name)
-    path, plans = load_plans(dataset_name)
-    _check_base(dataset_name, plans, base_configuration)
-    fps = resolved_configuration(plans, base_configuration)["architecture"]["arch_kwargs"]["features_per_stage"]
+    path = plans_path(dataset_name)
+    plans = load_plans(dataset_name)
+    require_configuration(plans, base_configuration, path)
+    fps = configuration_dict(plans, base_configuration)["architecture"]["arch_kwargs"]["features_per_stage"]
     configs = plans["configurations"]
     names, changed = [], False
     for cap in normalize_caps(caps, fps):
@@ -141,51 +107,3 @@ def family_members(plans: dict, base_configuration: str) -> list[tuple[str, int]
     out = [(n, int(n[len(prefix):])) for n in plans.get("configurations", {})
            if n.startswith(prefix) and n[len(prefix):].isdigit()]
     return sorted(out, key=lambda t: -t[1])
-
-
-def network_io(dataset_name: str, configuration: str) -> tuple[Any, Any, int, int]:
-    """``(plans_manager, configuration_manager, input_channels, output_heads)`` as nnU-Net's trainer computes them."""
-    from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
-    path, plans = load_plans(dataset_name)
-    if configuration not in plans.get("configurations", {}):
-        raise XTinyError(f"configuration '{configuration}' is not in {path}.",
-                         fix="run `xtiny search` (it writes the xtiny configurations) or pick an existing one.")
-    dataset_json = read_json(path.parent / "dataset.json", "preprocessed dataset.json")
-    pm = PlansManager(plans)
-    cm = pm.get_configuration(configuration)
-    channels = determine_num_input_channels(pm, cm, dataset_json)
-    heads = pm.get_label_manager(dataset_json).num_segmentation_heads
-    return pm, cm, channels, heads
-
-
-def build_network(dataset_name: str, configuration: str, *, deep_supervision: bool = False, seed: int | None = None):
-    """The torch module nnU-Net's trainer would build for ``configuration`` (He init; ``seed`` fixes the RNG).
-
-    Same path as ``nnUNetTrainer.build_network_architecture``: plans → ConfigurationManager →
-    ``get_network_from_plans(..., allow_init=True)``; inputs from dataset.json, outputs from the label manager.
-    """
-    import torch
-    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-
-    _, cm, channels, heads = network_io(dataset_name, configuration)
-    if seed is not None:
-        torch.manual_seed(int(seed))
-    return get_network_from_plans(
-        cm.network_arch_class_name, cm.network_arch_init_kwargs, cm.network_arch_init_kwargs_req_import,
-        channels, heads, allow_init=True, deep_supervision=deep_supervision,
-    )
-
-
-def count_parameters(network) -> int:
-    """Number of parameters (trainable or not)."""
-    return int(sum(p.numel() for p in network.parameters()))
-
-
-def count_macs(network, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of all (transposed) convolutions for one sample of ``input_shape`` = (C, *spatial),
-    from a shape-only pass (:func:`xtiny.meta_pass.meta_profile`). FLOPs are conventionally reported as 2 × MACs."""
-    from xtiny.meta_pass import meta_profile
-
-    return meta_profile(network, input_shape)["macs"]

@@ -34,3 +34,8 @@ def meta_profile(network: Any, input_shape: tuple[int, ...]) -> dict[str, int]:
         for handle in handles:
             handle.remove()
     return {"macs": int(counter.get_total_flops()) // 2, "activation_bytes": int(activation_bytes[0])}
+
+
+def count_parameters(network: Any) -> int:
+    """Number of parameters of a network (trainable or not; buffers such as norm statistics excluded)."""
+    return int(sum(p.numel() for p in network.parameters()))

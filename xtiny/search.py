@@ -14,8 +14,9 @@ import numpy as np
 from xtiny.errors import XTinyError
 from xtiny.versions import stack_versions
 
-MACS_NOTE = ("macs: multiply-accumulates of all (transposed) convolutions for one sample at the patch size, "
-             "counted with forward hooks; norms/nonlinearities/bias ignored; flops = 2 * macs.")
+MACS_NOTE = ("macs: multiply-accumulates of conv, transposed conv, linear and matmul ops for one sample at the "
+             "patch size, counted by torch's FlopCounterMode on a meta-device copy (xtiny.meta_pass.meta_profile); "
+             "norms/nonlinearities/additions ignored; flops = 2 * macs.")
 
 
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
@@ -35,8 +36,8 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
 def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, network_for) -> dict:
     """Params, MACs, activation bytes per sample and features of one candidate (cached; MACs and activations from
     one shape-only meta-device pass)."""
-    from xtiny.family import count_parameters, resolved_configuration
-    from xtiny.meta_pass import meta_profile
+    from xtiny.meta_pass import count_parameters, meta_profile
+    from xtiny.nnunet.plans import configuration_dict
     from xtiny.sensitivity.cache import cache_key
 
     key = cache_key(kind="static-v2", **key_base)
@@ -45,7 +46,7 @@ def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, ne
         net = network_for(None)
         rec = {"params": count_parameters(net), **meta_profile(net, (key_base["in"], *patch))}
         cache.put(key, rec)
-    fps = resolved_configuration(plans, name)["architecture"]["arch_kwargs"]["features_per_stage"]
+    fps = configuration_dict(plans, name)["architecture"]["arch_kwargs"]["features_per_stage"]
     return {"name": name, "cap": cap, "features_per_stage": fps, "params": rec["params"], "macs": rec["macs"],
             "flops": 2 * rec["macs"], "activation_bytes": rec["activation_bytes"]}
 
@@ -85,12 +86,13 @@ class _Networks:
         self.built: dict[int, Any] = {}
 
     def __call__(self, seed: int | None):
-        from xtiny.family import build_network
+        from xtiny.nnunet.networks import build_planned_network
 
         if seed is None:
             seed = self.first_seed
         if seed not in self.built:
-            self.built[seed] = build_network(self.dataset_name, self.configuration, deep_supervision=False, seed=seed)
+            self.built[seed] = build_planned_network(self.dataset_name, self.configuration, deep_supervision=False,
+                                                     seed=seed)
         return self.built[seed]
 
 
@@ -112,13 +114,15 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
 
     from xtiny.artifacts import search_json_path
     from xtiny.atomic import atomic_write_json
-    from xtiny.family import add_width_family, family_members, load_plans, network_io, resolved_configuration
-    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.devices import resolve_device
+    from xtiny.family import add_width_family, family_members
+    from xtiny.nnunet.names import resolve_dataset_name
+    from xtiny.nnunet.networks import planned_network_io
+    from xtiny.nnunet.plans import configuration_dict, load_plans, plans_path
     from xtiny.paths import ensure_nnunet_env
     from xtiny.sensitivity.cache import ScoreCache, cache_dir
     from xtiny.sensitivity.inputs import load_probe_inputs
     from xtiny.sensitivity.knee import RULES, select_knee
-    from xtiny.sensitivity.probe import resolve_device
     from xtiny.sensitivity.proxies import PROXIES
 
     t_start = time.perf_counter()
@@ -135,7 +139,7 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
 
     inputs = load_probe_inputs(name, configuration, k)  # validates plans + preprocessed data before any write
     names = add_width_family(name, configuration, list(caps) if caps is not None else None)
-    plans_file, plans = load_plans(name)
+    plans_file, plans = plans_path(name), load_plans(name)
     cap_of = dict(family_members(plans, configuration))
     cache = ScoreCache(cache_dir(name), enabled=use_cache)
     t_inputs = time.perf_counter() - t_start
@@ -144,8 +148,8 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
     tasks = [(n, s, p) for n in names for s in seed_values for p in ["jacobian", *extra]]
     bar = tqdm(total=len(tasks), desc=f"xtiny search {name} {configuration}", unit="probe", disable=not progress)
     for cand in names:
-        _, _, channels, heads = network_io(name, cand)
-        key_base = {"config": resolved_configuration(plans, cand), "in": channels, "out": heads,
+        _, _, channels, heads = planned_network_io(name, cand)
+        key_base = {"config": configuration_dict(plans, cand), "in": channels, "out": heads,
                     "patch": inputs.patch_size}
         networks = _Networks(name, cand, seed_values[0])
         entry = _candidate_static(name, cand, cap_of[cand], plans, inputs.patch_size, cache, key_base, networks)

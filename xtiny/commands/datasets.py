@@ -42,7 +42,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     folder = Path(args.dataset)
     if not folder.is_dir():
-        from xtiny.nnunet_api import resolve_dataset_name
+        from xtiny.nnunet.names import resolve_dataset_name
 
         folder = nnunet_dirs().raw / resolve_dataset_name(args.dataset)
     report = validate_dataset(folder, max_cases=args.max_cases)

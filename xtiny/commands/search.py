@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.nnunet_api import dataset_id_of
+    from xtiny.nnunet.names import dataset_id_of
     from xtiny.paths import ensure_nnunet_env
     from xtiny.search import format_table, run_search
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from xtiny.atomic import atomic_write_json, atomic_write_text
 from xtiny.edge.bundle import FORMAT_VERSION, MANIFEST, PREPROCESS, bundle_files, sha256_of
 from xtiny.errors import XTinyError
-from xtiny.export.checkpoint import TrainedModel
 from xtiny.export.onnx_export import INPUT_NAME, OUTPUT_NAME, stride_product
+from xtiny.nnunet.trained import TrainedModel
 from xtiny.versions import stack_versions
 
 

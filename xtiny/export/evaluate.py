@@ -46,16 +46,16 @@ def segment_preprocessed(sess, data: np.ndarray, patch: list[int], num_classes: 
                      for d in range(data.shape[1])])
 
 
-def validation_dice(models: dict[str, Path], cases: list, patch: list[int], num_classes: int) -> dict:
+def onnx_validation_dice(models: dict[str, Path], cases: list, patch: list[int], num_classes: int) -> dict:
     """Per model: mean Dice vs the ground truth on ``cases``; per non-fp32 model also agreement with fp32."""
     labels = list(range(1, num_classes))
     preds: dict[str, list[np.ndarray]] = {}
     out: dict[str, float] = {}
     for name, path in models.items():
         sess = session(path)
-        preds[name] = [segment_preprocessed(sess, data, patch, num_classes) for _, data, _ in cases]
-        out[f"dice_{name}"] = float(np.mean([dice(p, seg[0], labels, seg[0] >= 0)
-                                             for p, (_, _, seg) in zip(preds[name], cases, strict=True)]))
+        preds[name] = [segment_preprocessed(sess, case.data, patch, num_classes) for case in cases]
+        out[f"dice_{name}"] = float(np.mean([dice(p, case.seg[0], labels, case.seg[0] >= 0)
+                                             for p, case in zip(preds[name], cases, strict=True)]))
     for name in models:
         if name != "fp32" and "fp32" in preds:
             out[f"agreement_{name}_vs_fp32"] = float(np.mean([

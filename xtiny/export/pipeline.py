@@ -38,16 +38,16 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     import torch
 
     from xtiny.artifacts import export_dir
-    from xtiny.export.checkpoint import build_network, load_trained_model
     from xtiny.export.data import export_data
-    from xtiny.export.evaluate import latency_ms, recommend, validation_dice
+    from xtiny.export.evaluate import latency_ms, onnx_validation_dice, recommend
     from xtiny.export.onnx_export import export_onnx, export_torchscript, onnx_max_abs_diff, stride_product
-    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.nnunet.names import resolve_dataset_name
+    from xtiny.nnunet.trained import build_trained_network, load_trained_model
 
     formats = parse_formats(list(formats))
     name = resolve_dataset_name(dataset)
     model = load_trained_model(name, configuration, fold, trainer=trainer, checkpoint_name=checkpoint_name)
-    net = build_network(model)
+    net = build_trained_network(model)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(output_dir) if output_dir else export_dir(name, configuration, fold)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,7 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     if models:
         labels = model.dataset_json["labels"]
         val_cases = data.validation_cases(max_val_cases)
-        metrics.update(validation_dice({k: edge / v for k, v in models.items()}, val_cases, patch, len(labels)))
+        metrics.update(onnx_validation_dice({k: edge / v for k, v in models.items()}, val_cases, patch, len(labels)))
         metrics["validation_cases"] = len(val_cases)
         for key, rel in models.items():
             metrics[f"size_bytes_{key}"] = (edge / rel).stat().st_size

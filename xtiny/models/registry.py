@@ -1,9 +1,10 @@
 """Model registry: baselines by name, plus nnU-Net plan configurations (full ``2d`` and the XTiny family).
 
-``build_model(name, in_channels, num_classes)`` is the single factory the training backends call.
-Baselines: ``unext``, ``cmunext_s``, ``tinyunet``. nnU-Net configurations need a dataset:
+``build_model(name, in_channels, num_classes)`` is the factory the MONAI training backend and evaluation call for
+every network they build. Baselines: ``unext``, ``cmunext_s``, ``tinyunet``. nnU-Net configurations need a dataset:
 ``build_model("2d", 1, 2, dataset="Dataset901_SynthBus")`` (any configuration name present in the plans,
-e.g. ``2d_xtiny8``) → ``xtiny.family.build_network`` (exactly as nnU-Net builds it).
+e.g. ``2d_xtiny8``) → :func:`xtiny.nnunet.networks.build_planned_network` (exactly as nnU-Net builds it). The
+nnU-Net backend builds its networks inside nnU-Net's own trainer, from the same plans.
 """
 
 from __future__ import annotations
@@ -82,13 +83,19 @@ def display_name(name: str) -> str:
 
 
 def build_model(name: str, in_channels: int, num_classes: int, *, dataset: str | None = None,
-                seed: int | None = None) -> nn.Module:
+                seed: int | None = None, patch_size=None) -> nn.Module:
     """Build a registered baseline, or (with ``dataset``) an nnU-Net plans configuration.
 
     ``num_classes`` counts background (nnU-Net's label count). For plan configurations the channel and
-    class counts come from the plans/dataset.json and are checked against the arguments.
+    class counts come from the plans/dataset.json and are checked against the arguments. ``patch_size`` (optional)
+    is checked against a baseline's stride.
     """
     if is_baseline(name):
+        spec = get_spec(name)
+        if patch_size is not None and any(int(p) % spec.divisor for p in patch_size):
+            raise XTinyError(f"{spec.display} needs a patch size divisible by {spec.divisor}; the patch is "
+                             f"{list(patch_size)}.",
+                             fix="train the baseline on a dataset whose 2d patch is a multiple of that stride.")
         if seed is not None:
             import torch
 
@@ -96,12 +103,9 @@ def build_model(name: str, in_channels: int, num_classes: int, *, dataset: str |
         return get_spec(name).factory(int(in_channels), int(num_classes))
     if dataset is None:
         get_spec(name)  # raises with the list of names
-    try:
-        from xtiny.family import build_network
-    except ImportError as exc:  # pragma: no cover - depends on another module being present
-        raise XTinyError("xtiny.family is not available to build nnU-Net configurations.",
-                         fix="install the full xtiny package.") from exc
-    net = build_network(dataset, name, deep_supervision=False, seed=seed)
+    from xtiny.nnunet.networks import build_planned_network
+
+    net = build_planned_network(dataset, name, deep_supervision=False, seed=seed)
     _check_io(net, name, in_channels, num_classes)
     return net
 

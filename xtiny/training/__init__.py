@@ -24,7 +24,7 @@ def register_trainers() -> None:
 register_trainers()
 
 
-def resolve_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d") -> str:
+def resolve_auto_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d") -> str:
     """``auto`` → the ``chosen`` configuration of the last width search; any other name is returned as is."""
     if configuration != "auto":
         return configuration

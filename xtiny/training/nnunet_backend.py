@@ -11,18 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xtiny.devices import resolve_device
 from xtiny.errors import XTinyError
-from xtiny.nnunet_api import PLANS_IDENTIFIER, is_preprocessed, plans_path, resolve_dataset_name
+from xtiny.nnunet.names import resolve_dataset_name
+from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, load_plans, planning_command, plans_path
+from xtiny.nnunet.splits import parse_fold
+from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
-from xtiny.training.results import (
-    TrainResult,
-    load_plans,
-    model_folder,
-    parse_fold,
-    resolve_device,
-    trainer_name_for,
-    validation_dice,
-)
+from xtiny.training.results import TrainResult, trainer_name_for
 from xtiny.training.threads import cpu_thread_budget
 from xtiny.training.trainer_classes import (
     DEFAULT_EPOCHS,
@@ -39,7 +35,7 @@ def check_trainable(dataset_name: str, configuration: str, plans_identifier: str
     plans = load_plans(dataset_name, configuration, plans_identifier)
     if not is_preprocessed(dataset_name, configuration, plans_identifier):
         raise XTinyError(f"configuration '{configuration}' of {dataset_name} has no preprocessed data.",
-                         fix=f"run nnUNetv2_preprocess -d {dataset_name} -c 2d (or 'xtiny search') first.")
+                         fix=f"run `{planning_command(dataset_name, configuration.split('_xtiny')[0])}` first.")
     return plans
 
 
@@ -118,6 +114,6 @@ def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0,
     budget = parse_budget(trainer_name)
     return TrainResult(output_folder=out, checkpoint=fold_folder / "checkpoint_final.pth", trainer_name=trainer_name,
                        plans_identifier=plans_identifier, configuration=configuration, fold=fold,
-                       validation_dice=validation_dice(fold_folder), backend="nnunet", epochs=budget[0],
+                       validation_dice=read_validation_dice(fold_folder), backend="nnunet", epochs=budget[0],
                        iterations_per_epoch=budget[1], seconds=round(time.perf_counter() - start, 3))
 

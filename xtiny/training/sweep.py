@@ -15,15 +15,12 @@ from typing import Any
 from xtiny.artifacts import search_json_path, sweep_json_path
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
-from xtiny.nnunet_api import resolve_dataset_name
+from xtiny.nnunet.checkpoints import count_checkpoint_parameters
+from xtiny.nnunet.names import resolve_dataset_name
+from xtiny.nnunet.splits import parse_fold
+from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
-from xtiny.training.results import (
-    count_parameters,
-    model_folder,
-    parse_fold,
-    trainer_name_for,
-    validation_dice,
-)
+from xtiny.training.results import trainer_name_for
 
 KNEE_TOLERANCE = 0.01  # "within 1 Dice point of the best"
 BACKENDS = ("nnunet", "monai")
@@ -36,7 +33,7 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
     trainer = trainer_name_for(job["epochs"], job["iterations_per_epoch"], job["val_iterations"], job["backend"])
     fold_folder = model_folder(job["dataset"], trainer, job["configuration"]) / f"fold_{job['fold']}"
     checkpoint = fold_folder / "checkpoint_final.pth"
-    skipped = checkpoint.is_file() and validation_dice(fold_folder) is not None
+    skipped = checkpoint.is_file() and read_validation_dice(fold_folder) is not None
     seconds = None
     if not skipped:
         kwargs = {k: job[k] for k in ("fold", "epochs", "iterations_per_epoch", "val_iterations", "device")}
@@ -46,7 +43,7 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
             from xtiny.training.nnunet_backend import train_nnunet as train
         seconds = train(job["dataset"], job["configuration"], **kwargs).seconds
     return {"configuration": job["configuration"], "trainer_name": trainer, "checkpoint": str(checkpoint),
-            "params": count_parameters(checkpoint), "dice": validation_dice(fold_folder),
+            "params": count_checkpoint_parameters(checkpoint), "dice": read_validation_dice(fold_folder),
             "train_seconds": seconds, "skipped_finished": skipped}
 
 
