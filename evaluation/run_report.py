@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -178,18 +179,59 @@ def _edge_section(export_dirs: list[Path]) -> Section:
     return section
 
 
-def build_report(dataset_name: str) -> Path:
-    """Write ``xtiny_dir(dataset)/report.html`` from the run's artifacts; returns its path."""
-    from xtiny.artifacts import evaluation_dir, report_path, search_json_path, sweep_json_path, xtiny_dir
+@dataclass
+class ReportInputs:
+    """The files a report shows: the width search result, the evaluation summary and the export folders."""
+
+    search_json: Path | None = None
+    summary_json: Path | None = None
+    export_dirs: list[Path] = field(default_factory=list)
+
+
+def recorded_report_inputs(dataset_name: str) -> ReportInputs:
+    """What the last ``xtiny run`` recorded in ``run.json``; without a run, the files the stand-alone commands write
+    (every base configuration's search, the newest evaluation summary, every export folder)."""
+    from xtiny.artifacts import evaluation_dir, xtiny_dir
+
+    root = xtiny_dir(dataset_name)
+    stages = (load_json_if_present(root / "run.json") or {}).get("stages", {})
+    if stages:
+        def recorded(stage: str, key: str) -> Path | None:
+            value = stages.get(stage, {}).get("outputs", {}).get(key)
+            return Path(value) if value else None
+
+        export = recorded("export", "export_dir")
+        return ReportInputs(recorded("search", "search_json_path"), recorded("evaluate", "summary_path"),
+                            [export] if export else [])
+    searches = sorted(root.glob("search_*.json"), key=lambda p: p.stat().st_mtime)
+    summaries = sorted(evaluation_dir(dataset_name).glob("summary_*.json"), key=lambda p: p.stat().st_mtime)
+    return ReportInputs(searches[-1] if searches else None, summaries[-1] if summaries else None,
+                        sorted(p for p in (root / "export").glob("*") if p.is_dir()))
+
+
+def _nnunet_cli_lines(dataset_name: str, trained: dict) -> list[str]:
+    """``eval "$(xtiny env)"`` and one ``nnUNetv2_predict`` line per model the run trained with nnU-Net's layout."""
+    from xtiny.training.nnunet_cli import ENV_COMMAND, nnunet_predict_command
+
+    lines = [nnunet_predict_command(dataset_name, v["outputs"]["configuration"], v["outputs"]["trainer"],
+                                    v["outputs"].get("fold", 0), v["outputs"].get("device", "cuda"))
+             for v in trained.values() if v.get("outputs", {}).get("trainer")]
+    return [ENV_COMMAND, *lines] if lines else []
+
+
+def build_report(dataset_name: str, inputs: ReportInputs | None = None) -> Path:
+    """Write ``xtiny_dir(dataset)/report.html`` from ``inputs`` (default: :func:`recorded_report_inputs`)."""
+    from xtiny.artifacts import report_path, sweep_json_path, xtiny_dir
     from xtiny.paths import nnunet_dirs
 
+    inputs = inputs or recorded_report_inputs(dataset_name)
     root = xtiny_dir(dataset_name)
     fig_dir = root / "report_figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     raw_dir = nnunet_dirs().raw / dataset_name
-    search_path = search_json_path(dataset_name, "2d")
-    sections = [_dataset_section(dataset_name, raw_dir, fig_dir),
-                _search_section(load_json_if_present(search_path), search_path.with_suffix(".png"))]
+    search = load_json_if_present(inputs.search_json) if inputs.search_json else None
+    search_png = inputs.search_json.with_suffix(".png") if inputs.search_json else root / "missing.png"
+    sections = [_dataset_section(dataset_name, raw_dir, fig_dir), _search_section(search, search_png)]
     run_state = load_json_if_present(root / "run.json") or {}
     train = run_state.get("stages", {})
     training = Section("Training")
@@ -201,9 +243,9 @@ def build_report(dataset_name: str) -> Path:
     else:
         training.missing = "nothing trained by `xtiny run` yet."
     sections.append(training)
-    summaries = sorted(evaluation_dir(dataset_name).glob("summary_*.json"))
-    summary = load_json_if_present(summaries[0]) if summaries else None
-    sections.append(_comparison_section(summary, sweep_json_path(dataset_name).with_suffix(".png")))
+    summary = load_json_if_present(inputs.summary_json) if inputs.summary_json else None
+    base = search.get("base_configuration", "2d") if search else "2d"
+    sections.append(_comparison_section(summary, sweep_json_path(dataset_name, base).with_suffix(".png")))
     qualitative = Section("Qualitative predictions")
     fig = qualitative_figure(raw_dir, summary, fig_dir / "qualitative.png") if summary and raw_dir.is_dir() else None
     if fig:
@@ -211,9 +253,13 @@ def build_report(dataset_name: str) -> Path:
     else:
         qualitative.missing = "no predictions to show yet."
     sections.append(qualitative)
-    sections.append(_edge_section(sorted((root / "export").glob("*"))))
+    sections.append(_edge_section(inputs.export_dirs))
     repro = Section("Commands and versions")
     repro.preformatted.append("\n".join(run_state.get("commands", [])) or "(no recorded commands)")
+    nnunet_lines = _nnunet_cli_lines(dataset_name, trained)
+    if nnunet_lines:
+        repro.paragraphs.append("The same models with nnU-Net's own CLI, from a plain shell:")
+        repro.preformatted.append("\n".join(nnunet_lines))
     repro.preformatted.append(json.dumps(stack_versions(), indent=2))
     sections.append(repro)
     return write_report(report_path(dataset_name), f"XTiny report — {dataset_name}",

@@ -22,15 +22,17 @@ def _volume(rng: np.random.Generator, n: int = 32) -> tuple[np.ndarray, np.ndarr
     return image.astype(np.float32), blob.astype(np.uint8)
 
 
-def test_search_train_export_predict_3d(nnunet_work: Path, tmp_path: Path) -> None:
+def test_run_3d_search_train_export_report_predict(nnunet_work: Path, tmp_path: Path) -> None:
+    """`xtiny run -c 3d_fullres`: the pick is a 3d_fullres_xtiny configuration, the report shows that search, and
+    the run's edge bundle predicts 3D NIfTI like nnU-Net's predictor on the run's checkpoint."""
+    import json
+
     import nibabel
 
+    from xtiny.cli import main
     from xtiny.datasets.rawio import dataset_folder_name, write_case, write_dataset_json
-    from xtiny.export import export_model
     from xtiny.export.evaluate import dice
-    from xtiny.nnunet_api import plan_and_preprocess
     from xtiny.search import run_search
-    from xtiny.training.nnunet_backend import train_nnunet
 
     raw = nnunet_work / "raw" / dataset_folder_name(DATASET_ID, "Blob3d")
     rng = np.random.default_rng(0)
@@ -39,27 +41,28 @@ def test_search_train_export_predict_3d(nnunet_work: Path, tmp_path: Path) -> No
         write_case(raw, f"blob_{i:03d}", [image], label, ".nii.gz", (1.0, 1.0, 1.0))
     write_dataset_json(raw, channel_names={"0": "MR"}, labels={"background": 0, "blob": 1}, num_training=8,
                        file_ending=".nii.gz")
-    name = plan_and_preprocess(DATASET_ID, configurations=("3d_fullres",), num_processes=2)
-
-    search = run_search(name, "3d_fullres", k=4, seeds=1, device="cpu", progress=False)
-    pick = search["chosen"]
+    assert main(["run", "-d", str(DATASET_ID), "-c", "3d_fullres", "-k", "4", "--seeds", "1", "--epochs", "3",
+                 "--iterations", "10", "--val-iterations", "1", "--formats", "onnx,bundle"]) == 0
+    name = raw.name
+    stages = json.loads((nnunet_work / "results" / name / "xtiny" / "run.json").read_text())["stages"]
+    pick = stages["search"]["outputs"]["chosen"]
+    search = json.loads(Path(stages["search"]["outputs"]["search_json_path"]).read_text())
     assert pick.startswith("3d_fullres_xtiny") and len(search["candidates"]) >= 5
-    again = run_search(name, "3d_fullres", k=4, seeds=1, device="cpu", progress=False)
-    assert again["chosen"] == pick  # from the cache
+    assert run_search(name, "3d_fullres", k=4, seeds=1, device="cpu", progress=False)["chosen"] == pick  # cached
 
-    trained = train_nnunet(name, pick, fold=0, epochs=3, iterations_per_epoch=10, val_iterations=1, device="cpu")
-    out = tmp_path / "export"
-    export_model(name, pick, 0, formats=["onnx", "bundle"], output_dir=out, trainer=trained.trainer_name,
-                 max_val_cases=1, calibration_patches=2, log=lambda *_: None)
+    report = Path(stages["report"]["outputs"]["report_path"]).read_text()
+    assert "Width search at initialization" in report and "no width search yet" not in report
+    assert f"<b>{pick}</b>" in report and "search_3d_fullres" in stages["search"]["outputs"]["search_json_path"]
 
+    trainer = stages["train_pick"]["outputs"]["trainer"]
     inputs = tmp_path / "in"
     inputs.mkdir()
     cases = ["blob_000", "blob_005"]
     for case in cases:
         shutil.copy(raw / "imagesTr" / f"{case}_0000.nii.gz", inputs)
-    result = edge_predict_without_torch(out / "edge", inputs, tmp_path / "edge")
+    result = edge_predict_without_torch(Path(stages["export"]["outputs"]["bundle_dir"]), inputs, tmp_path / "edge")
     assert result.returncode == 0, result.stderr[-2000:]
-    nnunet_predict(name, pick, trained.trainer_name, inputs, tmp_path / "nnunet")
+    nnunet_predict(name, pick, trainer, inputs, tmp_path / "nnunet")
     for case in cases:
         ref = np.asarray(nibabel.load(str(tmp_path / "nnunet" / f"{case}.nii.gz")).dataobj)
         ours = np.asarray(nibabel.load(str(tmp_path / "edge" / f"{case}.nii.gz")).dataobj)

@@ -1,12 +1,15 @@
 """`xtiny run`: validate → plan & preprocess → search → train → evaluate → export → report.
 
-Each stage records what it was asked (its key) and what it wrote in ``xtiny_dir/run.json``. A stage is
-skipped when its key is unchanged and its outputs still exist, so a rerun resumes where the last one
-stopped and a finished run is redone in seconds.
+Each stage records its key and what it wrote in ``xtiny_dir/run.json``. Keys chain, as in make or DVC: a stage's
+key holds its own inputs (options, and for ``validate`` the raw data's fingerprint) plus the digest of every
+stage it consumes (that stage's key and outputs). Change anything upstream and exactly the stages downstream of
+it rerun; change nothing and every stage is skipped (its outputs must still exist).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 import sys
 import time
@@ -17,6 +20,8 @@ from pathlib import Path
 from xtiny.artifacts import xtiny_dir
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
+
+DEFAULT_EXPORT_FORMATS = ("onnx", "int8", "bundle")
 
 
 @dataclass
@@ -36,18 +41,23 @@ class RunOptions:
     with_baseline: bool = False
     baseline_epochs: int | None = None
     baseline_iterations_per_epoch: int | None = None
-    export_formats: tuple[str, ...] = ("onnx", "int8", "bundle")
+    export_formats: tuple[str, ...] = DEFAULT_EXPORT_FORMATS
     num_processes: int | None = None
 
 
 @dataclass
 class Stage:
-    """One step: ``key`` says what it depends on, ``run`` does it and returns its outputs (paths)."""
+    """One step: ``inputs`` says what it reads besides other stages, ``upstream`` names the stages whose outputs
+    it consumes (a callable for a choice that depends on the options), ``run`` does it and returns its outputs."""
 
     name: str
-    key: Callable[[RunOptions, dict], dict]
+    inputs: Callable[[RunOptions, dict], dict]
     run: Callable[[RunOptions, dict], dict]
+    upstream: tuple[str, ...] | Callable[[RunOptions], tuple[str, ...]] = ()
     enabled: Callable[[RunOptions], bool] = field(default=lambda opts: True)
+
+    def upstream_of(self, opts: RunOptions) -> tuple[str, ...]:
+        return self.upstream(opts) if callable(self.upstream) else self.upstream
 
 
 class RunState:
@@ -65,6 +75,19 @@ class RunState:
 
     def outputs(self, name: str) -> dict:
         return self.data["stages"].get(name, {}).get("outputs", {})
+
+    def digest(self, name: str) -> str | None:
+        """sha1 of a stage's recorded key and outputs (None when it never ran): what its consumers' keys hold."""
+        entry = self.data["stages"].get(name)
+        if entry is None:
+            return None
+        text = json.dumps({"key": entry.get("key"), "outputs": entry.get("outputs")}, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def stage_key(self, stage: Stage, opts: RunOptions, context: dict) -> dict:
+        """The stage's own inputs plus the digest of each stage it consumes."""
+        return {"inputs": stage.inputs(opts, context),
+                "upstream": {name: self.digest(name) for name in stage.upstream_of(opts)}}
 
     def record(self, name: str, key: dict, outputs: dict, seconds: float) -> None:
         self.data["stages"][name] = {"key": key, "outputs": outputs, "seconds": round(seconds, 2)}
@@ -86,7 +109,7 @@ def _paths(outputs: dict) -> list[str]:
 
 def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], None] = print) -> dict:
     """Run (or skip) every enabled stage in order; returns ``{stage: outputs}``."""
-    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.nnunet.names import resolve_dataset_name
 
     opts.dataset = resolve_dataset_name(opts.dataset)
     state = RunState(xtiny_dir(opts.dataset) / "run.json")
@@ -96,12 +119,13 @@ def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], Non
     for stage in stages:
         if not stage.enabled(opts):
             continue
-        key = stage.key(opts, context)
-        if stage.name != "report" and state.is_fresh(stage.name, key):
+        key = state.stage_key(stage, opts, context)
+        if state.is_fresh(stage.name, key):
             log(f"[{stage.name}] up to date, skipped")
             results[stage.name] = context[stage.name] = state.outputs(stage.name)
             continue
         log(f"[{stage.name}] running...")
+        context["previous_key"] = state.data["stages"].get(stage.name, {}).get("key")
         started = time.perf_counter()
         outputs = stage.run(opts, context)
         seconds = time.perf_counter() - started

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from xtiny.errors import XTinyError
@@ -24,18 +26,41 @@ def _validate(opts: RunOptions, ctx: dict) -> dict:
     return {"dataset_json_path": str(folder / "dataset.json"), "cases": report.num_cases}
 
 
-def _validate_key(opts: RunOptions, ctx: dict) -> dict:
+def raw_fingerprint(opts: RunOptions, ctx: dict) -> dict:
+    """What ``validate`` reads: every file of the raw dataset folder by relative path, size and mtime (as make does);
+    ``None`` when only preprocessed data exist."""
     from xtiny.paths import nnunet_dirs
 
-    meta = nnunet_dirs().raw / opts.dataset / "dataset.json"
-    return {"dataset_json_mtime": meta.stat().st_mtime_ns if meta.is_file() else None}
+    folder = nnunet_dirs().raw / opts.dataset
+    if not folder.is_dir():
+        return {"raw": None}
+    digest = hashlib.sha1()
+    count = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        info = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        count += 1
+    return {"raw": str(folder), "files": count, "sha1": digest.hexdigest()}
 
 
 def _plan(opts: RunOptions, ctx: dict) -> dict:
-    from xtiny.nnunet_api import plan_and_preprocess, plans_path
+    """nnU-Net's planning; made anew from the raw data when this stage ran before (something upstream changed)."""
+    from xtiny.nnunet.planning import plan_and_preprocess
+    from xtiny.nnunet.plans import load_plans, plans_path
 
-    plan_and_preprocess(opts.dataset, (opts.configuration,), num_processes=opts.num_processes)
-    return {"plans_path": str(plans_path(opts.dataset))}
+    redo = ctx.get("previous_key") is not None and nnunet_raw_exists(opts)
+    plan_and_preprocess(opts.dataset, (opts.configuration,), num_processes=opts.num_processes, redo=redo)
+    base = load_plans(opts.dataset, opts.configuration)["configurations"][opts.configuration]
+    fingerprint = plans_path(opts.dataset).parent / "dataset_fingerprint.json"
+    return {"plans_path": str(plans_path(opts.dataset)), "replanned": redo,
+            "base_configuration_sha1": hashlib.sha1(json.dumps(base, sort_keys=True).encode()).hexdigest(),
+            "fingerprint_sha1": hashlib.sha1(fingerprint.read_bytes()).hexdigest() if fingerprint.is_file() else None}
+
+
+def nnunet_raw_exists(opts: RunOptions) -> bool:
+    from xtiny.paths import nnunet_dirs
+
+    return (nnunet_dirs().raw / opts.dataset).is_dir()
 
 
 def _search(opts: RunOptions, ctx: dict) -> dict:
@@ -45,7 +70,7 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
                         rule=opts.rule)
     print(format_table(result))
     return {"chosen": result["chosen"], "search_json_path": result["search_json"],
-            "search_png_path": result["search_png"]}
+            "search_png_path": result["search_png"], "images_sha1": result["inputs"]["images_sha1"]}
 
 
 def _train(config_of, epochs_of, iterations_of):
@@ -57,19 +82,19 @@ def _train(config_of, epochs_of, iterations_of):
         result = train_nnunet(opts.dataset, configuration, fold=opts.fold, epochs=epochs,
                               iterations_per_epoch=iterations, val_iterations=opts.val_iterations,
                               device=opts.device, continue_training=resume)
-        return {"configuration": configuration, "trainer": result.trainer_name,
+        return {"configuration": configuration, "trainer": result.trainer_name, "fold": opts.fold, "device": opts.device,
                 "checkpoint_path": str(result.checkpoint), "validation_dice": result.validation_dice}
 
-    def key(opts: RunOptions, ctx: dict) -> dict:
+    def inputs(opts: RunOptions, ctx: dict) -> dict:
         return {"configuration": config_of(opts, ctx), "fold": opts.fold, "epochs": epochs_of(opts),
-                "iterations": iterations_of(opts), "val_iterations": opts.val_iterations}
+                "iterations": iterations_of(opts), "val_iterations": opts.val_iterations, "device": opts.device}
 
-    return run, key
+    return run, inputs
 
 
 def _interrupted(opts: RunOptions, configuration: str, epochs: int, iterations: int | None) -> bool:
     """An interrupted earlier run of the same budget left ``checkpoint_latest.pth`` but no final one."""
-    from xtiny.training.results import model_folder
+    from xtiny.nnunet.trained import model_folder
     from xtiny.training.trainer_classes import budget_trainer_name
 
     trainer = budget_trainer_name(epochs, iterations, opts.val_iterations)
@@ -94,36 +119,50 @@ def _evaluate(opts: RunOptions, ctx: dict) -> dict:
 
 
 def _export(opts: RunOptions, ctx: dict) -> dict:
+    from xtiny.artifacts import export_dir
     from xtiny.export.pipeline import export_model
 
     pick = require(ctx, "train_pick")
+    out = export_dir(opts.dataset, pick["configuration"], opts.fold)
     report = export_model(opts.dataset, pick["configuration"], opts.fold, formats=list(opts.export_formats),
-                          trainer=pick["trainer"])
-    return {"bundle_dir": report["files"].get("bundle", ""), "recommended": report["metrics"].get("recommended_model")}
+                          trainer=pick["trainer"], output_dir=out)
+    return {"export_dir": str(out), "bundle_dir": report["files"].get("bundle", ""),
+            "recommended": report["metrics"].get("recommended_model")}
 
 
 def _report(opts: RunOptions, ctx: dict) -> dict:
-    from xtiny.evaluation.run_report import build_report
+    """The report of exactly what this run produced (any base configuration)."""
+    from xtiny.evaluation.run_report import ReportInputs, build_report
 
-    return {"report_path": str(build_report(opts.dataset))}
+    inputs = ReportInputs(search_json=_recorded(ctx, "search", "search_json_path"),
+                          summary_json=_recorded(ctx, "evaluate", "summary_path"),
+                          export_dirs=[p for p in [_recorded(ctx, "export", "export_dir")] if p])
+    return {"report_path": str(build_report(opts.dataset, inputs))}
 
 
-_train_pick, _train_pick_key = _train(lambda o, c: require(c, "search")["chosen"], lambda o: o.epochs,
-                                      lambda o: o.iterations_per_epoch)
-_train_base, _train_base_key = _train(lambda o, c: o.configuration, lambda o: o.baseline_epochs or o.epochs,
-                                      lambda o: o.baseline_iterations_per_epoch or o.iterations_per_epoch)
+def _recorded(ctx: dict, stage: str, key: str) -> Path | None:
+    value = ctx.get(stage, {}).get(key)
+    return Path(value) if value else None
+
+
+def _trained_stages(opts: RunOptions) -> tuple[str, ...]:
+    return ("train_pick", "train_baseline") if opts.with_baseline else ("train_pick",)
+
+
+_train_pick, _train_pick_inputs = _train(lambda o, c: require(c, "search")["chosen"], lambda o: o.epochs,
+                                         lambda o: o.iterations_per_epoch)
+_train_base, _train_base_inputs = _train(lambda o, c: o.configuration, lambda o: o.baseline_epochs or o.epochs,
+                                         lambda o: o.baseline_iterations_per_epoch or o.iterations_per_epoch)
 
 STAGES = [
-    Stage("validate", _validate_key, _validate),
-    Stage("plan", lambda o, c: {"configuration": o.configuration}, _plan),
-    Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule},
-          _search),
-    Stage("train_pick", _train_pick_key, _train_pick),
-    Stage("train_baseline", _train_base_key, _train_base, enabled=lambda o: o.with_baseline),
-    Stage("evaluate", lambda o, c: {"configs": _trained_configs(o, c), "fold": o.fold,
-                                    "trained": [c.get(s, {}).get("checkpoint_path") for s in ("train_pick", "train_baseline")]},
-          _evaluate),
-    Stage("export", lambda o, c: {"pick": require(c, "train_pick").get("checkpoint_path"),
-                                  "formats": list(o.export_formats)}, _export),
-    Stage("report", lambda o, c: {}, _report),
+    Stage("validate", raw_fingerprint, _validate),
+    Stage("plan", lambda o, c: {"configuration": o.configuration}, _plan, upstream=("validate",)),
+    Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
+                                  "device": o.device}, _search, upstream=("plan",)),
+    Stage("train_pick", _train_pick_inputs, _train_pick, upstream=("search",)),
+    Stage("train_baseline", _train_base_inputs, _train_base, upstream=("plan",), enabled=lambda o: o.with_baseline),
+    Stage("evaluate", lambda o, c: {"fold": o.fold}, _evaluate, upstream=_trained_stages),
+    Stage("export", lambda o, c: {"formats": list(o.export_formats)}, _export, upstream=("train_pick",)),
+    Stage("report", lambda o, c: {}, _report,
+          upstream=lambda o: ("validate", "search", *_trained_stages(o), "evaluate", "export")),
 ]

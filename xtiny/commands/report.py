@@ -13,8 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from xtiny.evaluation.run_report import build_report
-    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.nnunet.names import resolve_dataset_name
 
-    path = build_report(resolve_dataset_name(args.dataset))
+    path = build_report(resolve_dataset_name(args.dataset))  # what the last `xtiny run` recorded, if any
     print(f"report: {path}")
     return 0

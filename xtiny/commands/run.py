@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from xtiny.pipeline import DEFAULT_EXPORT_FORMATS  # light: stdlib and xtiny's base utilities only
+
 HELP = "validate → plan & preprocess → search → train the pick → evaluate → export → report (rerun = resume)"
 
 
@@ -25,7 +27,8 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
     parser.add_argument("--val-iterations", type=int, default=None, help="validation iterations per epoch (50)")
     parser.add_argument("--with-baseline", action="store_true", help="also train the full base configuration")
     parser.add_argument("--baseline-epochs", type=int, default=None, help="epochs for the baseline (default: same)")
-    parser.add_argument("--formats", default="onnx,int8,torchscript,bundle", help="export formats")
+    parser.add_argument("--formats", default=",".join(DEFAULT_EXPORT_FORMATS),
+                        help=f"export formats (default {','.join(DEFAULT_EXPORT_FORMATS)})")
 
 
 def options_from_args(args: argparse.Namespace, dataset: str):
