@@ -6,7 +6,7 @@ HELP = "segment images with an exported edge bundle (no torch needed)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", help="edge bundle folder written by 'xtiny export' (the 'edge' folder)")
+    parser.add_argument("bundle", help="edge bundle written by 'xtiny export': its 'edge' folder, or the export folder holding it")
     parser.add_argument("-i", "--input", required=True, help="folder of images named CASE_XXXX<ending>")
     parser.add_argument("-o", "--output", required=True, help="output folder for CASE<ending> label maps")
     parser.add_argument("--no-mirroring", action="store_true", help="disable mirroring test-time augmentation")

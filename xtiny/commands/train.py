@@ -22,13 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.nnunet_api import resolve_dataset_name
+    from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.paths import ensure_nnunet_env
-    from xtiny.training import resolve_configuration
+    from xtiny.training import resolve_auto_configuration
 
     ensure_nnunet_env()
     name = resolve_dataset_name(args.dataset)
-    configuration = resolve_configuration(name, args.configuration)
+    configuration = resolve_auto_configuration(name, args.configuration)
     from xtiny.models import is_baseline
 
     if is_baseline(configuration) and args.backend != "monai":
@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {configuration} of {name} ({args.backend} backend, {result.trainer_name}, fold {result.fold}) "
           f"in {result.seconds:.0f} s; validation Dice {dice}")
     print(f"wrote {result.checkpoint}")
-    from xtiny.training import TRAINERS_DIR
+    from xtiny.training.nnunet_cli import nnunet_cli_hint
 
-    print(f"nnU-Net's own CLI (nnUNetv2_predict -tr {result.trainer_name} -c {configuration} -f {result.fold}) finds "
-          f"this trainer with: export nnUNet_extTrainer={TRAINERS_DIR}")
+    print(nnunet_cli_hint(name, configuration, result.trainer_name, result.fold, args.device))
     return 0

@@ -103,9 +103,26 @@ REQUIRED_KEYS = ("format_version", "num_input_channels", "normalization_schemes"
                  "labels", "file_ending", "mirroring_axes", "models", "input_name")
 
 
+def bundle_folder(path: str | Path) -> Path:
+    """The bundle folder for ``path``: the folder itself when it holds ``manifest.json``, else its one subfolder
+    that does (an export folder holds ``edge/``); BundleError naming the choices otherwise."""
+    path = Path(path)
+    if not path.is_dir() or (path / MANIFEST).is_file():
+        return path
+    inside = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
+    if len(inside) == 1:
+        return inside[0]
+    if inside:
+        raise BundleError(f"{path} holds several bundles: {', '.join(p.name for p in inside)}.",
+                          fix=f"pass one of them, e.g. {inside[0]}.")
+    raise BundleError(f"{path} is not an edge bundle: no {MANIFEST} in it or in a subfolder.",
+                      fix="pass the 'edge' folder (or the export folder holding it) written by "
+                          "'xtiny export --format bundle'.")
+
+
 def load_bundle(folder: str | Path) -> EdgeBundle:
-    """Verify hashes, then read ``preprocess.json``."""
-    folder = Path(folder)
+    """Verify hashes, then read ``preprocess.json``. An export folder holding ``edge/`` is accepted too."""
+    folder = bundle_folder(folder)
     manifest = verify_bundle(folder)
     pre = _read_json(folder / PREPROCESS, "bundle preprocessing file")
     missing = [k for k in REQUIRED_KEYS if k not in pre]
