@@ -6,6 +6,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,32 +101,41 @@ def _finite(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
-def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds: int | Sequence[int] = 3,
-               device: str = "auto", rule: str = "tv", caps: Sequence[int] | None = None,
-               proxies: Sequence[str] = (), *, use_cache: bool = True, progress: bool = True,
-               chunk_size: int | None = None, write: bool = True) -> dict:
-    """Run the width search on ``dataset``'s ``configuration`` family; write search.json/png; return the result.
+@dataclass
+class SearchSetup:
+    """Everything the scoring step needs: the family in the plans, the probe inputs, the cache and the settings."""
 
-    ``result["chosen"]`` is the configuration to train (e.g. ``"2d_xtiny8"``). Candidates are written into
-    ``nnUNetPlans.json`` (see :func:`xtiny.family.add_width_family`). Scores are cached per
-    (plans config, seed, inputs, device type), so a rerun or an interrupted run resumes instantly.
-    """
-    from tqdm.auto import tqdm
+    dataset_name: str
+    configuration: str
+    names: list[str]
+    cap_of: dict[str, int]
+    plans: dict
+    plans_file: Path
+    inputs: Any
+    seeds: list[int]
+    proxies: list[str]
+    device: Any
+    cache: Any
+    chunk_size: int | None
+    started: float
+    inputs_seconds: float = 0.0
 
-    from xtiny.artifacts import search_json_path
-    from xtiny.atomic import atomic_write_json
+
+def prepare_search(dataset: str | int, configuration: str, k: int, seeds: int | Sequence[int], device: str,
+                   rule: str, caps: Sequence[int] | None, proxies: Sequence[str], *, use_cache: bool = True,
+                   chunk_size: int | None = None) -> SearchSetup:
+    """Step 1, candidates: check the options, load the probe inputs, write the family into the plans."""
     from xtiny.devices import resolve_device
     from xtiny.family import add_width_family, family_members
     from xtiny.nnunet.names import resolve_dataset_name
-    from xtiny.nnunet.networks import planned_network_io
-    from xtiny.nnunet.plans import configuration_dict, load_plans, plans_path
+    from xtiny.nnunet.plans import load_plans, plans_path
     from xtiny.paths import ensure_nnunet_env
     from xtiny.sensitivity.cache import ScoreCache, cache_dir
     from xtiny.sensitivity.inputs import load_probe_inputs
-    from xtiny.sensitivity.knee import RULES, select_knee
+    from xtiny.sensitivity.knee import RULES
     from xtiny.sensitivity.proxies import PROXIES
 
-    t_start = time.perf_counter()
+    started = time.perf_counter()
     ensure_nnunet_env(quiet=True)
     name = resolve_dataset_name(dataset)
     if rule not in RULES:
@@ -136,89 +146,130 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
         raise XTinyError(f"unknown proxies: {', '.join(unknown)}.", fix=f"choose from: {', '.join(PROXIES)}.")
     seed_values = seed_list(seeds)
     dev = resolve_device(device)
-
     inputs = load_probe_inputs(name, configuration, k)  # validates plans + preprocessed data before any write
     names = add_width_family(name, configuration, list(caps) if caps is not None else None)
-    plans_file, plans = plans_path(name), load_plans(name)
-    cap_of = dict(family_members(plans, configuration))
-    cache = ScoreCache(cache_dir(name), enabled=use_cache)
-    t_inputs = time.perf_counter() - t_start
+    plans = load_plans(name)
+    setup = SearchSetup(name, configuration, names, dict(family_members(plans, configuration)), plans,
+                        plans_path(name), inputs, seed_values, extra, dev, ScoreCache(cache_dir(name), enabled=use_cache),
+                        chunk_size, started)
+    setup.inputs_seconds = time.perf_counter() - started
+    return setup
 
-    candidates: list[dict[str, Any]] = []
-    tasks = [(n, s, p) for n in names for s in seed_values for p in ["jacobian", *extra]]
-    bar = tqdm(total=len(tasks), desc=f"xtiny search {name} {configuration}", unit="probe", disable=not progress)
-    for cand in names:
-        _, _, channels, heads = planned_network_io(name, cand)
-        key_base = {"config": configuration_dict(plans, cand), "in": channels, "out": heads,
-                    "patch": inputs.patch_size}
-        networks = _Networks(name, cand, seed_values[0])
-        entry = _candidate_static(name, cand, cap_of[cand], plans, inputs.patch_size, cache, key_base, networks)
-        key_base |= {"images": inputs.sha1, "case_ids": inputs.case_ids}
-        per_proxy: dict[str, list] = {p: [] for p in ["jacobian", *extra]}
-        seconds, hits = 0.0, 0
-        for seed in seed_values:
-            for proxy in per_proxy:
-                bar.set_postfix_str(f"{cand} seed {seed} {proxy}")
-                rec, hit = _score_one(seed, inputs, proxy, dev, cache, key_base, chunk_size, networks,
-                                      entry["activation_bytes"])
-                per_proxy[proxy].append(rec["score"])
-                seconds += 0.0 if hit else rec["seconds"]
-                hits += hit
-                bar.update(1)
-            networks.built.pop(seed, None)  # one network alive at a time
-        raw = [_finite(v) for v in per_proxy["jacobian"]]
-        mean = float(np.mean(raw))
-        std = float(np.std(raw)) if len(raw) > 1 else 0.0
-        entry |= {
-            "scores_per_seed": per_proxy["jacobian"],
-            "score": mean if math.isfinite(mean) else None,
-            "seed_spread": {"std": std, "min": float(np.min(raw)), "max": float(np.max(raw)),
-                            "cv": std / abs(mean) if mean and math.isfinite(mean) else None},
-            "proxies": {p: {"per_seed": v, "mean": _mean_or_none(v)} for p, v in per_proxy.items() if p in extra},
-            "timings": {"probe_s": seconds, "cached": hits == len(seed_values) * len(per_proxy)},
-        }
-        candidates.append(entry)
-    bar.close()
+
+def score_candidate(setup: SearchSetup, candidate: str, bar) -> dict:
+    """Step 2, scores: one candidate's static costs and its Jacobian (and extra proxy) scores over the seeds."""
+    from xtiny.nnunet.networks import planned_network_io
+    from xtiny.nnunet.plans import configuration_dict
+
+    _, _, channels, heads = planned_network_io(setup.dataset_name, candidate)
+    key_base = {"config": configuration_dict(setup.plans, candidate), "in": channels, "out": heads,
+                "patch": setup.inputs.patch_size}
+    networks = _Networks(setup.dataset_name, candidate, setup.seeds[0])
+    entry = _candidate_static(setup.dataset_name, candidate, setup.cap_of[candidate], setup.plans,
+                              setup.inputs.patch_size, setup.cache, key_base, networks)
+    key_base |= {"images": setup.inputs.sha1, "case_ids": setup.inputs.case_ids}
+    per_proxy: dict[str, list] = {p: [] for p in ["jacobian", *setup.proxies]}
+    seconds, hits = 0.0, 0
+    for seed in setup.seeds:
+        for proxy in per_proxy:
+            bar.set_postfix_str(f"{candidate} seed {seed} {proxy}")
+            rec, hit = _score_one(seed, setup.inputs, proxy, setup.device, setup.cache, key_base, setup.chunk_size,
+                                  networks, entry["activation_bytes"])
+            per_proxy[proxy].append(rec["score"])
+            seconds += 0.0 if hit else rec["seconds"]
+            hits += hit
+            bar.update(1)
+        networks.built.pop(seed, None)  # one network alive at a time
+    raw = [_finite(v) for v in per_proxy["jacobian"]]
+    mean = float(np.mean(raw))
+    std = float(np.std(raw)) if len(raw) > 1 else 0.0
+    return entry | {
+        "scores_per_seed": per_proxy["jacobian"],
+        "score": mean if math.isfinite(mean) else None,
+        "seed_spread": {"std": std, "min": float(np.min(raw)), "max": float(np.max(raw)),
+                        "cv": std / abs(mean) if mean and math.isfinite(mean) else None},
+        "proxies": {p: {"per_seed": v, "mean": _mean_or_none(v)} for p, v in per_proxy.items() if p in setup.proxies},
+        "timings": {"probe_s": seconds, "cached": hits == len(setup.seeds) * len(per_proxy)},
+    }
+
+
+def choose_width(setup: SearchSetup, candidates: list[dict], rule: str) -> dict:
+    """Step 3, knee: the pick by ``rule`` (marked in ``candidates``), and what each other rule and proxy would pick."""
+    from xtiny.sensitivity.knee import RULES, select_knee
 
     caps_list = [c["cap"] for c in candidates]
     scores = [_finite(c["score"]) for c in candidates]
-    knee = select_knee(caps_list, scores, names, rule=rule)
-    others = {r: select_knee(caps_list, scores, names, rule=r).chosen for r in RULES}
+    knee = select_knee(caps_list, scores, setup.names, rule=rule)
     by_proxy = {}  # what each recorded proxy would pick under the same rule (for comparison; never the pick)
-    for proxy in extra:
+    for proxy in setup.proxies:
         means = [_finite(c["proxies"][proxy]["mean"]) for c in candidates]
-        by_proxy[proxy] = select_knee(caps_list, means, names, rule=rule).chosen if any(map(math.isfinite, means)) \
-            else None
+        by_proxy[proxy] = select_knee(caps_list, means, setup.names, rule=rule).chosen \
+            if any(map(math.isfinite, means)) else None
     for i, c in enumerate(candidates):  # names are widest first, like the knee's order
         c["normalized"] = knee.normalized[i]
         c["variation"] = knee.variation[i]
         c["selected"] = i == knee.index
+    return {"knee": knee, "picks_by_rule": {r: select_knee(caps_list, scores, setup.names, rule=r).chosen
+                                            for r in RULES},
+            "picks_by_proxy": by_proxy}
 
+
+def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule: str) -> dict:
+    """Step 4, record: the search.json content."""
+    knee = choice["knee"]
     result = {
-        "dataset": name,
-        "base_configuration": configuration,
+        "dataset": setup.dataset_name,
+        "base_configuration": setup.configuration,
         "chosen": knee.chosen,
         "chosen_cap": knee.chosen_cap,
         "rule": rule,
         "knee": {"index": knee.index, "flat": knee.flat, **knee.details},
-        "picks_by_rule": others,
-        "picks_by_proxy": by_proxy,
-        "k": len(inputs.case_ids),
-        "seeds": seed_values,
-        "device": str(dev),
-        "proxies": extra,
-        "inputs": {"case_ids": inputs.case_ids, "patch_size": inputs.patch_size, "images_sha1": inputs.sha1,
-                   "data_folder": inputs.data_folder, "selection": "centre slice/patch, centre crop or zero pad"},
-        "plans_file": str(plans_file),
+        "picks_by_rule": choice["picks_by_rule"],
+        "picks_by_proxy": choice["picks_by_proxy"],
+        "k": len(setup.inputs.case_ids),
+        "seeds": setup.seeds,
+        "device": str(setup.device),
+        "proxies": setup.proxies,
+        "inputs": {"case_ids": setup.inputs.case_ids, "patch_size": setup.inputs.patch_size,
+                   "images_sha1": setup.inputs.sha1, "data_folder": setup.inputs.data_folder,
+                   "selection": "centre slice/patch, centre crop or zero pad"},
+        "plans_file": str(setup.plans_file),
         "candidates": candidates,
         "macs_note": MACS_NOTE,
-        "timings": {"inputs_and_family_s": t_inputs, "total_s": time.perf_counter() - t_start},
+        "timings": {"inputs_and_family_s": setup.inputs_seconds, "total_s": time.perf_counter() - setup.started},
         "versions": stack_versions(),
     }
     if knee.flat:
         result["warning"] = "all sensitivity scores are equal: no knee detectable, the widest candidate is returned."
+    return result
+
+
+def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds: int | Sequence[int] = 3,
+               device: str = "auto", rule: str = "tv", caps: Sequence[int] | None = None,
+               proxies: Sequence[str] = (), *, use_cache: bool = True, progress: bool = True,
+               chunk_size: int | None = None, write: bool = True) -> dict:
+    """Run the width search on ``dataset``'s ``configuration`` family; write search.json/png; return the result.
+
+    Steps: candidates (:func:`prepare_search`) → scores (:func:`score_candidate`) → knee (:func:`choose_width`) →
+    record and plot (:func:`search_record`, :func:`plot_search`). ``result["chosen"]`` is the configuration to train
+    (e.g. ``"2d_xtiny8"``). Candidates are written into ``nnUNetPlans.json`` (see
+    :func:`xtiny.family.add_width_family`). Scores are cached per (plans config, seed, inputs, device type), so a
+    rerun or an interrupted run resumes instantly.
+    """
+    from tqdm.auto import tqdm
+
+    from xtiny.artifacts import search_json_path
+    from xtiny.atomic import atomic_write_json
+
+    setup = prepare_search(dataset, configuration, k, seeds, device, rule, caps, proxies, use_cache=use_cache,
+                           chunk_size=chunk_size)
+    total = len(setup.names) * len(setup.seeds) * (1 + len(setup.proxies))
+    with tqdm(total=total, desc=f"xtiny search {setup.dataset_name} {configuration}", unit="probe",
+              disable=not progress) as bar:
+        candidates = [score_candidate(setup, cand, bar) for cand in setup.names]
+    result = search_record(setup, candidates, choose_width(setup, candidates, rule), rule)
     if write:
-        path = search_json_path(name, configuration)
+        path = search_json_path(setup.dataset_name, configuration)
         result["search_json"] = str(path)
         result["search_png"] = str(path.with_suffix(".png"))
         atomic_write_json(path, result)
