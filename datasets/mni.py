@@ -40,42 +40,20 @@ def build_mni_dataset(*, raw_dir: str | Path, dataset_id: int = 510, min_tissue:
                       resolution: int = 1, preview: bool = False) -> Path:
     """Write ``Dataset{id}_MNITissue``: one PNG case per axial slice whose tissue fraction >= ``min_tissue``."""
     nilearn, _ = _require_nilearn()
-    from xtiny.datasets.rawio import (
-        check_id_free,
-        dataset_folder_name,
-        staged_dataset,
-        write_case,
-        write_dataset_json,
-    )
+    from xtiny.datasets.rawio import check_id_free, dataset_folder_name
+    from xtiny.datasets.slices import write_axial_slice_dataset
 
     t1, labels = tissue_volumes(resolution)
     raw_dir = Path(raw_dir)
     name = dataset_folder_name(dataset_id, "MNITissue")
     check_id_free(raw_dir, dataset_id, name)
-    lo, hi = np.percentile(t1[t1 > 0], [0.5, 99.5])
-    with staged_dataset(raw_dir, name) as stage:
-        count = 0
-        for z in range(labels.shape[2]):
-            lab = labels[:, :, z]
-            if (lab > 0).mean() < min_tissue:
-                continue
-            img = np.clip((t1[:, :, z] - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
-            # rotate to radiological display (anterior up); same transform for image and label
-            write_case(stage, f"mni_z{z:03d}", np.rot90(img).copy(), np.rot90(lab).copy(), ".png")
-            count += 1
-        write_dataset_json(
-            stage, channel_names={"0": "T1"}, labels={"background": 0, "GM": 1, "WM": 2}, num_training=count,
-            file_ending=".png", dataset_name=name,
-            description=(f"Axial slices of the MNI ICBM152 2009a symmetric template ({resolution} mm) shipped with "
-                         f"nilearn {nilearn.__version__}; labels = argmax(background+CSF, GM, WM) in the brain mask."),
-            reference="Fonov et al., NeuroImage 2011 (ICBM 2009a); nilearn.datasets.load_mni152_*",
-            license="ICBM152 template licence (see nilearn); derived labels CC0",
-            converted_by="xtiny datasets mni", xtiny={"generator": "xtiny.datasets.mni", "package": "nilearn",
-                                                       "package_version": nilearn.__version__,
-                                                       "resolution": resolution},
-        )
-        if preview:
-            from xtiny.datasets.preview import contact_sheet
-
-            contact_sheet(stage, stage / "preview.png")
-    return raw_dir / name
+    return write_axial_slice_dataset(
+        raw_dir, name, t1, labels, case_prefix="mni", min_fraction=min_tissue, preview=preview,
+        channel_names={"0": "T1"}, labels={"background": 0, "GM": 1, "WM": 2},
+        description=(f"Axial slices of the MNI ICBM152 2009a symmetric template ({resolution} mm) shipped with "
+                     f"nilearn {nilearn.__version__}; labels = argmax(background+CSF, GM, WM) in the brain mask."),
+        reference="Fonov et al., NeuroImage 2011 (ICBM 2009a); nilearn.datasets.load_mni152_*",
+        license="ICBM152 template licence (see nilearn); derived labels CC0",
+        converted_by="xtiny datasets mni", xtiny={"generator": "xtiny.datasets.mni", "package": "nilearn",
+                                                   "package_version": nilearn.__version__, "resolution": resolution},
+    )

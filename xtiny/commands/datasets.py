@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "validate / convert / synthesize nnU-Net raw datasets (validate, convert, synth, mni)"
+HELP = "validate / convert / synthesize nnU-Net raw datasets (validate, convert, synth, mni, colin27)"
 
 SYNTH_KINDS = ("bus", "derm", "fundus", "echo", "cardiac", "brain3d")
 SYNTH_IDS = {"bus": 501, "derm": 502, "fundus": 503, "echo": 504, "cardiac": 505, "brain3d": 506}
@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--preview", action="store_true", help="also write preview.png (images + label overlays)")
     p = sub.add_parser("mni", help="2D 3-class brain tissue dataset from nilearn's MNI ICBM152 2009a template")
     p.add_argument("--id", type=int, default=None, help="dataset id (default 510)")
+    p.add_argument("--preview", action="store_true", help="also write preview.png")
+    p = sub.add_parser("colin27", help="2D 7-class brain lobe dataset: Colin27 T1 + AAL atlas from Debian's mricron-data")
+    p.add_argument("--id", type=int, default=None, help="dataset id (default 520)")
     p.add_argument("--preview", action="store_true", help="also write preview.png")
 
 
@@ -87,12 +90,22 @@ def _mni(args: argparse.Namespace) -> int:
     return 0
 
 
+def _colin27(args: argparse.Namespace) -> int:
+    from xtiny.datasets.colin27 import build_colin27_dataset
+    from xtiny.paths import nnunet_dirs
+
+    folder = build_colin27_dataset(raw_dir=nnunet_dirs().raw, dataset_id=args.id or 520, preview=args.preview)
+    print(f"wrote Colin27 + AAL lobe dataset to {folder}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from xtiny.errors import XTinyError
     from xtiny.paths import ensure_nnunet_env
 
     ensure_nnunet_env()
-    actions = {"validate": _validate, "synth": _synth, "convert": _convert, "mni": _mni}
+    actions = {"validate": _validate, "synth": _synth, "convert": _convert, "mni": _mni,
+               "colin27": _colin27}
     if getattr(args, "action", None) not in actions:
-        raise XTinyError("no action given.", fix="use 'xtiny datasets validate|convert|synth|mni ...' (see --help).")
+        raise XTinyError("no action given.", fix="use 'xtiny datasets validate|convert|synth|mni|colin27 ...' (see --help).")
     return actions[args.action](args)
