@@ -69,6 +69,57 @@ def _search_section(search: dict | None, search_png: Path) -> Section:
     return section
 
 
+def _full_size_seconds(confirm: dict, stages: dict) -> tuple[float | None, str]:
+    """One full-size training's seconds at the confirm budget: measured when the run trained the base at that budget,
+    else scaled by iterations from the run's baseline training, else unknown."""
+    base = stages.get("train_baseline", {})
+    outputs, seconds = base.get("outputs", {}), base.get("seconds")
+    if not outputs or not seconds:
+        return None, "no full-size training in this run (xtiny run --with-baseline measures one)"
+    if outputs.get("trainer") == confirm.get("trainer"):
+        return float(seconds), f"measured: the run's {outputs.get('configuration')} training at the same budget"
+    iterations = (outputs.get("epochs") or 0) * (outputs.get("iterations_per_epoch") or 250)
+    wanted = (confirm.get("epochs") or 0) * (confirm.get("iterations_per_epoch") or 250)
+    if not iterations or not wanted:
+        return None, "the baseline's budget is not recorded"
+    return float(seconds) * wanted / iterations, (f"estimated: the run's {outputs.get('configuration')} training "
+                                                   f"({iterations} iterations) scaled to {wanted} iterations")
+
+
+def confirm_section(confirm: dict | None, confirm_json: Path | None, stages: dict) -> Section:
+    """Both picks, the decision trail and the extra training cost next to one full-size training."""
+    section = Section("Confirmed pick (cheap training of the wider neighbours)")
+    if confirm is None:
+        section.missing = ("the probe's pick was not confirmed by training: run `xtiny confirm` (or `xtiny run` "
+                           "without --no-confirm).")
+        return section
+    costs = confirm.get("costs", {})
+    section.paragraphs.append(
+        f"Probe pick <b>{html.escape(str(confirm.get('probe_pick')))}</b> → confirmed pick "
+        f"<b>{html.escape(str(confirm.get('confirmed')))}</b> ({html.escape(str(confirm.get('stopped_because')))}). "
+        f"Every training: {html.escape(str(confirm.get('trainer')))} (fold {html.escape(str(confirm.get('fold')))}), "
+        f"tolerance {confirm.get('tolerance_points')} Dice points, at most {confirm.get('max_steps')} steps.")
+    rows = [[s["pick"], s["wider"], _pct_or_na(s.get("dice_pick")), _pct_or_na(s.get("dice_wider")),
+             _fmt(s.get("gap_points")), s["decision"]] for s in confirm.get("trail", [])]
+    section.tables.append((["pick", "wider", "Dice pick (%)", "Dice wider (%)", "gap (points)", "decision"],
+                           rows, set()))
+    full, how = _full_size_seconds(confirm, stages)
+    extra = costs.get("extra_s")
+    share = f" = {100 * extra / full:.0f} % of one full-size training ({html.escape(how)}: {full:.0f} s)" \
+        if full and extra is not None else f" (full-size cost: {html.escape(how)})"
+    section.paragraphs.append(
+        f"Extra training cost: {_fmt(extra)} {costs.get('device', 'cpu').upper()} seconds{share}; the confirmed "
+        f"width's own training is reused by the final training at the same budget.")
+    png = confirm_json.with_suffix(".png") if confirm_json else None
+    if png is not None and png.is_file():
+        section.figures.append((png, "Confirm trainings: validation Dice vs parameters, both picks marked"))
+    return section
+
+
+def _pct_or_na(value) -> str:
+    return f"{100 * value:.2f}" if isinstance(value, (int, float)) else "n/a"
+
+
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) else ""
 
@@ -186,6 +237,7 @@ class ReportInputs:
     search_json: Path | None = None
     summary_json: Path | None = None
     export_dirs: list[Path] = field(default_factory=list)
+    confirm_json: Path | None = None
 
 
 def recorded_report_inputs(dataset_name: str) -> ReportInputs:
@@ -202,11 +254,13 @@ def recorded_report_inputs(dataset_name: str) -> ReportInputs:
 
         export = recorded("export", "export_dir")
         return ReportInputs(recorded("search", "search_json_path"), recorded("evaluate", "summary_path"),
-                            [export] if export else [])
+                            [export] if export else [], recorded("confirm", "confirm_json_path"))
     searches = sorted(root.glob("search_*.json"), key=lambda p: p.stat().st_mtime)
     summaries = sorted(evaluation_dir(dataset_name).glob("summary_*.json"), key=lambda p: p.stat().st_mtime)
+    confirm = searches[-1].with_name(searches[-1].name.replace("search_", "confirm_", 1)) if searches else None
     return ReportInputs(searches[-1] if searches else None, summaries[-1] if summaries else None,
-                        sorted(p for p in (root / "export").glob("*") if p.is_dir()))
+                        sorted(p for p in (root / "export").glob("*") if p.is_dir()),
+                        confirm if confirm is not None and confirm.is_file() else None)
 
 
 def _nnunet_cli_lines(dataset_name: str, trained: dict) -> list[str]:
@@ -233,6 +287,8 @@ def build_report(dataset_name: str, inputs: ReportInputs | None = None) -> Path:
     search_png = inputs.search_json.with_suffix(".png") if inputs.search_json else root / "missing.png"
     sections = [_dataset_section(dataset_name, raw_dir, fig_dir), _search_section(search, search_png)]
     run_state = load_json_if_present(root / "run.json") or {}
+    confirm = load_json_if_present(inputs.confirm_json) if inputs.confirm_json else None
+    sections.append(confirm_section(confirm, inputs.confirm_json, run_state.get("stages", {})))
     train = run_state.get("stages", {})
     training = Section("Training")
     trained = {k: v for k, v in train.items() if k.startswith("train")}

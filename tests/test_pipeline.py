@@ -28,8 +28,11 @@ def pipeline_run(nnunet_work: Path) -> dict:
 
 def test_every_stage_ran_and_left_its_outputs(pipeline_run: dict) -> None:
     stages = pipeline_run["state"]["stages"]
-    assert list(stages) == ["validate", "plan", "search", "train_pick", "evaluate", "export", "report"]
+    assert list(stages) == ["validate", "plan", "search", "confirm", "train_pick", "evaluate", "export", "report"]
     assert stages["search"]["outputs"]["chosen"].startswith("2d_xtiny")
+    confirmed = stages["confirm"]["outputs"]["confirmed"]
+    assert stages["train_pick"]["outputs"]["configuration"] == confirmed
+    assert stages["train_pick"]["outputs"]["reused_finished"] is True  # the confirm stage trained it already
     assert Path(stages["train_pick"]["outputs"]["checkpoint_path"]).is_file()
     assert Path(stages["export"]["outputs"]["bundle_dir"], "manifest.json").is_file()
     assert Path(stages["report"]["outputs"]["report_path"]).is_file()
@@ -38,7 +41,7 @@ def test_every_stage_ran_and_left_its_outputs(pipeline_run: dict) -> None:
 def test_rerun_skips_every_stage(pipeline_run: dict, capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS]) == 0
     out = capsys.readouterr().out
-    for stage in ("validate", "plan", "search", "train_pick", "evaluate", "export", "report"):
+    for stage in ("validate", "plan", "search", "confirm", "train_pick", "evaluate", "export", "report"):
         assert f"[{stage}] up to date, skipped" in out
     assert "running" not in out
 
@@ -48,7 +51,8 @@ def test_keys_chain_through_upstream_digests(pipeline_run: dict) -> None:
 
     state = RunState(pipeline_run["state_path"])
     stages = state.data["stages"]
-    assert stages["train_pick"]["key"]["upstream"] == {"search": state.digest("search")}
+    assert stages["train_pick"]["key"]["upstream"] == {"confirm": state.digest("confirm")}
+    assert stages["confirm"]["key"]["upstream"] == {"search": state.digest("search")}
     assert stages["search"]["key"]["upstream"] == {"plan": state.digest("plan")}
     assert stages["plan"]["key"]["upstream"] == {"validate": state.digest("validate")}
     assert stages["validate"]["key"]["inputs"]["files"] >= 20  # 10 images + 10 labels + dataset.json
@@ -80,6 +84,10 @@ def test_report_shows_what_the_run_recorded(pipeline_run: dict) -> None:
     assert str(inputs.search_json) == stages["search"]["outputs"]["search_json_path"]
     assert str(inputs.summary_json) == stages["evaluate"]["outputs"]["summary_path"]
     assert [str(p) for p in inputs.export_dirs] == [stages["export"]["outputs"]["export_dir"]]
+    assert str(inputs.confirm_json) == stages["confirm"]["outputs"]["confirm_json_path"]
+    html = Path(stages["report"]["outputs"]["report_path"]).read_text()
+    assert "Confirmed pick" in html and "Extra training cost" in html
+    assert "nnUNetv2_predict -i INPUT_FOLDER" in html and "-device cpu" in html
 
 
 def test_edited_raw_label_reruns_plan_search_and_everything_after(pipeline_run: dict,
@@ -98,8 +106,9 @@ def test_edited_raw_label_reruns_plan_search_and_everything_after(pipeline_run: 
     capsys.readouterr()
     assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS]) == 0
     out = capsys.readouterr().out
-    for stage in ("validate", "plan", "search", "train_pick", "evaluate", "export", "report"):
+    for stage in ("validate", "plan", "search", "confirm", "train_pick", "evaluate", "export", "report"):
         assert f"[{stage}] running" in out, stage
+    assert "read back (finished earlier)" not in out  # trainings older than the new data are redone
     after = json.loads(pipeline_run["state_path"].read_text())["stages"]
     assert after["validate"]["key"] != before["validate"]["key"]
     assert after["plan"]["outputs"]["replanned"] is True

@@ -19,6 +19,11 @@ def search_json_path(dataset_name: str, base_configuration: str = "2d") -> Path:
     return xtiny_dir(dataset_name) / f"search_{base_configuration}.json"
 
 
+def confirm_json_path(dataset_name: str, base_configuration: str = "2d") -> Path:
+    """The confirmed pick (``xtiny confirm``) next to the search it confirms: ``xtiny/confirm_<base>.json`` (+ .png)."""
+    return xtiny_dir(dataset_name) / f"confirm_{base_configuration}.json"
+
+
 def sweep_json_path(dataset_name: str, base_configuration: str = "2d") -> Path:
     return xtiny_dir(dataset_name) / f"sweep_{base_configuration}.json"
 

@@ -13,7 +13,7 @@ import traceback
 from xtiny import __version__
 from xtiny.errors import XTinyError
 
-COMMANDS = ["datasets", "search", "train", "sweep", "evaluate", "export", "predict", "report", "run", "demo", "env"]
+COMMANDS = ["datasets", "search", "confirm", "train", "sweep", "evaluate", "export", "predict", "report", "run", "demo", "env"]
 
 
 def build_parser() -> argparse.ArgumentParser:

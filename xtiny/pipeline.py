@@ -20,6 +20,7 @@ from pathlib import Path
 from xtiny.artifacts import xtiny_dir
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
+from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
 
 DEFAULT_EXPORT_FORMATS = ("onnx", "int8", "bundle")
 
@@ -42,6 +43,11 @@ class RunOptions:
     baseline_epochs: int | None = None
     baseline_iterations_per_epoch: int | None = None
     export_formats: tuple[str, ...] = DEFAULT_EXPORT_FORMATS
+    confirm: bool = True
+    confirm_tolerance: float = CONFIRM_TOLERANCE_POINTS
+    confirm_max_steps: int = CONFIRM_MAX_STEPS
+    confirm_epochs: int | None = None  # None: the pick's budget
+    confirm_iterations_per_epoch: int | None = None
     num_processes: int | None = None
 
 

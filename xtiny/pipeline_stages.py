@@ -73,17 +73,55 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
             "search_png_path": result["search_png"], "images_sha1": result["inputs"]["images_sha1"]}
 
 
+def _confirm(opts: RunOptions, ctx: dict) -> dict:
+    """Train the pick and its wider neighbours at the pick's budget (or the confirm budget); step up while wider wins."""
+    from xtiny.training.confirm import run_confirm
+
+    record = run_confirm(opts.dataset, opts.configuration, epochs=opts.confirm_epochs or opts.epochs,
+                         iterations_per_epoch=opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
+                         val_iterations=opts.val_iterations, fold=opts.fold, tolerance=opts.confirm_tolerance,
+                         max_steps=opts.confirm_max_steps, device=opts.device, log=lambda line: print(line))
+    return {"probe_pick": record["probe_pick"], "confirmed": record["confirmed"],
+            "confirm_json_path": record["confirm_json"], "confirm_png_path": record["confirm_png"],
+            "extra_seconds": record["costs"]["extra_s"]}
+
+
+def _pick(opts: RunOptions, ctx: dict) -> str:
+    """The configuration the pick stage trains: the confirmed pick, or the probe's pick without --no-confirm."""
+    return require(ctx, "confirm")["confirmed"] if opts.confirm else require(ctx, "search")["chosen"]
+
+
+def _pick_upstream(opts: RunOptions) -> tuple[str, ...]:
+    return ("confirm",) if opts.confirm else ("search",)
+
+
 def _train(config_of, epochs_of, iterations_of):
     def run(opts: RunOptions, ctx: dict) -> dict:
+        """Train with nnU-Net; a finished training of the same budget newer than the data (e.g. the confirm
+        stage's) is read back, an interrupted one continued."""
         from xtiny.training.nnunet_backend import train_nnunet
+        from xtiny.training.sweep import data_written_at, train_job
 
         configuration, epochs, iterations = config_of(opts, ctx), epochs_of(opts), iterations_of(opts)
-        resume = _interrupted(opts, configuration, epochs, iterations)
-        result = train_nnunet(opts.dataset, configuration, fold=opts.fold, epochs=epochs,
-                              iterations_per_epoch=iterations, val_iterations=opts.val_iterations,
-                              device=opts.device, continue_training=resume)
-        return {"configuration": configuration, "trainer": result.trainer_name, "fold": opts.fold, "device": opts.device,
-                "checkpoint_path": str(result.checkpoint), "validation_dice": result.validation_dice}
+        if _interrupted(opts, configuration, epochs, iterations):
+            result = train_nnunet(opts.dataset, configuration, fold=opts.fold, epochs=epochs,
+                                  iterations_per_epoch=iterations, val_iterations=opts.val_iterations,
+                                  device=opts.device, continue_training=True)
+            trainer, checkpoint, dice, reused = (result.trainer_name, str(result.checkpoint), result.validation_dice,
+                                                 False)
+        else:
+            row = train_job({"dataset": opts.dataset, "configuration": configuration, "backend": "nnunet",
+                             "fold": opts.fold, "epochs": epochs, "iterations_per_epoch": iterations,
+                             "val_iterations": opts.val_iterations, "device": opts.device,
+                             "not_before": data_written_at(opts.dataset, opts.configuration)})
+            trainer, checkpoint, dice, reused = (row["trainer_name"], row["checkpoint"], row["dice"],
+                                                 row["skipped_finished"])
+            if reused:
+                print(f"[train] {configuration}: read back the finished {trainer} training (same budget, newer "
+                      "than the data)")
+        return {"configuration": configuration, "trainer": trainer, "fold": opts.fold, "device": opts.device,
+                "checkpoint_path": checkpoint, "validation_dice": dice, "reused_finished": reused,
+                "epochs": epochs, "iterations_per_epoch": iterations}
 
     def inputs(opts: RunOptions, ctx: dict) -> dict:
         return {"configuration": config_of(opts, ctx), "fold": opts.fold, "epochs": epochs_of(opts),
@@ -136,7 +174,8 @@ def _report(opts: RunOptions, ctx: dict) -> dict:
 
     inputs = ReportInputs(search_json=_recorded(ctx, "search", "search_json_path"),
                           summary_json=_recorded(ctx, "evaluate", "summary_path"),
-                          export_dirs=[p for p in [_recorded(ctx, "export", "export_dir")] if p])
+                          export_dirs=[p for p in [_recorded(ctx, "export", "export_dir")] if p],
+                          confirm_json=_recorded(ctx, "confirm", "confirm_json_path"))
     return {"report_path": str(build_report(opts.dataset, inputs))}
 
 
@@ -149,8 +188,7 @@ def _trained_stages(opts: RunOptions) -> tuple[str, ...]:
     return ("train_pick", "train_baseline") if opts.with_baseline else ("train_pick",)
 
 
-_train_pick, _train_pick_inputs = _train(lambda o, c: require(c, "search")["chosen"], lambda o: o.epochs,
-                                         lambda o: o.iterations_per_epoch)
+_train_pick, _train_pick_inputs = _train(_pick, lambda o: o.epochs, lambda o: o.iterations_per_epoch)
 _train_base, _train_base_inputs = _train(lambda o, c: o.configuration, lambda o: o.baseline_epochs or o.epochs,
                                          lambda o: o.baseline_iterations_per_epoch or o.iterations_per_epoch)
 
@@ -159,10 +197,15 @@ STAGES = [
     Stage("plan", lambda o, c: {"configuration": o.configuration}, _plan, upstream=("validate",)),
     Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
                                   "device": o.device}, _search, upstream=("plan",)),
-    Stage("train_pick", _train_pick_inputs, _train_pick, upstream=("search",)),
+    Stage("confirm", lambda o, c: {"tolerance": o.confirm_tolerance, "max_steps": o.confirm_max_steps,
+                                   "epochs": o.confirm_epochs or o.epochs, "fold": o.fold, "device": o.device,
+                                   "iterations": o.confirm_iterations_per_epoch or o.iterations_per_epoch,
+                                   "val_iterations": o.val_iterations},
+          _confirm, upstream=("search",), enabled=lambda o: o.confirm),
+    Stage("train_pick", _train_pick_inputs, _train_pick, upstream=_pick_upstream),
     Stage("train_baseline", _train_base_inputs, _train_base, upstream=("plan",), enabled=lambda o: o.with_baseline),
     Stage("evaluate", lambda o, c: {"fold": o.fold}, _evaluate, upstream=_trained_stages),
     Stage("export", lambda o, c: {"formats": list(o.export_formats)}, _export, upstream=("train_pick",)),
     Stage("report", lambda o, c: {}, _report,
-          upstream=lambda o: ("validate", "search", *_trained_stages(o), "evaluate", "export")),
+          upstream=lambda o: ("validate", "search", *_pick_upstream(o), *_trained_stages(o), "evaluate", "export")),
 ]

@@ -27,6 +27,11 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
     parser.add_argument("--val-iterations", type=int, default=None, help="validation iterations per epoch (50)")
     parser.add_argument("--with-baseline", action="store_true", help="also train the full base configuration")
     parser.add_argument("--baseline-epochs", type=int, default=None, help="epochs for the baseline (default: same)")
+    parser.add_argument("--no-confirm", action="store_true",
+                        help="train the probe's pick as is, without confirming it against its wider neighbours")
+    from xtiny.commands.confirm import add_confirm_arguments
+
+    add_confirm_arguments(parser, prefix="confirm-")
     parser.add_argument("--formats", default=",".join(DEFAULT_EXPORT_FORMATS),
                         help=f"export formats (default {','.join(DEFAULT_EXPORT_FORMATS)})")
 
@@ -38,14 +43,21 @@ def options_from_args(args: argparse.Namespace, dataset: str):
                       rule=args.rule, device=args.device, epochs=args.epochs, iterations_per_epoch=args.iterations,
                       val_iterations=args.val_iterations, with_baseline=args.with_baseline,
                       baseline_epochs=args.baseline_epochs,
-                      export_formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()))
+                      export_formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
+                      confirm=not args.no_confirm, confirm_tolerance=args.tolerance, confirm_max_steps=args.max_steps,
+                      confirm_epochs=args.confirm_epochs, confirm_iterations_per_epoch=args.confirm_iterations)
 
 
 def run(args: argparse.Namespace) -> int:
     from xtiny.pipeline import run_pipeline
     from xtiny.pipeline_stages import STAGES
+    from xtiny.training.confirm import check_confirm_settings
+
+    check_confirm_settings(args.tolerance, args.max_steps)  # bad flags fail before any work
 
     results = run_pipeline(options_from_args(args, args.dataset), STAGES)
-    print(f"pick: {results['search']['chosen']}")
+    print(f"probe pick: {results['search']['chosen']}")
+    if "confirm" in results:
+        print(f"confirmed pick (trained): {results['confirm']['confirmed']}")
     print(f"report: {results['report']['report_path']}")
     return 0

@@ -102,3 +102,11 @@ def require_preprocessed(dataset_name: str, plans: dict, configuration: str) -> 
 def read_preprocessed_dataset_json(dataset_name: str) -> dict:
     """The preprocessed ``dataset.json`` (nnU-Net copies it next to the plans)."""
     return read_json(nnunet_dirs().preprocessed / dataset_name / "dataset.json", "preprocessed dataset.json")
+
+
+def preprocessed_at(dataset_name: str, plans: dict, configuration: str) -> float | None:
+    """When the configuration's preprocessed data were last written (newest file mtime, seconds since the epoch);
+    a training older than this was trained on other data. None when there are no data."""
+    folder = preprocessed_data_folder(dataset_name, plans, configuration)
+    times = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    return max(times) if times else None

@@ -41,6 +41,17 @@ def read_validation_dice(fold_folder: str | os.PathLike) -> float | None:
     return None if value is None else float(value)
 
 
+def logged_training_seconds(checkpoint: dict) -> float | None:
+    """Seconds the epochs of a checkpoint took, from its log: nnU-Net's epoch start/end timestamps, or the MONAI
+    backend's ``epoch_seconds``. None when the log has neither."""
+    log = checkpoint.get("logging") or {}
+    if log.get("epoch_seconds"):
+        return round(float(sum(log["epoch_seconds"])), 3)
+    starts, ends = log.get("epoch_start_timestamps") or [], log.get("epoch_end_timestamps") or []
+    pairs = [(float(a), float(b)) for a, b in zip(starts, ends, strict=False)]
+    return round(sum(b - a for a, b in pairs), 3) if pairs else None
+
+
 @dataclass
 class TrainedModel:
     """Everything needed to rebuild a trained network: folder, plans, dataset.json, checkpoint dict."""

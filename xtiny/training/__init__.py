@@ -12,6 +12,8 @@ from xtiny.atomic import read_json
 from xtiny.errors import XTinyError
 
 TRAINERS_DIR = Path(__file__).resolve().parent / "trainers"
+CONFIRM_TOLERANCE_POINTS = 1.0  # a wider width must beat the pick by more than this many Dice points
+CONFIRM_MAX_STEPS = 3  # steps up from the pick, at most
 
 
 def register_trainers() -> None:
@@ -24,11 +26,14 @@ def register_trainers() -> None:
 register_trainers()
 
 
-def resolve_auto_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d") -> str:
-    """``auto`` → the ``chosen`` configuration of the last width search; any other name is returned as is."""
+def resolve_auto_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d",
+                               log=print) -> str:
+    """``auto`` → the confirmed pick (``xtiny confirm``) when one exists for the current search, else the search's
+    pick; it prints which one it took and why. Any other name is returned as is."""
     if configuration != "auto":
         return configuration
     from xtiny.artifacts import search_json_path
+    from xtiny.training.confirm import confirmed_configuration
 
     path: Path = search_json_path(dataset_name, base_configuration)
     if not path.is_file():
@@ -37,4 +42,10 @@ def resolve_auto_configuration(dataset_name: str, configuration: str, base_confi
     chosen = read_json(path, "search result").get("chosen")
     if not chosen:
         raise XTinyError(f"{path} has no 'chosen' configuration.", fix=f"rerun 'xtiny search -d {dataset_name}'.")
+    confirmed, why = confirmed_configuration(dataset_name, base_configuration)
+    if confirmed:
+        log(f"[xtiny] -c auto -> {confirmed}: the confirmed pick ({why}; the probe picked {chosen})")
+        return confirmed
+    log(f"[xtiny] -c auto -> {chosen}: the probe's pick, not confirmed by training ({why}; run `xtiny confirm -d "
+        f"{dataset_name}` to check it against its wider neighbours)")
     return str(chosen)

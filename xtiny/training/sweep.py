@@ -15,10 +15,10 @@ from typing import Any
 from xtiny.artifacts import search_json_path, sweep_json_path
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
-from xtiny.nnunet.checkpoints import count_checkpoint_parameters
+from xtiny.nnunet.checkpoints import count_checkpoint_parameters, load_checkpoint
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.splits import parse_fold
-from xtiny.nnunet.trained import model_folder, read_validation_dice
+from xtiny.nnunet.trained import logged_training_seconds, model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
 from xtiny.training.results import trainer_name_for
 
@@ -27,13 +27,31 @@ BACKENDS = ("nnunet", "monai")
 EXECUTORS = ("local", "ray")
 
 
+def finished_training(fold_folder: Path, not_before: float | None = None) -> bool:
+    """A training is finished when its final checkpoint and validation summary exist, and (with ``not_before``)
+    the checkpoint is newer than the data it must have been trained on."""
+    checkpoint = fold_folder / "checkpoint_final.pth"
+    if not checkpoint.is_file() or read_validation_dice(fold_folder) is None:
+        return False
+    return not_before is None or checkpoint.stat().st_mtime >= not_before
+
+
+def data_written_at(dataset_name: str, base_configuration: str) -> float | None:
+    """When the base configuration's preprocessed data were written: trainings older than that are retrained."""
+    from xtiny.nnunet.plans import load_plans, preprocessed_at
+
+    return preprocessed_at(dataset_name, load_plans(dataset_name, base_configuration), base_configuration)
+
+
 def train_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one candidate (or read it back when finished); a picklable top-level function for any executor."""
+    """Train one candidate (or read it back when finished after ``job["not_before"]``); a picklable top-level
+    function for any executor. ``train_seconds`` is what this call spent; ``logged_seconds`` what the training
+    took when it ran (from the checkpoint's log, also for a training read back)."""
     ensure_nnunet_env(quiet=True)
     trainer = trainer_name_for(job["epochs"], job["iterations_per_epoch"], job["val_iterations"], job["backend"])
     fold_folder = model_folder(job["dataset"], trainer, job["configuration"]) / f"fold_{job['fold']}"
     checkpoint = fold_folder / "checkpoint_final.pth"
-    skipped = checkpoint.is_file() and read_validation_dice(fold_folder) is not None
+    skipped = finished_training(fold_folder, job.get("not_before"))
     seconds = None
     if not skipped:
         kwargs = {k: job[k] for k in ("fold", "epochs", "iterations_per_epoch", "val_iterations", "device")}
@@ -44,7 +62,8 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
         seconds = train(job["dataset"], job["configuration"], **kwargs).seconds
     return {"configuration": job["configuration"], "trainer_name": trainer, "checkpoint": str(checkpoint),
             "params": count_checkpoint_parameters(checkpoint), "dice": read_validation_dice(fold_folder),
-            "train_seconds": seconds, "skipped_finished": skipped}
+            "train_seconds": seconds, "logged_seconds": logged_training_seconds(load_checkpoint(checkpoint)),
+            "device": job["device"], "skipped_finished": skipped}
 
 
 def observed_knee(rows: list[dict[str, Any]], tolerance: float = KNEE_TOLERANCE) -> str | None:
@@ -81,7 +100,8 @@ def _require_ray():
     return ray
 
 
-def _run_jobs(jobs: list[dict[str, Any]], workers: int, executor: str) -> list[dict[str, Any]]:
+def run_training_jobs(jobs: list[dict[str, Any]], workers: int, executor: str) -> list[dict[str, Any]]:
+    """Run :func:`train_job` over ``jobs``: in this process, a local process pool (``workers`` > 1) or Ray."""
     if executor == "ray":
         ray = _require_ray()
         if not ray.is_initialized():
@@ -116,11 +136,12 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
     configs = list(add_width_family(name, base_configuration, caps))
     if include_base and base_configuration not in configs:
         configs.insert(0, base_configuration)
+    not_before = data_written_at(name, base_configuration)
     job_list = [{"dataset": name, "configuration": c, "backend": backend, "fold": fold, "epochs": epochs,
                  "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations,
-                 "device": device} for c in configs]
+                 "device": device, "not_before": not_before} for c in configs]
     started = time.perf_counter()
-    rows = sorted(_run_jobs(job_list, jobs, executor), key=lambda r: -r["params"])
+    rows = sorted(run_training_jobs(job_list, jobs, executor), key=lambda r: -r["params"])
     search = search_json_path(name, base_configuration)
     probe_pick = read_json(search, "search result").get("chosen") if search.is_file() else None
     knee = observed_knee(rows)
@@ -135,8 +156,10 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
     return result
 
 
-def plot_sweep(result: dict[str, Any], path: Path) -> Path:
-    """Dice vs log10(parameters), with the probe pick and the observed knee marked."""
+def plot_dice_vs_params(rows: list[dict[str, Any]], marks: list[tuple[str | None, str, str]], title: str,
+                        path: Path, *, band_points: float | None = None) -> Path:
+    """Validation Dice vs log10(parameters) of trained widths (one curve: one family), with ``marks``
+    ``(configuration, colour, label)`` circled and optionally a band ``band_points`` below the best Dice."""
     import io
 
     from xtiny.plotting import pyplot
@@ -145,28 +168,36 @@ def plot_sweep(result: dict[str, Any], path: Path) -> Path:
 
     from xtiny.atomic import atomic_write_bytes
 
-    rows = [r for r in result["candidates"] if r.get("dice") is not None]
-    comparison = result["comparison"]
+    rows = sorted((r for r in rows if r.get("dice") is not None), key=lambda r: r["params"])
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot([r["params"] for r in rows], [100 * r["dice"] for r in rows], "o-", color="tab:blue")
     for r in rows:
         ax.annotate(r["configuration"], (r["params"], 100 * r["dice"]), fontsize=7, textcoords="offset points",
                     xytext=(3, 4))
-    if rows:
+    if rows and band_points is not None:
         best = 100 * max(r["dice"] for r in rows)
-        ax.axhspan(best - 100 * KNEE_TOLERANCE, best, color="tab:green", alpha=0.12, label="within 1 pt of best")
-    for key, style, label in (("observed_knee", "tab:green", "observed knee"), ("probe_pick", "tab:red", "probe pick")):
-        hit = next((r for r in rows if r["configuration"] == comparison.get(key)), None)
+        ax.axhspan(best - band_points, best, color="tab:green", alpha=0.12, label=f"within {band_points:g} pt of best")
+    for i, (configuration, colour, label) in enumerate(marks):
+        hit = next((r for r in rows if r["configuration"] == configuration), None)
         if hit:
-            ax.scatter([hit["params"]], [100 * hit["dice"]], s=160, facecolors="none", edgecolors=style,
+            ax.scatter([hit["params"]], [100 * hit["dice"]], s=160 + 100 * i, facecolors="none", edgecolors=colour,
                        linewidths=2, label=f"{label}: {hit['configuration']}")
     ax.set_xscale("log")
     ax.set_xlabel("parameters (log)")
     ax.set_ylabel("validation Dice (%)")
-    ax.set_title(f"{result['dataset']}: {result['backend']} sweep, {result['epochs']} epochs")
+    ax.set_title(title)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_sweep(result: dict[str, Any], path: Path) -> Path:
+    """Dice vs log10(parameters), with the probe pick and the observed knee marked."""
+    comparison = result["comparison"]
+    return plot_dice_vs_params(result["candidates"], [(comparison.get("observed_knee"), "tab:green", "observed knee"),
+                                                      (comparison.get("probe_pick"), "tab:red", "probe pick")],
+                               f"{result['dataset']}: {result['backend']} sweep, {result['epochs']} epochs", path,
+                               band_points=100 * KNEE_TOLERANCE)

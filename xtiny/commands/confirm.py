@@ -1,0 +1,51 @@
+"""`xtiny confirm`: train the probe's pick and its wider neighbours with one budget; step up while wider wins."""
+
+import argparse
+
+HELP = "confirm the width search's pick by training it against its wider neighbours (writes confirm_<base>.json)"
+
+
+def add_confirm_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    """``--tolerance`` and ``--max-steps`` (shared with `xtiny run`; ``prefix`` names its confirm-only budget)."""
+    from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS  # light: no torch, no numpy
+
+    parser.add_argument("--tolerance", type=float, default=CONFIRM_TOLERANCE_POINTS,
+                        help=f"Dice points a wider width must win by to be taken (default {CONFIRM_TOLERANCE_POINTS})")
+    parser.add_argument("--max-steps", type=int, default=CONFIRM_MAX_STEPS,
+                        help=f"at most this many steps up from the pick (default {CONFIRM_MAX_STEPS})")
+    if prefix:
+        parser.add_argument(f"--{prefix}epochs", type=int, default=None,
+                            help="epochs of each confirm training (default: the pick's budget)")
+        parser.add_argument(f"--{prefix}iterations", type=int, default=None,
+                            help="iterations per epoch of each confirm training (default: the pick's budget)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
+    parser.add_argument("-c", "--configuration", default="2d", help="base configuration of the search (2d)")
+    parser.add_argument("--epochs", type=int, default=1000,
+                        help="epochs of each training: the budget the pick will be trained with (default 1000)")
+    parser.add_argument("--iterations", type=int, default=None, help="training iterations per epoch (default 250)")
+    parser.add_argument("--val-iterations", type=int, default=None,
+                        help="validation iterations per epoch (default 50)")
+    parser.add_argument("--start", default=None, help="configuration to start from (default: the probe's pick)")
+    add_confirm_arguments(parser)
+    parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
+    parser.add_argument("--fold", default="0", help="cross-validation fold 0-4 or 'all'")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--jobs", type=int, default=1, help="trainings in parallel (the pick and its neighbour)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from xtiny.training.confirm import run_confirm
+
+    record = run_confirm(args.dataset, args.configuration, epochs=args.epochs, iterations_per_epoch=args.iterations,
+                         val_iterations=args.val_iterations, fold=args.fold, tolerance=args.tolerance,
+                         max_steps=args.max_steps, start=args.start, backend=args.backend, device=args.device,
+                         jobs=args.jobs)
+    costs = record["costs"]
+    print(f"probe pick: {record['probe_pick']}; confirmed: {record['confirmed']} ({record['stopped_because']})")
+    print(f"{len(record['trainings'])} trainings ({record['trainer']}): {costs['spent_s']:.0f} s spent now, "
+          f"{costs['extra_s']:.0f} s beyond the confirmed width's own training")
+    print(f"wrote {record['confirm_json']} and {record['confirm_png']}")
+    return 0

@@ -1,0 +1,171 @@
+"""Confirm the training-free pick by training it and its wider neighbours (``xtiny confirm``, ``xtiny run``'s
+``confirm`` stage).
+
+Start at the probe's pick C. Train C and the next wider candidate W with one budget (by default the budget the
+pick will be trained with). If W beats C on fold validation Dice by more than ``tolerance`` Dice points, step up
+to W and compare again; stop after ``max_steps`` steps or at the widest configuration. Finished trainings of the
+same budget (an earlier sweep or confirm) are read back instead of retrained, unless they are older than the
+preprocessed data. Writes ``confirm_<base>.json`` (key ``"confirmed"``: the configuration to train) and a
+``.png`` next to ``search_<base>.json``, after every comparison, so a killed confirm resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from xtiny.artifacts import confirm_json_path, search_json_path
+from xtiny.atomic import atomic_write_json, read_json
+from xtiny.errors import XTinyError
+from xtiny.nnunet.names import resolve_dataset_name
+from xtiny.nnunet.splits import parse_fold
+from xtiny.paths import ensure_nnunet_env
+from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training.results import trainer_name_for
+from xtiny.training.sweep import BACKENDS, data_written_at, plot_dice_vs_params, run_training_jobs
+
+
+def family_from_search(search: dict) -> list[dict[str, Any]]:
+    """The search's candidates, widest first: ``[{"name", "cap", "params"}]``."""
+    rows = [{"name": c["name"], "cap": int(c["cap"]), "params": int(c["params"])} for c in search["candidates"]]
+    return sorted(rows, key=lambda r: -r["cap"])
+
+
+def check_confirm_settings(tolerance: float, max_steps: int) -> None:
+    """XTinyError (exit 2) for a tolerance below 0 (or not a number) or fewer than 1 step."""
+    if not tolerance >= 0:
+        raise XTinyError(f"--tolerance must be at least 0 Dice points (got {tolerance}).",
+                         fix=f"pass e.g. --tolerance {CONFIRM_TOLERANCE_POINTS}.")
+    if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
+        raise XTinyError(f"--max-steps must be a whole number >= 1 (got {max_steps}).",
+                         fix=f"pass e.g. --max-steps {CONFIRM_MAX_STEPS}.")
+
+
+def check_start(start: str | None, family: list[dict], search_path: Path) -> None:
+    """XTinyError (exit 2) when ``start`` is not a configuration of the searched width family."""
+    names = [r["name"] for r in family]
+    if start is not None and start not in names:
+        raise XTinyError(f"configuration '{start}' is not in the width family of {search_path} "
+                         f"({', '.join(names)}).", fix="start from one of those, or leave --start out (the pick).")
+
+
+def _load_search(dataset_name: str, base_configuration: str) -> tuple[Path, dict]:
+    path = search_json_path(dataset_name, base_configuration)
+    if not path.is_file():
+        raise XTinyError(f"no width search for {dataset_name} {base_configuration}: {path} does not exist.",
+                         fix=f"run `xtiny search -d {dataset_name} -c {base_configuration}` first.")
+    return path, read_json(path, "search result")
+
+
+def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: int, iterations_per_epoch: int | None = None,
+                val_iterations: int | None = None, fold: int | str = 0, tolerance: float = CONFIRM_TOLERANCE_POINTS,
+                max_steps: int = CONFIRM_MAX_STEPS, start: str | None = None, backend: str = "nnunet",
+                device: str = "cpu", jobs: int = 1, executor: str = "local", log=print) -> dict[str, Any]:
+    """Confirm the search's pick (or ``start``) against its wider neighbours; returns and writes the record."""
+    ensure_nnunet_env(quiet=True)
+    name = resolve_dataset_name(dataset)
+    fold = parse_fold(fold)
+    if backend not in BACKENDS:
+        raise XTinyError(f"unknown backend '{backend}'.", fix=f"use one of {', '.join(BACKENDS)}.")
+    trainer = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend)  # bad budgets fail here
+    check_confirm_settings(tolerance, max_steps)
+    search_path, search = _load_search(name, base_configuration)
+    family = family_from_search(search)
+    check_start(start, family, search_path)
+    names = [r["name"] for r in family]
+    params = {r["name"]: r["params"] for r in family}
+    job = {"dataset": name, "backend": backend, "fold": fold, "epochs": epochs,
+           "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations, "device": device,
+           "not_before": data_written_at(name, base_configuration)}
+    record: dict[str, Any] = {
+        "dataset": name, "base_configuration": base_configuration, "probe_pick": search["chosen"],
+        "start": start or search["chosen"], "search_json": str(search_path), "trainer": trainer, "backend": backend,
+        "fold": fold, "epochs": epochs, "iterations_per_epoch": iterations_per_epoch,
+        "val_iterations": val_iterations, "device": device, "tolerance_points": tolerance, "max_steps": max_steps,
+        "trainings": {}, "trail": [], "confirmed": None, "stopped_because": None}
+    path = confirm_json_path(name, base_configuration)
+    started = time.perf_counter()
+    current, steps = record["start"], 0
+    while True:
+        index = names.index(current)
+        if index == 0:
+            record["stopped_because"] = f"{current} is the widest configuration"
+            break
+        wider = names[index - 1]
+        todo = [c for c in (current, wider) if c not in record["trainings"]]
+        for row in run_training_jobs([{**job, "configuration": c} for c in todo], jobs, executor):
+            record["trainings"][row["configuration"]] = row
+            how = "read back (finished earlier)" if row["skipped_finished"] else f"trained in {row['train_seconds']:.0f} s"
+            log(f"[confirm] {row['configuration']}: Dice {_pct(row['dice'])} ({how})")
+        dice_current, dice_wider = record["trainings"][current]["dice"], record["trainings"][wider]["dice"]
+        gap = None if dice_current is None or dice_wider is None else round(100 * (dice_wider - dice_current), 3)
+        step_up = gap is not None and gap > tolerance
+        record["trail"].append({"pick": current, "wider": wider, "dice_pick": dice_current, "dice_wider": dice_wider,
+                                "gap_points": gap, "params_pick": params[current], "params_wider": params[wider],
+                                "decision": "step up" if step_up else "keep"})
+        log(f"[confirm] {wider} vs {current}: {'+' if (gap or 0) >= 0 else ''}{gap} Dice points -> "
+            f"{'step up' if step_up else 'keep ' + current}")
+        _save(record, path, started)
+        if not step_up:
+            record["stopped_because"] = (f"{wider} is within {tolerance} Dice points of {current}" if gap is not None
+                                         else "a validation Dice is missing")
+            break
+        current, steps = wider, steps + 1
+        if steps >= max_steps:
+            record["stopped_because"] = f"reached --max-steps {max_steps}"
+            break
+    record["confirmed"] = current
+    return _save(record, path, started, final=True)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f} %"
+
+
+def confirm_costs(record: dict[str, Any]) -> dict[str, Any]:
+    """Seconds this confirm spent training (``spent_s``), what its trainings took when they ran (``logged_s``), and
+    the extra cost: every training but the confirmed one, which the final training reuses at the same budget."""
+    rows = record["trainings"].values()
+    spent = sum(r["train_seconds"] or 0.0 for r in rows)
+    logged = sum(r["logged_seconds"] or 0.0 for r in rows)
+    confirmed = record["trainings"].get(record.get("confirmed") or "", {})
+    extra = logged - (confirmed.get("logged_seconds") or 0.0)
+    device = "gpu" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"
+    return {"spent_s": round(spent, 3), "logged_s": round(logged, 3), "extra_s": round(extra, 3), "device": device}
+
+
+def _save(record: dict[str, Any], path: Path, started: float, *, final: bool = False) -> dict[str, Any]:
+    record["costs"] = confirm_costs(record)
+    record["wall_seconds"] = round(time.perf_counter() - started, 3)
+    record["finished"] = final
+    atomic_write_json(path, record)
+    record["confirm_json"] = str(path)
+    record["confirm_png"] = str(plot_confirm(record, path.with_suffix(".png")))
+    return record
+
+
+def plot_confirm(record: dict[str, Any], png_path: Path) -> Path:
+    """Validation Dice vs parameters of every confirm training, the probe pick and the confirmed pick marked."""
+    return plot_dice_vs_params(list(record["trainings"].values()),
+                               [(record.get("probe_pick"), "tab:red", "probe pick"),
+                                (record.get("confirmed"), "tab:green", "confirmed")],
+                               f"{record['dataset']}: confirm, tolerance {record['tolerance_points']} Dice points",
+                               png_path)
+
+
+def confirmed_configuration(dataset_name: str, base_configuration: str = "2d") -> tuple[str | None, str]:
+    """``(configuration, why)``: the confirmed pick when a finished confirm exists for the current search, else
+    ``(None, reason)``."""
+    path = confirm_json_path(dataset_name, base_configuration)
+    if not path.is_file():
+        return None, f"no confirm result ({path.name} absent)"
+    record = read_json(path, "confirm result")
+    if not record.get("finished") or not record.get("confirmed"):
+        return None, f"{path.name} is from an unfinished confirm"
+    search_path = search_json_path(dataset_name, base_configuration)
+    chosen = read_json(search_path, "search result").get("chosen") if search_path.is_file() else None
+    if chosen != record.get("probe_pick"):
+        return None, f"{path.name} confirmed another search's pick ({record.get('probe_pick')}, now {chosen})"
+    return str(record["confirmed"]), (f"confirmed by training {len(record['trainings'])} widths "
+                                      f"({record['stopped_because']})")
