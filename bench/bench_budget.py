@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--work", default="/tmp/xtiny-bench-selection-small")
     args = ap.parse_args()
-    from bench_selection import BUDGETS, DATASET_IDS
+    from bench_selection import BUDGETS, DATASETS
     from common import load_average, synthetic_dataset, write_result
 
     from xtiny.artifacts import search_json_path
@@ -36,7 +36,7 @@ def main() -> int:
 
     load_start, started = load_average(), time.perf_counter()
     budget = BUDGETS["small"]
-    name = synthetic_dataset(Path(args.work), args.kind, DATASET_IDS[args.kind], budget["cases"], budget["size"])
+    name = synthetic_dataset(Path(args.work), args.kind, DATASETS[args.kind][1], budget["cases"], budget["size"])
     search = search_json_path(name, "2d")
     pick = read_json(search, "search result").get("chosen") if search.is_file() else None
     dice: dict[str, dict[int, float | None]] = {}

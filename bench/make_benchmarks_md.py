@@ -89,7 +89,7 @@ def main() -> None:
              "  below comes from one such run from empty work folders on 2026-11-25, which `time` put at 36 min 30 s),",
              "  which also rebuilds this file. Check `uptime` first: figures from a loaded machine are not comparable.",
              "- Rerun on a GPU: `python bench/run_all.py --gpu` (search cost, probe chunks, training throughput;",
-             "  not yet measured here), and for accuracy `python bench/bench_selection.py --budget paper --device cuda --kinds bus cardiac`,",
+             "  not yet measured here), and for accuracy `python bench/bench_selection.py --budgets paper --device cuda`,",
              "  `python bench/bench_accuracy.py --budget paper --device cuda`, `python bench/bench_training.py",
              "  --device cuda --full-epoch`; results are written as `*_cuda.json` next to the CPU ones and the GPU",
              "  name is recorded in each file's machine line.", ""]

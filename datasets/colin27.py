@@ -143,8 +143,9 @@ def _package_version() -> str:
 
 
 def build_colin27_dataset(*, raw_dir: str | Path, dataset_id: int = 520, min_fraction: float = 0.02,
-                          preview: bool = False) -> Path:
-    """Write ``Dataset{id}_Colin27AAL``: one PNG case per axial slice with >= ``min_fraction`` AAL-labelled pixels."""
+                          preview: bool = False, in_plane_step: int = 1) -> Path:
+    """Write ``Dataset{id}_Colin27AAL``: one PNG case per axial slice with >= ``min_fraction`` AAL-labelled pixels
+    (``in_plane_step`` 2: every second row and column, a 2 mm in-plane grid for quick benches)."""
     from xtiny.datasets.rawio import check_id_free, dataset_folder_name
     from xtiny.datasets.slices import write_axial_slice_dataset
 
@@ -160,6 +161,7 @@ def build_colin27_dataset(*, raw_dir: str | Path, dataset_id: int = 520, min_fra
     version = _package_version()
     return write_axial_slice_dataset(
         raw_dir, name, t1, labels, case_prefix="colin27", min_fraction=min_fraction, preview=preview,
+        in_plane_step=in_plane_step,
         channel_names={"0": "T1"}, labels={"background": 0, **{cls: i + 1 for i, (cls, _) in enumerate(AAL_CLASSES)}},
         description=(f"Axial slices of the Colin27 T1 template with skull (ch2.nii.gz, 1 mm) from Debian's "
                      f"mricron-data {version}; labels = the 116 AAL regions (aal.nii.gz) grouped by region name "
@@ -171,5 +173,6 @@ def build_colin27_dataset(*, raw_dir: str | Path, dataset_id: int = 520, min_fra
                 "authors' terms; derived labels CC0",
         converted_by="xtiny datasets colin27",
         xtiny={"generator": "xtiny.datasets.colin27", "package": "mricron-data", "package_version": version,
-               "templates": str(folder), "min_fraction": min_fraction, "regions": regions},
+               "templates": str(folder), "min_fraction": min_fraction, "in_plane_step": in_plane_step,
+               "regions": regions},
     )

@@ -16,13 +16,14 @@ from xtiny.errors import XTinyError
 
 def write_axial_slice_dataset(raw_dir: Path, name: str, volume: np.ndarray, label_volume: np.ndarray, *,
                               case_prefix: str, min_fraction: float, preview: bool = False,
-                              **dataset_json: Any) -> Path:
+                              in_plane_step: int = 1, **dataset_json: Any) -> Path:
     """Write ``raw_dir/name``: one PNG case ``{case_prefix}_z{z:03d}`` per axial slice ``z`` of ``volume``
     (labels from ``label_volume``, same grid).
 
     A slice is kept when its fraction of labelled (non-zero) pixels is >= ``min_fraction``. Intensities are scaled
     to uint8 between the 0.5 and 99.5 percentiles of the volume's non-zero voxels. Image and label are rotated
-    the same way (``np.rot90``: anterior up). ``dataset_json`` goes to
+    the same way (``np.rot90``: anterior up). ``in_plane_step`` > 1 keeps every n-th row and column of both (a
+    coarser in-plane grid, labels not interpolated). ``dataset_json`` goes to
     :func:`xtiny.datasets.rawio.write_dataset_json` (channel_names, labels, description, ...). The caller checks
     the id (:func:`xtiny.datasets.rawio.check_id_free`); the write is staged and validated.
     """
@@ -35,10 +36,10 @@ def write_axial_slice_dataset(raw_dir: Path, name: str, volume: np.ndarray, labe
     with staged_dataset(raw_dir, name) as stage:
         count = 0
         for z in range(label_volume.shape[2]):
-            lab = label_volume[:, :, z]
+            lab = label_volume[::in_plane_step, ::in_plane_step, z]
             if (lab > 0).mean() < min_fraction:
                 continue
-            img = np.clip((volume[:, :, z] - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
+            img = np.clip((volume[::in_plane_step, ::in_plane_step, z] - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
             write_case(stage, f"{case_prefix}_z{z:03d}", np.rot90(img).copy(), np.rot90(lab).copy(), ".png")
             count += 1
         if count == 0:
