@@ -102,6 +102,31 @@ def _rebuild_network(dataset_name: str, model: ModelFolder):
     return net, patch
 
 
+def training_budget(model: ModelFolder) -> dict:
+    """What a model's training cost: epochs x iterations (from the budget in its trainer's name) and the seconds its
+    epochs took (from its checkpoint's log)."""
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.nnunet.trained import logged_training_seconds
+    from xtiny.training.trainer_classes import parse_budget
+
+    budget = parse_budget(model.trainer)
+    seconds = logged_training_seconds(load_checkpoint(model.checkpoint)) if model.checkpoint else None
+    if budget is None:
+        return {"trainer": model.trainer, "epochs": None, "iterations_per_epoch": None, "iterations": None,
+                "seconds": seconds}
+    return {"trainer": model.trainer, "epochs": budget[0], "iterations_per_epoch": budget[1],
+            "iterations": budget[0] * budget[1], "seconds": seconds}
+
+
+def budget_statement(models: dict) -> str:
+    """Whether a comparison is at equal iterations, and each model's iterations and seconds otherwise."""
+    iterations = {m["training"]["iterations"] for m in models.values() if m.get("training")}
+    if len(iterations) == 1 and None not in iterations:
+        return f"equal iterations: every model trained {iterations.pop()} iterations (seconds differ, see table)"
+    return ("unequal budgets: the models trained different numbers of iterations; compare each Dice with its "
+            "iterations and seconds")
+
+
 def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: int | str = 0, split: str = "val",
                     trainer: str | None = None, device: str = "cpu", use_mirroring: bool = False,
                     latency: bool = True, log=print) -> dict:
@@ -154,6 +179,7 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
         cost = _network_cost(predictor, model, name, latency)
         summary["models"][model.configuration] = {
             "display": display_name(model.configuration), "trainer": model.trainer, "fold_dir": str(model.fold_dir),
+            "training": training_budget(model),
             "predictions": str(pred_dir), "prediction_source": source, "cost": cost,
             "per_class": summ["per_class"], "foreground": summ["foreground"], "dice_nnunet": summ["dice_nnunet"]}
         for rec in records:
@@ -162,6 +188,7 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
         fg = summ["foreground"]["dice"]
         log(f"[xtiny] {model.configuration}: Dice {100 * fg['mean']:.2f} ± {100 * fg['sd']:.2f} over {len(cases)} "
             f"{split} cases ({source})")
+    summary["budget"] = budget_statement(summary["models"])
     csv_path = out / f"metrics_{tag}.csv"
     atomic_write_text(csv_path, _csv(rows))
     summary_path = atomic_write_json(out / f"summary_{tag}.json", _json_safe(summary))

@@ -48,17 +48,21 @@ def write_plots(summary: dict, rows: list[dict], out_dir: Path, tag: str) -> lis
         params, dice = (e.get("cost") or {}).get("params"), e["foreground"]["dice"]["mean"]
         if not params or dice is None:
             continue
-        is_family = m.startswith("2d_xtiny") or m == "2d"
-        ax.scatter([params], [dice], marker="o" if is_family else "s", color="C0" if is_family else "C1")
-        ax.annotate(e["display"], (params, dice), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        is_family = "_xtiny" in m
+        marker, colour = ("o", "C0") if is_family else (("^", "C2") if "_" not in m and m[:1].isdigit() else ("s", "C1"))
+        ax.scatter([params], [dice], marker=marker, color=colour, s=40)
+        its = (e.get("training") or {}).get("iterations")
+        ax.annotate(f"{e['display']}{f' ({its} it)' if its else ''}", (params, dice), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
         if is_family:
             fam.append((params, dice))
-    if len(fam) > 1:
+    if len(fam) > 1:  # only the width family is a curve; other models are separate markers
         fam.sort()
         ax.plot([p for p, _ in fam], [d for _, d in fam], color="C0", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("parameters (log)")
     ax.set_ylabel("Dice (foreground mean)")
-    ax.set_title("Dice vs parameters (circles: nnU-Net width family; squares: baselines)", fontsize=10)
+    ax.set_title(f"Dice vs parameters; {summary.get('budget', '')}\n(circles joined: XTiny width family; triangle: "
+                 "full nnU-Net; squares: other nets)", fontsize=8)
     save(fig, f"dice_vs_params_{tag}.png")
     return paths

@@ -129,18 +129,22 @@ def _comparison_section(summary: dict | None, sweep_png: Path) -> Section:
     if summary is None:
         section.missing = "no evaluation yet: run `xtiny evaluate`."
     else:
-        header = ["model", "params", "GFLOPs", "latency (ms)", "Dice (%)", "HD95"]
+        header = ["model", "params", "GFLOPs", "latency (ms)", "training iterations", "training s", "Dice (%)",
+                  "HD95"]
         rows = []
         for cfg, m in summary.get("models", {}).items():
             cost, fg = m.get("cost", {}), m.get("foreground", {})
             dice, hd = fg.get("dice", {}), fg.get("hd95", {})
             flops = cost.get("flops")
+            training = m.get("training") or {}
             rows.append([f"{m.get('display', cfg)} ({cfg})", f"{cost.get('params', 0):,}",
                          f"{flops / 1e9:.3f}" if isinstance(flops, (int, float)) else "",
-                         _fmt(cost.get("latency_ms")), _pm(dice, 100), _pm(hd, 1)])
+                         _fmt(cost.get("latency_ms")), _fmt(training.get("iterations")), _fmt(training.get("seconds")),
+                         _pm(dice, 100), _pm(hd, 1)])
         section.paragraphs.append(
             f"{summary.get('num_cases', '?')} {html.escape(str(summary.get('split', '')))} cases of fold "
-            f"{html.escape(str(summary.get('fold', '')))}; mean ± sd over cases and foreground classes.")
+            f"{html.escape(str(summary.get('fold', '')))}; mean ± sd over cases and foreground classes. "
+            f"<b>Budgets: {html.escape(str(summary.get('budget', 'not recorded')))}.</b>")
         section.tables.append((header, rows, set()))
         for fig in summary.get("files", {}).get("figures", []):
             if Path(fig).is_file():

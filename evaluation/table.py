@@ -24,6 +24,12 @@ def _pm(stat: dict | None, scale: float = 1.0) -> str:
     return text + (f" ({stat['undefined']} undef.)" if stat.get("undefined") else "")
 
 
+def _budget_cell(training: dict) -> str:
+    if not training.get("iterations"):
+        return "n/a"
+    return f"{training['iterations']} ({training['epochs']}x{training['iterations_per_epoch']})"
+
+
 def markdown_table(summaries: Sequence[dict]) -> str:
     """Markdown table over one or more datasets' evaluation summaries (``evaluate_models`` output).
 
@@ -32,7 +38,7 @@ def markdown_table(summaries: Sequence[dict]) -> str:
     order: list[str] = []
     for s in summaries:
         order += [m for m in s["models"] if m not in order]
-    head = ["model", "params", "GFLOPs", "latency (ms, 1 thread)"]
+    head = ["model", "params", "GFLOPs", "latency (ms, 1 thread)", "training iterations", "training s"]
     for s in summaries:
         head += [f"{s['dataset']} Dice %", f"{s['dataset']} HD95"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -41,13 +47,16 @@ def markdown_table(summaries: Sequence[dict]) -> str:
         cost = first.get("cost") or {}
         flops = cost.get("flops")
         lat = cost.get("latency_ms")
+        training = first.get("training") or {}
         cells = [first.get("display", m), format_count(cost.get("params")),
-                 "n/a" if flops is None else f"{flops / 1e9:.3f}", "n/a" if lat is None else f"{lat:.1f}"]
+                 "n/a" if flops is None else f"{flops / 1e9:.3f}", "n/a" if lat is None else f"{lat:.1f}",
+                 _budget_cell(training), "n/a" if training.get("seconds") is None else f"{training['seconds']:.0f}"]
         for s in summaries:
             e = s["models"].get(m)
             cells += ["n/a", "n/a"] if e is None else [_pm(e["foreground"]["dice"], 100.0), _pm(e["foreground"]["hd95"])]
         lines.append("| " + " | ".join(cells) + " |")
-    notes = [f"- {s['dataset']}: {s['num_cases']} {s['split']} cases of fold {s['fold']}" for s in summaries]
+    notes = [f"- {s['dataset']}: {s['num_cases']} {s['split']} cases of fold {s['fold']}; budgets: "
+             f"{s.get('budget', 'not recorded')}" for s in summaries]
     conv = summaries[0].get("conventions", {}) if summaries else {}
     notes += [f"- empty masks: both empty → {conv.get('both_empty', '')}; one empty → {conv.get('one_empty', '')}",
               "- Dice/HD95: foreground mean over cases ± sample sd; HD95 in physical units (pixels for PNG)",

@@ -23,6 +23,7 @@ from xtiny.errors import XTinyError
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
 
 DEFAULT_EXPORT_FORMATS = ("onnx", "int8", "bundle")
+BUDGET_MODES = ("equal-iterations", "equal-time")
 
 
 @dataclass
@@ -49,6 +50,8 @@ class RunOptions:
     confirm_epochs: int | None = None  # None: the pick's budget
     confirm_iterations_per_epoch: int | None = None
     num_processes: int | None = None
+    verbose: bool = False
+    budget: str = "equal-iterations"  # or "equal-time": the baseline gets the pick's training time (calibrated)
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Stage:
     run: Callable[[RunOptions, dict], dict]
     upstream: tuple[str, ...] | Callable[[RunOptions], tuple[str, ...]] = ()
     enabled: Callable[[RunOptions], bool] = field(default=lambda opts: True)
+    summary: Callable[[dict], str] | None = None
 
     def upstream_of(self, opts: RunOptions) -> tuple[str, ...]:
         return self.upstream(opts) if callable(self.upstream) else self.upstream
@@ -113,11 +117,19 @@ def _paths(outputs: dict) -> list[str]:
     return [v for k, v in outputs.items() if isinstance(v, str) and (k.endswith("_path") or k.endswith("_dir"))]
 
 
-def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], None] = print) -> dict:
-    """Run (or skip) every enabled stage in order; returns ``{stage: outputs}``."""
+def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], None] | None = None) -> dict:
+    """Run (or skip) every enabled stage in order; returns ``{stage: outputs}``.
+
+    Unless ``opts.verbose``, what nnU-Net and the other libraries print goes to ``xtiny_dir/logs/<stage>.log`` and
+    the terminal shows one line when a stage starts and one when it ends (plus progress bars)."""
+    from xtiny.console import quiet_output, say
     from xtiny.nnunet.names import resolve_dataset_name
 
+    if opts.budget not in BUDGET_MODES:
+        raise XTinyError(f"unknown --budget '{opts.budget}'.", fix=f"use one of: {', '.join(BUDGET_MODES)}.")
+    log = log or say
     opts.dataset = resolve_dataset_name(opts.dataset)
+    logs = xtiny_dir(opts.dataset) / "logs"
     state = RunState(xtiny_dir(opts.dataset) / "run.json")
     state.add_command(shlex.join(["xtiny", *sys.argv[1:]]) if sys.argv[1:] else "xtiny run")
     context: dict = {"state": state}
@@ -130,14 +142,17 @@ def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], Non
             log(f"[{stage.name}] up to date, skipped")
             results[stage.name] = context[stage.name] = state.outputs(stage.name)
             continue
-        log(f"[{stage.name}] running...")
+        log_path = None if opts.verbose else logs / f"{stage.name}.log"
+        log(f"[{stage.name}] running{f' (library output: {log_path})' if log_path else ''}")
         context["previous_key"] = state.data["stages"].get(stage.name, {}).get("key")
         started = time.perf_counter()
-        outputs = stage.run(opts, context)
+        with quiet_output(log_path):
+            outputs = stage.run(opts, context)
         seconds = time.perf_counter() - started
         state.record(stage.name, key, outputs, seconds)
         results[stage.name] = context[stage.name] = outputs
-        log(f"[{stage.name}] done in {seconds:.1f} s")
+        summary = stage.summary(outputs) if stage.summary else ""
+        log(f"[{stage.name}] done in {seconds:.1f} s{': ' + summary if summary else ''}")
     return results
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from xtiny.console import say
 from xtiny.errors import XTinyError
 from xtiny.pipeline import RunOptions, Stage, require
 
@@ -22,7 +23,7 @@ def _validate(opts: RunOptions, ctx: dict) -> dict:
     report = validate_dataset(folder)
     report.raise_if_fatal()
     for problem in report.problems:
-        print(f"[validate] {problem}")
+        say(f"[validate] {problem}")
     return {"dataset_json_path": str(folder / "dataset.json"), "cases": report.num_cases}
 
 
@@ -80,7 +81,7 @@ def _confirm(opts: RunOptions, ctx: dict) -> dict:
     record = run_confirm(opts.dataset, opts.configuration, epochs=opts.confirm_epochs or opts.epochs,
                          iterations_per_epoch=opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
                          val_iterations=opts.val_iterations, fold=opts.fold, tolerance=opts.confirm_tolerance,
-                         max_steps=opts.confirm_max_steps, device=opts.device, log=lambda line: print(line))
+                         max_steps=opts.confirm_max_steps, device=opts.device, log=say)
     return {"probe_pick": record["probe_pick"], "confirmed": record["confirmed"],
             "confirm_json_path": record["confirm_json"], "confirm_png_path": record["confirm_png"],
             "extra_seconds": record["costs"]["extra_s"]}
@@ -103,10 +104,15 @@ def _train(config_of, epochs_of, iterations_of):
         from xtiny.training.sweep import data_written_at, train_job
 
         configuration, epochs, iterations = config_of(opts, ctx), epochs_of(opts), iterations_of(opts)
+        if configuration == opts.configuration and opts.budget == "equal-time":
+            epochs = _equal_time_epochs(opts, ctx, configuration, iterations)
         if _interrupted(opts, configuration, epochs, iterations):
-            result = train_nnunet(opts.dataset, configuration, fold=opts.fold, epochs=epochs,
-                                  iterations_per_epoch=iterations, val_iterations=opts.val_iterations,
-                                  device=opts.device, continue_training=True)
+            from xtiny.console import progress_bar
+
+            with progress_bar(epochs, f"train {configuration} (continued)"):
+                result = train_nnunet(opts.dataset, configuration, fold=opts.fold, epochs=epochs,
+                                      iterations_per_epoch=iterations, val_iterations=opts.val_iterations,
+                                      device=opts.device, continue_training=True)
             trainer, checkpoint, dice, reused = (result.trainer_name, str(result.checkpoint), result.validation_dice,
                                                  False)
         else:
@@ -125,9 +131,23 @@ def _train(config_of, epochs_of, iterations_of):
 
     def inputs(opts: RunOptions, ctx: dict) -> dict:
         return {"configuration": config_of(opts, ctx), "fold": opts.fold, "epochs": epochs_of(opts),
-                "iterations": iterations_of(opts), "val_iterations": opts.val_iterations, "device": opts.device}
+                "iterations": iterations_of(opts), "val_iterations": opts.val_iterations, "device": opts.device,
+                "budget": opts.budget}
 
     return run, inputs
+
+
+def _equal_time_epochs(opts: RunOptions, ctx: dict, configuration: str, iterations: int | None) -> int:
+    """Epochs that give ``configuration`` (the full base) the training time of the pick's budget, from a few timed
+    iterations of both on this machine (``--budget equal-time``)."""
+    from xtiny.training.calibrate import seconds_per_iteration
+
+    pick = _pick(opts, ctx)
+    ratio = seconds_per_iteration(opts.dataset, pick, device=opts.device) / \
+        seconds_per_iteration(opts.dataset, configuration, device=opts.device)
+    epochs = max(1, round(opts.epochs * (opts.iterations_per_epoch or 250) * ratio / (iterations or 250)))
+    say(f"[train_baseline] equal time: {configuration} gets {epochs} epochs ({ratio:.3f} x the pick's iterations)")
+    return epochs
 
 
 def _interrupted(opts: RunOptions, configuration: str, epochs: int, iterations: int | None) -> bool:
@@ -184,28 +204,45 @@ def _recorded(ctx: dict, stage: str, key: str) -> Path | None:
     return Path(value) if value else None
 
 
+def training_summary(outputs: dict) -> str:
+    """``2d_xtiny8: validation Dice 65.1 % after 25 epochs x 40 iterations (nnUNetTrainer_...)``."""
+    dice = outputs.get("validation_dice")
+    its = outputs.get("iterations_per_epoch") or 250
+    return (f"{outputs.get('configuration')}: validation Dice {'n/a' if dice is None else f'{100 * dice:.1f} %'} "
+            f"after {outputs.get('epochs')} epochs x {its} iterations ({outputs.get('trainer')})")
+
+
 def _trained_stages(opts: RunOptions) -> tuple[str, ...]:
     return ("train_pick", "train_baseline") if opts.with_baseline else ("train_pick",)
 
 
 _train_pick, _train_pick_inputs = _train(_pick, lambda o: o.epochs, lambda o: o.iterations_per_epoch)
-_train_base, _train_base_inputs = _train(lambda o, c: o.configuration, lambda o: o.baseline_epochs or o.epochs,
+_train_base, _train_base_inputs = _train(lambda o, c: o.configuration,
+                                         lambda o: o.baseline_epochs or o.epochs,
                                          lambda o: o.baseline_iterations_per_epoch or o.iterations_per_epoch)
 
 STAGES = [
-    Stage("validate", raw_fingerprint, _validate),
-    Stage("plan", lambda o, c: {"configuration": o.configuration}, _plan, upstream=("validate",)),
+    Stage("validate", raw_fingerprint, _validate, summary=lambda out: f"{out.get('cases', '?')} cases"),
+    Stage("plan", lambda o, c: {"configuration": o.configuration}, _plan, upstream=("validate",),
+          summary=lambda out: "plans and preprocessed data made anew" if out.get("replanned") else ""),
     Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
-                                  "device": o.device}, _search, upstream=("plan",)),
+                                  "device": o.device}, _search, upstream=("plan",),
+          summary=lambda out: f"probe's pick {out['chosen']}"),
     Stage("confirm", lambda o, c: {"tolerance": o.confirm_tolerance, "max_steps": o.confirm_max_steps,
                                    "epochs": o.confirm_epochs or o.epochs, "fold": o.fold, "device": o.device,
                                    "iterations": o.confirm_iterations_per_epoch or o.iterations_per_epoch,
                                    "val_iterations": o.val_iterations},
-          _confirm, upstream=("search",), enabled=lambda o: o.confirm),
-    Stage("train_pick", _train_pick_inputs, _train_pick, upstream=_pick_upstream),
-    Stage("train_baseline", _train_base_inputs, _train_base, upstream=("plan",), enabled=lambda o: o.with_baseline),
-    Stage("evaluate", lambda o, c: {"fold": o.fold}, _evaluate, upstream=_trained_stages),
-    Stage("export", lambda o, c: {"formats": list(o.export_formats)}, _export, upstream=("train_pick",)),
+          _confirm, upstream=("search",), enabled=lambda o: o.confirm,
+          summary=lambda out: f"confirmed {out['confirmed']} (probe's pick {out['probe_pick']})"),
+    Stage("train_pick", _train_pick_inputs, _train_pick, upstream=_pick_upstream, summary=training_summary),
+    Stage("train_baseline", _train_base_inputs, _train_base,
+          upstream=lambda o: ("plan", *_pick_upstream(o)) if o.budget == "equal-time" else ("plan",),
+          enabled=lambda o: o.with_baseline,
+          summary=training_summary),
+    Stage("evaluate", lambda o, c: {"fold": o.fold}, _evaluate, upstream=_trained_stages,
+          summary=lambda out: f"table {out['table_path']}"),
+    Stage("export", lambda o, c: {"formats": list(o.export_formats)}, _export, upstream=("train_pick",),
+          summary=lambda out: f"{out.get('bundle_dir') or out.get('export_dir')}"),
     Stage("report", lambda o, c: {}, _report,
           upstream=lambda o: ("validate", "search", *_pick_upstream(o), *_trained_stages(o), "evaluate", "export")),
 ]

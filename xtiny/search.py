@@ -260,12 +260,13 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
 
     from xtiny.artifacts import search_json_path
     from xtiny.atomic import atomic_write_json
+    from xtiny.console import terminal
 
     setup = prepare_search(dataset, configuration, k, seeds, device, rule, caps, proxies, use_cache=use_cache,
                            chunk_size=chunk_size)
     total = len(setup.names) * len(setup.seeds) * (1 + len(setup.proxies))
-    with tqdm(total=total, desc=f"xtiny search {setup.dataset_name} {configuration}", unit="probe",
-              disable=not progress) as bar:
+    with tqdm(total=total, desc=f"search {setup.dataset_name} {configuration}", unit="probe", disable=not progress,
+              file=terminal(errors=True), leave=False, dynamic_ncols=True) as bar:
         candidates = [score_candidate(setup, cand, bar) for cand in setup.names]
     result = search_record(setup, candidates, choose_width(setup, candidates, rule), rule)
     if write:

@@ -1,47 +1,104 @@
-"""`xtiny demo`: `xtiny run` on a synthetic dataset generated on the spot, with budgets for a 2-core CPU."""
+"""`xtiny demo`: `xtiny run` on a built-in dataset, with training budgets calibrated to finish on this machine.
 
-from __future__ import annotations
+The job: validate → plan → search run first; then 5 training iterations of the pick, its wider neighbour and the
+full nnU-Net are timed here, and the epochs are set so that confirm (the pick against its wider neighbour),
+the baseline and the rest fit ``--minutes``. Every net gets the same number of iterations (equal iterations),
+which the report states next to every Dice.
+"""
 
 import argparse
 
-HELP = "the whole job on a built-in synthetic dataset (default < 15 min on a 2-core CPU, --quick < 5 min)"
+HELP = "the whole job on a built-in dataset (synthetic, or real brain MRI with --dataset mni), sized to fit --minutes"
 
-DEMO_IDS = {"default": 500, "quick": 501}  # separate datasets, so switching profiles never mixes results
-# Budgets measured on the 2-core CI machine: cap-8 net at 128 px ~0.09 s/iteration, full 2d ~0.85 s/iteration.
-# The tiny pick learns more slowly per iteration but each iteration is ~10x cheaper, so it gets 2.5x the
-# iterations of the full nnU-Net 2d and still costs a third of its CPU time. The budgets are part of the trainer
-# names (nnUNetTrainer_XTiny_{E}ep_{I}it_...) shown in the report; `xtiny run` gives both the same budget.
+DEMO_IDS = {"default": 500, "quick": 501, "mni": 510}  # separate datasets, so switching profiles never mixes results
 PROFILES = {
-    "default": {"cases": 60, "size": 128, "epochs": 25, "iterations": 40, "baseline_epochs": 10,
-                "baseline_iterations": 40, "k": 16, "seeds": 2, "val_iterations": 4},
-    "quick": {"cases": 30, "size": 96, "epochs": 12, "iterations": 40, "baseline_epochs": 3,
-              "baseline_iterations": 20, "k": 8, "seeds": 1, "val_iterations": 2},
+    "default": {"cases": 60, "size": 128, "k": 16, "seeds": 2, "val_iterations": 4, "iterations": 40, "minutes": 9.0},
+    "quick": {"cases": 30, "size": 96, "k": 8, "seeds": 1, "val_iterations": 2, "iterations": 20, "minutes": 4.0},
 }
+RESERVE_SECONDS = 30.0  # evaluate, export, report: plus 40 iterations of the full net (its predictions dominate)
+START_SECONDS = 10.0  # per training: data loaders, checkpoints, nnU-Net's final validation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="smaller data and budgets (< 5 minutes)")
-    parser.add_argument("--kind", default="bus", help="synthetic kind (default bus: breast ultrasound)")
+    parser.add_argument("--quick", action="store_true", help="smaller data and a 4-minute target")
+    parser.add_argument("--dataset", default="bus",
+                        help="a synthetic kind (default bus: breast ultrasound) or 'mni' (real brain MRI slices, "
+                             "nilearn's MNI152 template at 2 mm, 3 tissue classes)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="wall-clock target after install (default 9, --quick 4)")
     parser.add_argument("--no-baseline", action="store_true", help="skip training the full nnU-Net 2d")
+    parser.add_argument("--verbose", action="store_true", help="show everything nnU-Net prints")
+
+
+def _dataset(args: argparse.Namespace, profile: str, p: dict):
+    from xtiny.paths import nnunet_dirs
+
+    raw = nnunet_dirs().raw
+    if args.dataset == "mni":
+        from xtiny.datasets.mni import build_mni_dataset
+
+        existing = sorted(raw.glob(f"Dataset{DEMO_IDS['mni']:03d}_*"))
+        return existing[0] if existing else build_mni_dataset(raw_dir=raw, dataset_id=DEMO_IDS["mni"], resolution=2,
+                                                             preview=True)
+    from xtiny.datasets.synth import generate_dataset
+
+    return generate_dataset(args.dataset, dataset_id=DEMO_IDS[profile], num_cases=p["cases"], seed=0, size=p["size"],
+                            raw_dir=raw, preview=True)
+
+
+def _wider(search: dict, pick: str) -> str | None:
+    names = [c["name"] for c in sorted(search["candidates"], key=lambda c: -c["cap"])]
+    index = names.index(pick)
+    return names[index - 1] if index > 0 else None
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.datasets.synth import generate_dataset
-    from xtiny.paths import nnunet_dirs
+    import time
+
+    from xtiny.atomic import read_json
+    from xtiny.console import say
     from xtiny.pipeline import RunOptions, run_pipeline
     from xtiny.pipeline_stages import STAGES
+    from xtiny.training.calibrate import seconds_per_iteration
 
+    started = time.perf_counter()
     profile = "quick" if args.quick else "default"
     p = PROFILES[profile]
-    folder = generate_dataset(args.kind, dataset_id=DEMO_IDS[profile], num_cases=p["cases"], seed=0, size=p["size"],
-                              raw_dir=nnunet_dirs().raw, preview=True)
-    print(f"[demo] synthetic '{args.kind}' dataset: {folder}")
-    opts = RunOptions(dataset=folder.name, k=p["k"], seeds=p["seeds"], epochs=p["epochs"],
-                      iterations_per_epoch=p["iterations"], val_iterations=p["val_iterations"],
-                      with_baseline=not args.no_baseline, baseline_epochs=p["baseline_epochs"],
-                      baseline_iterations_per_epoch=p["baseline_iterations"], num_processes=2)
+    minutes = args.minutes or p["minutes"]
+    folder = _dataset(args, profile, p)
+    say(f"[demo] dataset {folder.name} ({folder}); target {minutes:g} min on this machine")
+    opts = RunOptions(dataset=folder.name, k=p["k"], seeds=p["seeds"], epochs=1, iterations_per_epoch=p["iterations"],
+                      val_iterations=p["val_iterations"], with_baseline=not args.no_baseline, num_processes=2,
+                      confirm_max_steps=1, verbose=args.verbose)
+    first = run_pipeline(opts, [s for s in STAGES if s.name in ("validate", "plan", "search")])
+    search = read_json(first["search"]["search_json_path"], "search result")
+    pick = search["chosen"]
+    nets = [n for n in (pick, _wider(search, pick), None if args.no_baseline else "2d") if n]
+    say(f"[demo] timing 5 training iterations of {', '.join(nets)} on this machine...")
+    per_iteration = {n: seconds_per_iteration(folder.name, n) for n in nets}
+    elapsed = time.perf_counter() - started
+    reserve = RESERVE_SECONDS + 40 * per_iteration.get("2d", per_iteration[pick])
+    budget = minutes * 60 - elapsed - reserve - START_SECONDS * len(nets)
+    iterations = max(2 * p["iterations"], int(budget / sum(per_iteration.values())))
+    opts.epochs = max(2, iterations // p["iterations"])
+    total = opts.epochs * p["iterations"]
+    say(f"[demo] plan: every net trains {opts.epochs} epochs x {p['iterations']} iterations = {total} iterations "
+        "(equal iterations)")
+    for name, seconds in per_iteration.items():
+        role = {pick: "probe's pick (confirm, reused by train_pick)", "2d": "full nnU-Net 2d (baseline)"}.get(
+            name, "its wider neighbour (confirm)")
+        say(f"[demo]   {name:<12} {seconds:.3f} s/iteration -> ~{total * seconds + START_SECONDS:.0f} s  {role}")
+    say(f"[demo]   evaluate, export, report ~{reserve:.0f} s; expected end after ~"
+        f"{(elapsed + reserve + sum(total * s + START_SECONDS for s in per_iteration.values())) / 60:.1f} min")
     results = run_pipeline(opts, STAGES)
-    print(f"[demo] pick: {results['search']['chosen']}")
-    print(f"[demo] edge bundle: {results['export'].get('bundle_dir')}")
-    print(f"[demo] report: {results['report']['report_path']}")
+    summary = read_json(results["evaluate"]["summary_path"], "evaluation summary")
+    say(f"[demo] probe's pick {pick}, confirmed {results['confirm']['confirmed']}")
+    for name, model in summary["models"].items():
+        dice = model["foreground"]["dice"]["mean"]
+        training = model.get("training") or {}
+        say(f"[demo]   {model.get('display', name)} ({name}): Dice {100 * dice:.1f} % on {summary['num_cases']} held-out "
+            f"cases after {training.get('iterations', '?')} iterations, {training.get('seconds') or 0:.0f} s")
+    report = results["report"]["report_path"]
+    say(f"[demo] done in {(time.perf_counter() - started) / 60:.1f} min; report: {report}")
+    say(f"[demo] open it: python3 -m webbrowser file://{report}")
     return 0

@@ -27,6 +27,12 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
     parser.add_argument("--val-iterations", type=int, default=None, help="validation iterations per epoch (50)")
     parser.add_argument("--with-baseline", action="store_true", help="also train the full base configuration")
     parser.add_argument("--baseline-epochs", type=int, default=None, help="epochs for the baseline (default: same)")
+    parser.add_argument("--budget", default="equal-iterations", choices=["equal-iterations", "equal-time"],
+                        help="baseline vs pick: the same iterations (default) or the same training time on this "
+                             "machine (timed here)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show everything nnU-Net and the other libraries print (default: one line per stage, "
+                             "their output in the run's logs/ folder)")
     parser.add_argument("--no-confirm", action="store_true",
                         help="train the probe's pick as is, without confirming it against its wider neighbours")
     from xtiny.commands.confirm import add_confirm_arguments
@@ -44,7 +50,7 @@ def options_from_args(args: argparse.Namespace, dataset: str):
                       val_iterations=args.val_iterations, with_baseline=args.with_baseline,
                       baseline_epochs=args.baseline_epochs,
                       export_formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-                      confirm=not args.no_confirm, confirm_tolerance=args.tolerance, confirm_max_steps=args.max_steps,
+                      verbose=args.verbose, budget=args.budget, confirm=not args.no_confirm, confirm_tolerance=args.tolerance, confirm_max_steps=args.max_steps,
                       confirm_epochs=args.confirm_epochs, confirm_iterations_per_epoch=args.confirm_iterations)
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from xtiny.atomic import atomic_write_json, read_json
+from xtiny.console import epoch_done
 from xtiny.errors import XTinyError
 from xtiny.nnunet.checkpoints import load_checkpoint, save_checkpoint_atomically
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, plans_path
@@ -267,8 +268,9 @@ class MonaiTrainer:
             self.log["mean_fg_dice"].append(self.pseudo_dice(val_sampler, batch_size))
             self.log["epoch_seconds"].append(round(time.perf_counter() - tic, 3))
             self.epoch += 1
-            print(f"[xtiny monai] epoch {self.epoch}/{run.epochs}: loss {self.log['train_losses'][-1]:.4f}, "
-                  f"pseudo Dice {self.log['mean_fg_dice'][-1]}, {self.log['epoch_seconds'][-1]:.1f} s")
+            dice = self.log["mean_fg_dice"][-1]
+            epoch_done(self.epoch, run.epochs, f"loss {self.log['train_losses'][-1]:.4f}, pseudo Dice "
+                       f"{'n/a' if dice is None else f'{100 * dice:.1f} %'}, {self.log['epoch_seconds'][-1]:.1f} s")
             self.save_checkpoint(run.fold_folder / "checkpoint_latest.pth")
 
     def iterations_per_second(self) -> float | None:

@@ -59,7 +59,10 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
             from xtiny.training.monai_backend import train_monai as train
         else:
             from xtiny.training.nnunet_backend import train_nnunet as train
-        seconds = train(job["dataset"], job["configuration"], **kwargs).seconds
+        from xtiny.console import progress_bar
+
+        with progress_bar(job["epochs"], f"train {job['configuration']}"):
+            seconds = train(job["dataset"], job["configuration"], **kwargs).seconds
     return {"configuration": job["configuration"], "trainer_name": trainer, "checkpoint": str(checkpoint),
             "params": count_checkpoint_parameters(checkpoint), "dice": read_validation_dice(fold_folder),
             "train_seconds": seconds, "logged_seconds": logged_training_seconds(load_checkpoint(checkpoint)),

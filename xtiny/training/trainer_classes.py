@@ -81,6 +81,17 @@ class XTinyBudgetTrainer(nnUNetTrainer):
         self.num_val_iterations_per_epoch = self.budget_val_iterations
         self.save_every = max(1, min(50, self.budget_epochs // 10))
 
+    def on_epoch_end(self) -> None:
+        """nnU-Net's epoch end, then XTiny's progress bar (or one line) is told."""
+        super().on_epoch_end()
+        from xtiny.console import epoch_done
+
+        try:
+            dice = self.logger.get_value("ema_fg_dice", step=None)[-1]
+        except (KeyError, IndexError):
+            dice = None
+        epoch_done(self.current_epoch, self.num_epochs, "" if dice is None else f"EMA pseudo Dice {100 * dice:.1f} %")
+
     def save_checkpoint(self, filename: str) -> None:
         """nnU-Net's checkpoint, written to a temp file and renamed: an interrupted write never corrupts it."""
         tmp = f"{filename}.tmp{os.getpid()}"

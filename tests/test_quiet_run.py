@@ -1,0 +1,27 @@
+"""`xtiny run` keeps the terminal quiet: one line per stage, nnU-Net's epoch log in the run's logs/ folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_run_prints_stage_lines_not_nnunet_epochs(nnunet_work: Path) -> None:
+    from xtiny.datasets.synth import generate_dataset
+
+    folder = generate_dataset("bus", dataset_id=956, num_cases=8, seed=2, size=48, raw_dir=nnunet_work / "raw")
+    proc = subprocess.run([sys.executable, "-m", "xtiny", "run", "-d", "956", "-k", "2", "--seeds", "1", "--epochs",
+                           "2", "--iterations", "3", "--val-iterations", "1", "--no-confirm", "--formats", "onnx"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert len(lines) <= 40, proc.stdout
+    for noise in ("Epoch ", "train_loss", "Yayy", "Pseudo dice", "Using device", "2D U-Net configuration"):
+        assert noise not in proc.stdout, noise
+    assert sum(line.startswith("[train_pick] done") for line in lines) == 1
+    logs = nnunet_work / "results" / folder.name / "xtiny" / "logs"
+    assert "Epoch 1" in (logs / "train_pick.log").read_text()  # nnU-Net's own lines went to the stage's log
+    assert "2D U-Net configuration" in (logs / "plan.log").read_text()
+    assert any(f"library output: {logs / 'train_pick.log'}" in line for line in lines)
