@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xtiny.evaluation.html_report import Section, load_json_if_present, write_report
+from xtiny.evaluation.table import format_mean_sd
 from xtiny.versions import stack_versions
 
 
@@ -140,7 +141,7 @@ def _comparison_section(summary: dict | None, sweep_png: Path) -> Section:
             rows.append([f"{m.get('display', cfg)} ({cfg})", f"{cost.get('params', 0):,}",
                          f"{flops / 1e9:.3f}" if isinstance(flops, (int, float)) else "",
                          _fmt(cost.get("latency_ms")), _fmt(training.get("iterations")), _fmt(training.get("seconds")),
-                         _pm(dice, 100), _pm(hd, 1)])
+                         format_mean_sd(dice, 100), format_mean_sd(hd, 1)])
         section.paragraphs.append(
             f"{summary.get('num_cases', '?')} {html.escape(str(summary.get('split', '')))} cases of fold "
             f"{html.escape(str(summary.get('fold', '')))}; mean ± sd over cases and foreground classes. "
@@ -152,12 +153,6 @@ def _comparison_section(summary: dict | None, sweep_png: Path) -> Section:
     if sweep_png.is_file():
         section.figures.append((sweep_png, "Oracle sweep: trained Dice vs parameters for every width"))
     return section
-
-
-def _pm(stat: dict, scale: float) -> str:
-    if not isinstance(stat.get("mean"), (int, float)):
-        return "n/a"
-    return f"{scale * stat['mean']:.2f} ± {scale * (stat.get('sd') or 0):.2f}"
 
 
 def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: int = 4) -> Path | None:

@@ -17,10 +17,11 @@ def format_count(n: int | None) -> str:
     return str(int(n))
 
 
-def _pm(stat: dict | None, scale: float = 1.0) -> str:
-    if not stat or stat.get("mean") is None:
+def format_mean_sd(stat: dict | None, scale: float = 1.0) -> str:
+    """``{"mean", "sd", "undefined"?}`` → ``"65.10±3.20"`` (scaled; ``n/a`` without a mean)."""
+    if not stat or not isinstance(stat.get("mean"), (int, float)):
         return "n/a"
-    text = f"{scale * stat['mean']:.2f}±{scale * stat['sd']:.2f}"
+    text = f"{scale * stat['mean']:.2f}±{scale * (stat.get('sd') or 0):.2f}"
     return text + (f" ({stat['undefined']} undef.)" if stat.get("undefined") else "")
 
 
@@ -53,7 +54,7 @@ def markdown_table(summaries: Sequence[dict]) -> str:
                  _budget_cell(training), "n/a" if training.get("seconds") is None else f"{training['seconds']:.0f}"]
         for s in summaries:
             e = s["models"].get(m)
-            cells += ["n/a", "n/a"] if e is None else [_pm(e["foreground"]["dice"], 100.0), _pm(e["foreground"]["hd95"])]
+            cells += ["n/a", "n/a"] if e is None else [format_mean_sd(e["foreground"]["dice"], 100.0), format_mean_sd(e["foreground"]["hd95"])]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- {s['dataset']}: {s['num_cases']} {s['split']} cases of fold {s['fold']}; budgets: "
              f"{s.get('budget', 'not recorded')}" for s in summaries]

@@ -145,6 +145,7 @@ def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], Non
         log_path = None if opts.verbose else logs / f"{stage.name}.log"
         log(f"[{stage.name}] running{f' (library output: {log_path})' if log_path else ''}")
         context["previous_key"] = state.data["stages"].get(stage.name, {}).get("key")
+        context["key"] = key
         started = time.perf_counter()
         with quiet_output(log_path):
             outputs = stage.run(opts, context)

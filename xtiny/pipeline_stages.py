@@ -45,11 +45,12 @@ def raw_fingerprint(opts: RunOptions, ctx: dict) -> dict:
 
 
 def _plan(opts: RunOptions, ctx: dict) -> dict:
-    """nnU-Net's planning; made anew from the raw data when this stage ran before (something upstream changed)."""
+    """nnU-Net's planning; made anew from the raw data when the raw data changed since this stage last ran."""
     from xtiny.nnunet.planning import plan_and_preprocess
     from xtiny.nnunet.plans import load_plans, plans_path
 
-    redo = ctx.get("previous_key") is not None and nnunet_raw_exists(opts)
+    previous = ctx.get("previous_key")
+    redo = previous is not None and previous.get("upstream") != ctx["key"]["upstream"] and nnunet_raw_exists(opts)
     plan_and_preprocess(opts.dataset, (opts.configuration,), num_processes=opts.num_processes, redo=redo)
     base = load_plans(opts.dataset, opts.configuration)["configurations"][opts.configuration]
     fingerprint = plans_path(opts.dataset).parent / "dataset_fingerprint.json"
