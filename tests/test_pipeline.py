@@ -12,7 +12,7 @@ from tests.browser import chromium_path, render_page
 from xtiny.cli import main
 
 RUN_ARGS = ["-k", "4", "--seeds", "1", "--epochs", "1", "--iterations", "5", "--val-iterations", "1",
-            "--formats", "onnx,bundle"]
+            "--formats", "onnx,bundle", "--max-steps", "1"]
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     minutes = args.minutes or p["minutes"]
     folder = _dataset(args, profile, p)
     say(f"[demo] dataset {folder.name} ({folder}); target {minutes:g} min on this machine")
+    say("[demo] stages: validate, plan, search; then 5 timed training iterations per net set the budgets of "
+        "confirm, train_pick, train_baseline; then evaluate, export, report")
     opts = RunOptions(dataset=folder.name, k=p["k"], seeds=p["seeds"], epochs=1, iterations_per_epoch=p["iterations"],
                       val_iterations=p["val_iterations"], with_baseline=not args.no_baseline, num_processes=2,
                       confirm_max_steps=1, verbose=args.verbose)
