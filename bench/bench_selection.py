@@ -297,8 +297,8 @@ def summarize(tag: str) -> Path | None:
     suffix = "_smoke" if smoke else ""
     figure = plot_panels(results, RESULTS / f"selection_panels_{tag}{suffix}.png")
     ok = [row for row in rows if row[7] is not None]
-    notes = [f"Figure: bench/results/{figure.name} (one Dice-vs-params panel per dataset and budget; circles: "
-             "observed knee, XTiny pick, confirmed pick, params-only pick).",
+    notes = [f"Figure (one Dice-vs-params panel per dataset and budget; circles: observed knee, XTiny pick, "
+             f"confirmed pick, params-only pick): ![selection panels](bench/results/{figure.name})",
              f"Confirmed pick within 1 Dice point of the best width: {sum(r[7] <= 1.0 for r in ok)} of {len(ok)}; "
              f"at most 4x the knee's parameters: {sum((r[8] or 0) <= 4 for r in ok)} of {len(ok)}; extra training "
              f"<= 30 % of one full-size training: {sum((r[9] or 9) <= 0.3 for r in ok)} of {len(ok)}.",
