@@ -61,12 +61,12 @@ def save_checkpoint_atomically(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def count_checkpoint_parameters(checkpoint: str | os.PathLike) -> int:
+def count_checkpoint_parameters(checkpoint: str | os.PathLike | dict) -> int:
     """Number of weights in a checkpoint's ``network_weights`` (floating-point tensors), each tensor counted once:
     nnU-Net's state dict lists shared modules under several keys (``convs.0.conv`` = ``convs.0.all_modules.0``,
     ``decoder.encoder.*`` = ``encoder.*``), and ``torch.load`` keeps them sharing storage."""
     import torch
 
-    state = load_checkpoint(checkpoint)["network_weights"]
+    state = (checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))["network_weights"]
     unique = {(v.data_ptr(), v.numel()): v.numel() for v in state.values() if torch.is_floating_point(v)}
     return int(sum(unique.values()))

@@ -63,9 +63,10 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
 
         with progress_bar(job["epochs"], f"train {job['configuration']}"):
             seconds = train(job["dataset"], job["configuration"], **kwargs).seconds
+    loaded = load_checkpoint(checkpoint)  # once: parameters and the logged training time
     return {"configuration": job["configuration"], "trainer_name": trainer, "checkpoint": str(checkpoint),
-            "params": count_checkpoint_parameters(checkpoint), "dice": read_validation_dice(fold_folder),
-            "train_seconds": seconds, "logged_seconds": logged_training_seconds(load_checkpoint(checkpoint)),
+            "params": count_checkpoint_parameters(loaded), "dice": read_validation_dice(fold_folder),
+            "train_seconds": seconds, "logged_seconds": logged_training_seconds(loaded),
             "device": job["device"], "skipped_finished": skipped}
 
 
