@@ -54,6 +54,10 @@ BUDGETS = {
               "stability_seeds": 5, "k_values": [8, 16, 32, 0]},
     "small4x": {"size": 96, "cases": 40, "epochs": 32, "iterations": 50, "k": 32, "seeds": 3, "proxy_seeds": 1,
                 "stability_seeds": 5, "k_values": [8, 16, 32, 0]},
+    # a lent GPU's one short lease (~7 min of command time): 256 px, 200 cases, 4 x 250 iterations per width;
+    # stability trimmed to 3 seeds and K = 16 / all so three datasets fit side by side
+    "gpu1k": {"size": 256, "cases": 200, "epochs": 4, "iterations": 250, "k": 32, "seeds": 3, "proxy_seeds": 3,
+              "stability_seeds": 3, "k_values": [16, 0]},
     "paper": {"size": 256, "cases": 200, "epochs": 100, "iterations": 250, "k": 32, "seeds": 3, "proxy_seeds": 3,
               "stability_seeds": 5, "k_values": [8, 16, 32, 0]},
 }
@@ -126,7 +130,7 @@ def prepare_dataset(label: str, budget: dict, work: Path) -> str:
             from xtiny.datasets.colin27 import build_colin27_dataset
 
             build_colin27_dataset(raw_dir=raw, dataset_id=dataset_id, in_plane_step=2)
-    return plan_and_preprocess(dataset_id, configurations=(base,), num_processes=2)
+    return plan_and_preprocess(dataset_id, configurations=(base,), num_processes=min(8, os.cpu_count() or 2))
 
 
 def searches(name: str, base: str, budget: dict, device: str) -> tuple[dict, dict]:
@@ -351,7 +355,7 @@ def plot_panels(results: list[dict], path: Path) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budgets", nargs="+", default=["small", "small4x"], choices=["small", "small4x", "paper"])
+    ap.add_argument("--budgets", nargs="+", default=["small", "small4x"], choices=["small", "small4x", "gpu1k", "paper"])
     ap.add_argument("--smoke", action="store_true", help="minimal sizes (minutes); results marked as smoke")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])

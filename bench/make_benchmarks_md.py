@@ -90,11 +90,12 @@ def main() -> None:
              "  except the `selection_<dataset>_<budget>` results and their summary: `python bench/bench_selection.py",
              "  --budgets small --datasets ...`, 2026-11-27, one dataset at a time; each states its load average),",
              "  which also rebuilds this file. Check `uptime` first: figures from a loaded machine are not comparable.",
-             "- Rerun on a GPU: `python bench/run_all.py --gpu` (search cost, probe chunks, training throughput;",
-             "  not yet measured here), and for accuracy `python bench/bench_selection.py --budgets paper --device cuda`,",
-             "  `python bench/bench_accuracy.py --budget paper --device cuda`, `python bench/bench_training.py",
-             "  --device cuda --full-epoch`; results are written as `*_cuda.json` next to the CPU ones and the GPU",
-             "  name is recorded in each file's machine line.", ""]
+             "- Rerun on a GPU: `python bench/run_all.py --gpu`. Measured on a GPU so far: only the",
+             "  `selection_*_gpu1k_cuda` results and their summary (one lent H100, 2026-11-27, ~13 min of device",
+             "  time; how the run was split is in each file's notes). Search cost, probe chunks and training",
+             "  throughput on CUDA are not measured yet; nor is the `paper` budget (25k iterations per width), which",
+             "  needs hours of GPU. Results are written as `*_cuda.json` next to the CPU ones and the GPU name is",
+             "  recorded in each file's machine line.", ""]
     files = sorted(p for p in RESULTS.glob("*.json") if not p.stem.endswith("_smoke"))
     if not files:
         lines.append("_No results yet: run `make bench-cpu`._")
