@@ -19,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
     parser.add_argument("--continue", dest="continue_training", action="store_true",
                         help="continue an interrupted run from its checkpoint (same budget)")
+    parser.add_argument("--teacher", default=None, metavar="CONFIG_OR_CHECKPOINT",
+                        help="distil a trained teacher into this model: a configuration of the same dataset trained on "
+                             "the same fold (e.g. 2d) or a checkpoint path")
+    parser.add_argument("--kd-alpha", type=float, default=None,
+                        help="weight of the distillation term in [0, 1] (default: the bench's best, see BENCHMARKS.md)")
+    parser.add_argument("--kd-temperature", type=float, default=None,
+                        help="softmax temperature T > 0 of the distillation term (default: the bench's best)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,16 +45,28 @@ def run(args: argparse.Namespace) -> int:
                          "nnU-Net's trainer cannot build it.",
                          fix=f"train it with the MONAI backend: xtiny train -d {args.dataset} -c {configuration} "
                              "--backend monai (same data, patch and batch size as 2d).")
+    from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
+
+    if args.teacher is None and (args.kd_alpha is not None or args.kd_temperature is not None):
+        from xtiny.errors import XTinyError
+
+        raise XTinyError("--kd-alpha / --kd-temperature set, but no --teacher to distil from.",
+                         fix="add --teacher 2d (a trained configuration of this dataset) or a checkpoint path.")
+    kd = {} if args.teacher is None else {
+        "teacher": args.teacher, "kd_alpha": KD_DEFAULT_ALPHA if args.kd_alpha is None else args.kd_alpha,
+        "kd_temperature": KD_DEFAULT_TEMPERATURE if args.kd_temperature is None else args.kd_temperature}
     if args.backend == "monai":
         from xtiny.training.monai_backend import train_monai as train
     else:
         from xtiny.training.nnunet_backend import train_nnunet as train
     result = train(name, configuration, fold=args.fold, epochs=args.epochs, iterations_per_epoch=args.iterations,
                    val_iterations=args.val_iterations, device=args.device,
-                   continue_training=args.continue_training)
+                   continue_training=args.continue_training, **kd)
     dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
     print(f"trained {configuration} of {name} ({args.backend} backend, {result.trainer_name}, fold {result.fold}) "
           f"in {result.seconds:.0f} s; validation Dice {dice}")
+    if kd:
+        print(f"distilled from {result.extra['teacher']} (alpha {kd['kd_alpha']:g}, T {kd['kd_temperature']:g})")
     print(f"wrote {result.checkpoint}")
     from xtiny.training.nnunet_cli import nnunet_cli_hint
 

@@ -39,6 +39,14 @@ from xtiny.nnunet.checkpoints import load_checkpoint, save_checkpoint_atomically
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, plans_path
 from xtiny.nnunet.splits import fold_split
 from xtiny.nnunet.trained import model_folder, read_validation_dice
+from xtiny.training.distill import (
+    KD_DEFAULT_ALPHA,
+    KD_DEFAULT_TEMPERATURE,
+    TeacherSpec,
+    kd_loss,
+    load_teacher_network,
+    teacher_logits,
+)
 from xtiny.training.monai_data import CachedCase, PatchSampler, augmentation, cases_to_device, stack_batch
 from xtiny.training.nnunet_backend import prepare_run, resume_checkpoint
 from xtiny.training.results import TrainResult
@@ -125,6 +133,9 @@ class MonaiRun:
     val_iterations: int
     seed: int
     plans_identifier: str
+    teacher: TeacherSpec | None = None
+    kd_alpha: float = KD_DEFAULT_ALPHA
+    kd_temperature: float = KD_DEFAULT_TEMPERATURE
 
 
 class MonaiTrainer:
@@ -159,6 +170,10 @@ class MonaiTrainer:
         self.loss_fn = DiceCELoss(include_background=False, to_onehot_y=True, softmax=True,
                                   batch=self.config.batch_dice, smooth_nr=1e-5, smooth_dr=1e-5)
         self.log: dict[str, list] = {"train_losses": [], "mean_fg_dice": [], "epoch_seconds": []}
+        self.teacher, self._parts = None, []
+        if run.teacher is not None:  # distillation: the frozen teacher runs on every augmented batch
+            self.teacher = load_teacher_network(run.teacher.checkpoint, run.device)
+            self.log.update(train_seg_losses=[], train_kd_losses=[])
         self.epoch = 0
 
     def load_checkpoint(self, path: str | Path) -> None:
@@ -181,17 +196,27 @@ class MonaiTrainer:
             "logging": self.log, "_best_ema": None, "current_epoch": self.epoch, "init_args": init_args,
             "trainer_name": run.trainer_name, "inference_allowed_mirroring_axes": MIRROR_AXES_2D,
             "xtiny": {"backend": "monai", "epochs": run.epochs, "iterations_per_epoch": run.iterations,
-                      "seed": run.seed, "model": run.configuration, "data_configuration": run.data_configuration},
+                      "seed": run.seed, "model": run.configuration, "data_configuration": run.data_configuration,
+                      **({} if run.teacher is None else {"kd": {"teacher": run.teacher.checkpoint,
+                                                                "alpha": run.kd_alpha,
+                                                                "temperature": run.kd_temperature}})},
         }, path)
 
     def train_step(self, image, label) -> float:
-        """One optimiser step on a batch (gradient clipping at 12, as nnU-Net); returns the loss."""
+        """One optimiser step on a batch (gradient clipping at 12, as nnU-Net); returns the loss. With a teacher
+        the loss is ``(1-α)·DiceCE + α·KD`` on the same batch, and both parts are kept for the epoch's log."""
         import torch
 
         self.network.train()
         self.optimizer.zero_grad(set_to_none=True)
+        soft = None if self.teacher is None else teacher_logits(self.teacher, image)
         with torch.autocast(self.run.device.type, enabled=self.use_amp):
-            loss = self.loss_fn(self.network(image), label)
+            logits = self.network(image)
+            loss = self.loss_fn(logits, label)
+            if soft is not None:
+                kd = kd_loss(logits, soft, self.run.kd_temperature)
+                self._parts.append((float(loss.detach()), float(kd.detach())))
+                loss = (1 - self.run.kd_alpha) * loss + self.run.kd_alpha * kd
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -262,9 +287,13 @@ class MonaiTrainer:
         while self.epoch < run.epochs:
             tic = time.perf_counter()
             self.scheduler.step(self.epoch)
+            self._parts = []
             losses = [self.train_step(*stack_batch(sampler.sample(batch_size), transform))
                       for _ in range(run.iterations)]
             self.log["train_losses"].append(float(np.mean(losses)))
+            if self._parts:
+                self.log["train_seg_losses"].append(float(np.mean([p[0] for p in self._parts])))
+                self.log["train_kd_losses"].append(float(np.mean([p[1] for p in self._parts])))
             self.log["mean_fg_dice"].append(self.pseudo_dice(val_sampler, batch_size))
             self.log["epoch_seconds"].append(round(time.perf_counter() - tic, 3))
             self.epoch += 1
@@ -280,14 +309,16 @@ class MonaiTrainer:
 
 def _monai_run(dataset: str | int, configuration: str, fold: int | str, epochs: int,
                iterations_per_epoch: int | None, val_iterations: int | None, device: str, continue_training: bool,
-               seed: int, plans_identifier: str) -> MonaiRun:
+               seed: int, plans_identifier: str, teacher: str | None = None, kd_alpha: float = KD_DEFAULT_ALPHA,
+               kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> MonaiRun:
     """Resolve a run: a baseline trains on the ``2d`` data and lands in a folder named after itself."""
     from xtiny.models import get_spec, is_baseline
 
     baseline = is_baseline(configuration)
     data_configuration = BASELINE_DATA_CONFIGURATION if baseline else configuration
     setup = prepare_run(dataset, data_configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
-                        continue_training and not baseline, plans_identifier, "monai")
+                        continue_training and not baseline, plans_identifier, "monai", teacher, kd_alpha,
+                        kd_temperature)
     out, fold_folder, resume = setup.output_folder, setup.fold_folder, setup.resume
     if baseline:
         configuration = get_spec(configuration).name
@@ -298,7 +329,7 @@ def _monai_run(dataset: str | int, configuration: str, fold: int | str, epochs: 
     dataset_json = read_json(plans_path(setup.dataset_name, plans_identifier).parent / "dataset.json", "dataset.json")
     return MonaiRun(setup.dataset_name, configuration, data_configuration, setup.fold, setup.device, setup.plans,
                     dataset_json, setup.trainer_name, out, fold_folder, resume, epochs, iterations, val_its, seed,
-                    plans_identifier)
+                    plans_identifier, setup.teacher, kd_alpha, kd_temperature)
 
 
 def _write_model_folder_files(run: MonaiRun) -> None:
@@ -314,14 +345,16 @@ def _write_model_folder_files(run: MonaiRun) -> None:
 def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, epochs: int = DEFAULT_EPOCHS,
                 iterations_per_epoch: int | None = None, val_iterations: int | None = None, device: str = "cpu",
                 continue_training: bool = False, seed: int = 0,
-                plans_identifier: str = PLANS_IDENTIFIER) -> TrainResult:
+                plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None,
+                kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> TrainResult:
     """Train ``configuration`` with MONAI parts; results in nnU-Net's layout under ``XTinyMonaiTrainer[...]``.
 
     ``val_iterations`` batches of validation patches give a per-epoch pseudo Dice (logged in the checkpoint); the
-    final validation Dice is computed on whole validation cases.
+    final validation Dice is computed on whole validation cases. ``teacher`` distils a trained configuration (or a
+    checkpoint) of the same dataset into it (``XTinyMonaiTrainerKD_a{α}_T{T}...``; loss parts in the log).
     """
     run = _monai_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
-                     continue_training, seed, plans_identifier)
+                     continue_training, seed, plans_identifier, teacher, kd_alpha, kd_temperature)
     trainer = MonaiTrainer(run)
     data_folder = plans_path(run.dataset_name, plans_identifier).parent / trainer.config.data_identifier
     train_keys, val_keys = fold_split(run.dataset_name, data_folder, run.fold)
@@ -346,4 +379,7 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
                        plans_identifier=plans_identifier, configuration=run.configuration, fold=run.fold,
                        validation_dice=read_validation_dice(run.fold_folder), backend="monai", epochs=run.epochs,
                        iterations_per_epoch=run.iterations, seconds=round(time.perf_counter() - started, 3),
-                       extra={"iterations_per_second": trainer.iterations_per_second()})
+                       extra={"iterations_per_second": trainer.iterations_per_second(),
+                              **({} if run.teacher is None else {"teacher": run.teacher.checkpoint,
+                                                                 "kd_alpha": kd_alpha,
+                                                                 "kd_temperature": kd_temperature})})

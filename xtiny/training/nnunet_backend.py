@@ -18,6 +18,14 @@ from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, load_plans, pl
 from xtiny.nnunet.splits import parse_fold
 from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
+from xtiny.training.distill import (
+    KD_DEFAULT_ALPHA,
+    KD_DEFAULT_TEMPERATURE,
+    TeacherSpec,
+    check_kd_settings,
+    record_teacher,
+    resolve_teacher,
+)
 from xtiny.training.results import TrainResult, trainer_name_for
 from xtiny.training.threads import cpu_thread_budget
 from xtiny.training.trainer_classes import (
@@ -63,41 +71,59 @@ class RunSetup:
     output_folder: Path
     fold_folder: Path
     resume: str | None
+    teacher: TeacherSpec | None = None
 
 
 def prepare_run(dataset: str | int, configuration: str, fold: int | str, epochs: int,
                 iterations_per_epoch: int | None, val_iterations: int | None, device: str,
-                continue_training: bool, plans_identifier: str, backend: str) -> RunSetup:
-    """Validate the inputs of a training run (XTinyError on bad ones) and resolve its result folders."""
+                continue_training: bool, plans_identifier: str, backend: str, teacher: str | None = None,
+                kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> RunSetup:
+    """Validate the inputs of a training run (XTinyError on bad ones, before anything is written) and resolve its
+    result folders; with ``teacher`` also the distillation settings and the teacher (see
+    :func:`xtiny.training.distill.resolve_teacher`)."""
     ensure_nnunet_env(quiet=True)
     register_trainers()
+    if teacher is not None:
+        check_kd_settings(kd_alpha, kd_temperature)
     name = resolve_dataset_name(dataset)
     fold = parse_fold(fold)
     torch_device = resolve_device(device)
     plans = check_trainable(name, configuration, plans_identifier)
-    trainer_name = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend)
+    spec = None
+    if teacher is not None:
+        from batchgenerators.utilities.file_and_folder_operations import load_json
+
+        dataset_json = load_json(str(plans_path(name, plans_identifier).parent / "dataset.json"))
+        spec = resolve_teacher(name, teacher, fold, configuration, plans, dataset_json, plans_identifier)
+    kd = None if teacher is None else (kd_alpha, kd_temperature)
+    trainer_name = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend, kd)
     out = model_folder(name, trainer_name, configuration, plans_identifier)
     fold_folder = out / f"fold_{fold}"
     return RunSetup(name, fold, torch_device, plans, trainer_name, out, fold_folder,
-                    resume_checkpoint(fold_folder, continue_training))
+                    resume_checkpoint(fold_folder, continue_training), spec)
 
 
 def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0, epochs: int = DEFAULT_EPOCHS,
                  iterations_per_epoch: int | None = None, val_iterations: int | None = None,
                  device: str = "cpu", continue_training: bool = False,
-                 plans_identifier: str = PLANS_IDENTIFIER) -> TrainResult:
+                 plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None,
+                 kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> TrainResult:
     """Train ``configuration`` of ``dataset`` with nnU-Net's trainer and run its final validation.
 
     ``continue_training`` resumes from the fold's checkpoint (XTinyError when there is none). The validation Dice
-    is nnU-Net's ``fold_x/validation/summary.json`` ``foreground_mean`` Dice.
+    is nnU-Net's ``fold_x/validation/summary.json`` ``foreground_mean`` Dice. ``teacher`` (a configuration of the
+    same dataset or a checkpoint path) distils it into the student with the KD trainer of that budget; the teacher
+    is recorded for the fold first, so ``nnUNetv2_train -tr <that trainer>`` finds it too.
     """
     import torch
     from batchgenerators.utilities.file_and_folder_operations import load_json
     from nnunetv2.run.run_training import maybe_load_checkpoint
 
     run = prepare_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
-                      continue_training, plans_identifier, "nnunet")
+                      continue_training, plans_identifier, "nnunet", teacher, kd_alpha, kd_temperature)
     name, fold, torch_device, plans = run.dataset_name, run.fold, run.device, run.plans
+    if run.teacher is not None:
+        record_teacher(run.teacher)
     trainer_name, out, fold_folder = run.trainer_name, run.output_folder, run.fold_folder
 
     plans["continue_training"] = continue_training
@@ -115,5 +141,7 @@ def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0,
     return TrainResult(output_folder=out, checkpoint=fold_folder / "checkpoint_final.pth", trainer_name=trainer_name,
                        plans_identifier=plans_identifier, configuration=configuration, fold=fold,
                        validation_dice=read_validation_dice(fold_folder), backend="nnunet", epochs=budget[0],
-                       iterations_per_epoch=budget[1], seconds=round(time.perf_counter() - start, 3))
+                       iterations_per_epoch=budget[1], seconds=round(time.perf_counter() - start, 3),
+                       extra={} if run.teacher is None else {"teacher": run.teacher.checkpoint, "kd_alpha": kd_alpha,
+                                                             "kd_temperature": kd_temperature})
 

@@ -18,6 +18,10 @@ nnU-Net's predictor find any of them once ``nnUNet_extTrainer`` includes :data:`
 ``XTinyMonaiTrainer`` (default budget) and ``XTinyMonaiTrainer_{E}ep[_{I}it][_{V}val]`` only mark checkpoints
 written by the MONAI backend, so nnU-Net's predictor can rebuild the (identical) network from the plans; they
 refuse to train through nnU-Net.
+
+Distillation trainers put ``KD_a{α}_T{T}`` after the prefix (``p`` for the decimal point), e.g.
+``nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` (:class:`xtiny.training.kd_trainer.XTinyKDTrainer`, teacher read from the
+record of :mod:`xtiny.training.distill`) and ``XTinyMonaiTrainerKD_a0p5_T2_100ep`` (MONAI backend marker).
 """
 
 from __future__ import annotations
@@ -32,21 +36,32 @@ from xtiny.training import TRAINERS_DIR, register_trainers  # noqa: F401  (re-ex
 DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS = 1000, 250, 50
 MONAI_TRAINER_NAME = "XTinyMonaiTrainer"
 PREFIXES = {"nnunet": "nnUNetTrainer_XTiny", "monai": MONAI_TRAINER_NAME}
-_NAME = re.compile(r"^(nnUNetTrainer_XTiny|XTinyMonaiTrainer)_(\d+)ep(?:_(\d+)it)?(?:_(\d+)val)?$")
+_NUMBER = r"\d+(?:p\d+)?"
+_NAME = re.compile(rf"^(nnUNetTrainer_XTiny|XTinyMonaiTrainer)(?:KD_a({_NUMBER})_T({_NUMBER}))?"
+                   r"(?:_(\d+)ep(?:_(\d+)it)?(?:_(\d+)val)?)?$")
 _CACHE: dict[str, type] = {}
 
 
+def _kd_token(value: float) -> str:
+    return f"{float(value):g}".replace(".", "p")
+
+
 def budget_trainer_name(epochs: int = DEFAULT_EPOCHS, iterations_per_epoch: int | None = None,
-                        val_iterations: int | None = None, backend: str = "nnunet") -> str:
-    """The trainer class name for a budget and backend (``nnUNetTrainer`` / ``XTinyMonaiTrainer`` at the default)."""
+                        val_iterations: int | None = None, backend: str = "nnunet",
+                        kd: tuple[float, float] | None = None) -> str:
+    """The trainer class name for a budget and backend (``nnUNetTrainer`` / ``XTinyMonaiTrainer`` at the default);
+    ``kd=(alpha, temperature)`` names the distillation trainer of that budget."""
     its = DEFAULT_ITERATIONS if iterations_per_epoch is None else int(iterations_per_epoch)
     val = DEFAULT_VAL_ITERATIONS if val_iterations is None else int(val_iterations)
     if min(int(epochs), its) < 1 or val < (1 if backend == "nnunet" else 0):
         raise ValueError(f"epochs and iterations must be >= 1, validation iterations >= "
                          f"{1 if backend == 'nnunet' else 0} for the {backend} backend (got {epochs}, {its}, {val})")
+    prefix = PREFIXES[backend] if kd is None else f"{PREFIXES[backend]}KD_a{_kd_token(kd[0])}_T{_kd_token(kd[1])}"
     if (int(epochs), its, val) == (DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS):
+        if kd is not None:
+            return prefix
         return "nnUNetTrainer" if backend == "nnunet" else MONAI_TRAINER_NAME
-    name = f"{PREFIXES[backend]}_{int(epochs)}ep"
+    name = f"{prefix}_{int(epochs)}ep"
     if its != DEFAULT_ITERATIONS or val != DEFAULT_VAL_ITERATIONS:
         name += f"_{its}it"
     if val != DEFAULT_VAL_ITERATIONS:
@@ -61,8 +76,20 @@ def parse_budget(name: str) -> tuple[int, int, int] | None:
     match = _NAME.match(name)
     if not match:
         return None
-    _, epochs, its, val = match.groups()
+    _, alpha, _, epochs, its, val = match.groups()
+    if epochs is None:
+        if alpha is None:  # "nnUNetTrainer_XTiny" alone names nothing
+            return None
+        return DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS
     return int(epochs), int(its or DEFAULT_ITERATIONS), int(DEFAULT_VAL_ITERATIONS if val is None else val)
+
+
+def parse_kd(name: str) -> tuple[float, float] | None:
+    """``(alpha, temperature)`` of a distillation trainer name, else None."""
+    match = _NAME.match(name)
+    if not match or match.group(2) is None:
+        return None
+    return float(match.group(2).replace("p", ".")), float(match.group(3).replace("p", "."))
 
 
 class XTinyBudgetTrainer(nnUNetTrainer):
@@ -118,11 +145,20 @@ def budget_trainer_class(name: str) -> type[nnUNetTrainer]:
         raise AttributeError(name)
     if name not in _CACHE:
         epochs, its, val = budget
-        base = XTinyMonaiTrainer if name.startswith(MONAI_TRAINER_NAME) else XTinyBudgetTrainer
-        _CACHE[name] = type(name, (base,), {
-            "budget_epochs": epochs, "budget_iterations": its, "budget_val_iterations": val,
-            "__module__": __name__, "__doc__": f"nnUNetTrainer, {epochs} epochs x {its} it, {val} val it.",
-        })
+        kd = parse_kd(name)
+        attributes = {"budget_epochs": epochs, "budget_iterations": its, "budget_val_iterations": val,
+                      "__module__": __name__, "__doc__": f"nnUNetTrainer, {epochs} epochs x {its} it, {val} val it."}
+        if name.startswith(MONAI_TRAINER_NAME):
+            base = XTinyMonaiTrainer
+        elif kd is not None:
+            from xtiny.training.kd_trainer import XTinyKDTrainer
+
+            base = XTinyKDTrainer
+            attributes.update(kd_alpha=kd[0], kd_temperature=kd[1], __doc__=f"nnUNetTrainer distilled from the "
+                              f"recorded teacher (alpha {kd[0]:g}, T {kd[1]:g}), {epochs} epochs x {its} it.")
+        else:
+            base = XTinyBudgetTrainer
+        _CACHE[name] = type(name, (base,), attributes)
     return _CACHE[name]
 
 

@@ -1,0 +1,182 @@
+"""Distillation: a 1-epoch KD student from a 1-epoch teacher under both backends (real nnU-Net, real files), its loss
+parts logged, its predictions through nnUNetv2_predict and the edge bundle; bad teachers and settings exit 2 and
+write nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xtiny.cli import main
+
+STUDENT = "2d_xtiny4"
+BUDGET = ["--epochs", "1", "--iterations", "6", "--val-iterations", "1"]
+
+
+@pytest.fixture(scope="module")
+def teacher_bus(planned_bus: str) -> str:
+    """``planned_bus`` with its width family and a 1-epoch ``2d`` teacher trained on fold 0."""
+    from xtiny.family import add_width_family
+
+    add_width_family(planned_bus, "2d")
+    assert main(["train", "-d", planned_bus, "-c", "2d", *BUDGET]) == 0
+    return planned_bus
+
+
+def _kd_folders(dataset: str, configuration: str) -> list[Path]:
+    from xtiny.nnunet.trained import trainer_folders
+
+    return [p for t, p in trainer_folders(dataset, configuration).items() if "KD" in t]
+
+
+def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from xtiny.export import export_model
+    from xtiny.export.evaluate import dice
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.nnunet.trained import find_trainer_folder, model_folder
+    from xtiny.paths import nnunet_dirs
+    from xtiny.training.distill import teacher_record_path
+
+    assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--kd-alpha", "0.5",
+                 "--kd-temperature", "2"]) == 0
+    out = capsys.readouterr().out
+    trainer = "nnUNetTrainer_XTinyKD_a0p5_T2_1ep_6it_1val"
+    assert trainer in out and "distilled from" in out
+    record = json.loads(teacher_record_path(teacher_bus, 0).read_text())
+    teacher_ckpt = find_trainer_folder(teacher_bus, "2d", "nnUNetTrainer_XTiny_1ep_6it_1val") / "fold_0" / \
+        "checkpoint_final.pth"
+    assert Path(record["checkpoint"]) == teacher_ckpt and record["configuration"] == "2d"
+
+    fold = model_folder(teacher_bus, trainer, STUDENT) / "fold_0"
+    ckpt = load_checkpoint(fold / "checkpoint_final.pth")
+    assert ckpt["trainer_name"] == trainer
+    log = ckpt["logging"]
+    seg, kd, total = log["train_seg_losses"][0], log["train_kd_losses"][0], log["train_losses"][0]
+    assert kd > 0 and math.isfinite(kd), "the KD term must be present and positive for a random student"
+    assert total == pytest.approx(0.5 * seg + 0.5 * kd, rel=1e-4, abs=1e-5)
+    training_log = next(fold.glob("training_log_*.txt")).read_text()
+    assert "KD: teacher 2d" in training_log and "KD loss parts" in training_log
+
+    # MONAI backend, same teacher: its own trainer name, the same loss parts in its log
+    assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--backend", "monai"]) == 0
+    monai_trainer = "XTinyMonaiTrainerKD_a0p5_T2_1ep_6it_1val"
+    monai_ckpt = load_checkpoint(model_folder(teacher_bus, monai_trainer, STUDENT) / "fold_0" / "checkpoint_final.pth")
+    mlog = monai_ckpt["logging"]
+    assert mlog["train_kd_losses"][0] > 0
+    assert mlog["train_losses"][0] == pytest.approx(0.5 * mlog["train_seg_losses"][0] + 0.5 * mlog["train_kd_losses"][0],
+                                                    rel=1e-4, abs=1e-5)
+    assert monai_ckpt["xtiny"]["kd"]["teacher"] == str(teacher_ckpt)
+
+    # the nnU-Net KD student through nnU-Net's own CLI and through the edge bundle
+    cases = ["synthbus_0000", "synthbus_0003"]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for case in cases:
+        (inputs / f"{case}_0000.png").write_bytes(
+            (nnunet_dirs().raw / teacher_bus / "imagesTr" / f"{case}_0000.png").read_bytes())
+    did = str(int(teacher_bus[len("Dataset"):len("Dataset") + 3]))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["nnUNetv2_predict", "-i", str(inputs), "-o", str(tmp_path / "nnunet"), "-d", did,
+                           "-c", STUDENT, "-f", "0", "-tr", trainer, "-device", "cpu", "-npp", "1", "-nps", "1",
+                           "--disable_tta"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    export_model(teacher_bus, STUDENT, 0, formats=["onnx", "bundle"], output_dir=tmp_path / "export", trainer=trainer,
+                 max_val_cases=1, calibration_patches=2, log=lambda *_: None)
+    assert main(["predict", str(tmp_path / "export"), "-i", str(inputs), "-o", str(tmp_path / "edge"),
+                 "--no-mirroring"]) == 0
+    for case in cases:
+        ref = np.asarray(Image.open(tmp_path / "nnunet" / f"{case}.png"))
+        ours = np.asarray(Image.open(tmp_path / "edge" / f"{case}.png"))
+        assert ref.shape == ours.shape and dice(ref, ours, [1]) >= 0.99, case
+
+
+def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, planned_cardiac: str,
+                                                            tmp_path: Path, capsys) -> None:
+    from xtiny.nnunet.checkpoints import load_checkpoint, save_checkpoint_atomically
+    from xtiny.nnunet.trained import find_trainer_folder
+    from xtiny.training.distill import teacher_record_path
+
+    student = "2d_xtiny2"
+    teacher_ckpt = find_trainer_folder(teacher_bus, "2d", "nnUNetTrainer_XTiny_1ep_6it_1val") / "fold_0" / \
+        "checkpoint_final.pth"
+    record = teacher_record_path(teacher_bus, 0)
+    before = record.read_bytes() if record.is_file() else None
+
+    # a teacher of another dataset (a real one: synthetic cardiac, trained for 1 epoch)
+    from xtiny.family import add_width_family
+
+    add_width_family(planned_cardiac, "2d")
+    assert main(["train", "-d", planned_cardiac, "-c", "2d", "--epochs", "1", "--iterations", "2",
+                 "--val-iterations", "1"]) == 0
+    other = find_trainer_folder(planned_cardiac, "2d", "nnUNetTrainer_XTiny_1ep_2it_1val") / "fold_0" / \
+        "checkpoint_final.pth"
+    # the same teacher with one label more (its dataset.json and output channels differ from the student's)
+    relabelled = load_checkpoint(teacher_ckpt)
+    relabelled["init_args"]["dataset_json"] = {**relabelled["init_args"]["dataset_json"],
+                                               "labels": {"background": 0, "lesion": 1, "cyst": 2}}
+    save_checkpoint_atomically(relabelled, tmp_path / "relabelled.pth")
+    (tmp_path / "corrupt.pth").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+
+    cases = [
+        (["--teacher", "2d", "--kd-alpha", "1.5"], "--kd-alpha must lie in [0, 1]"),
+        (["--teacher", "2d", "--kd-temperature", "0"], "--kd-temperature must be > 0"),
+        (["--kd-alpha", "0.3"], "no --teacher"),
+        (["--teacher", str(other)], f"was trained on {planned_cardiac}, not on {teacher_bus}"),
+        (["--teacher", str(tmp_path / "relabelled.pth")], "has labels"),
+        (["--teacher", str(tmp_path / "missing.pth")], "checkpoint not found"),
+        (["--teacher", str(tmp_path / "corrupt.pth")], "not a readable nnU-Net checkpoint"),
+        (["--teacher", str(teacher_ckpt), "--fold", "1"], "has seen the student's validation cases"),
+        (["--teacher", "3d_fullres"], "no trained '3d_fullres' fold 0"),
+    ]
+    for backend in ("nnunet", "monai"):
+        for extra, message in cases:
+            code = main(["train", "-d", teacher_bus, "-c", student, *BUDGET, "--backend", backend, *extra])
+            err = capsys.readouterr().err
+            assert code == 2 and message in err, (backend, extra, err[-800:])
+    assert _kd_folders(teacher_bus, student) == []
+    assert (record.read_bytes() if record.is_file() else None) == before
+    assert not teacher_record_path(teacher_bus, 1).exists()
+
+
+def test_kd_trainer_names_and_kd_term() -> None:
+    import torch
+
+    from xtiny.training.distill import kd_loss
+    from xtiny.training.trainer_classes import (
+        budget_trainer_class,
+        budget_trainer_name,
+        parse_budget,
+        parse_kd,
+    )
+
+    name = budget_trainer_name(5, 20, 2, kd=(0.25, 1.5))
+    assert name == "nnUNetTrainer_XTinyKD_a0p25_T1p5_5ep_20it_2val"
+    assert parse_budget(name) == (5, 20, 2) and parse_kd(name) == (0.25, 1.5)
+    assert budget_trainer_name(kd=(0.5, 2), backend="monai") == "XTinyMonaiTrainerKD_a0p5_T2"
+    assert parse_budget("XTinyMonaiTrainerKD_a0p5_T2") == (1000, 250, 50)
+    assert parse_kd("nnUNetTrainer_XTiny_5ep") is None and parse_budget("nnUNetTrainer_XTiny") is None
+    cls = budget_trainer_class(name)
+    assert (cls.kd_alpha, cls.kd_temperature, cls.budget_epochs) == (0.25, 1.5, 5)
+
+    torch.manual_seed(0)
+    t = torch.randn(2, 3, 8, 8)
+    assert kd_loss(t, t, 2.0).item() == pytest.approx(0.0, abs=1e-6)  # identical outputs: no KL
+    s = torch.randn(2, 3, 8, 8)
+    by_hand = (torch.softmax(t / 2, 1) * (torch.log_softmax(t / 2, 1) - torch.log_softmax(s / 2, 1))).sum(1).mean() * 4
+    assert kd_loss(s, t, 2.0).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    # region-based: per-channel binary KL, zero for equal logits, positive otherwise
+    assert kd_loss(t, t, 1.0, region_based=True).item() == pytest.approx(0.0, abs=1e-6)
+    p, q = torch.sigmoid(t), torch.sigmoid(s)
+    binary = (p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()).sum(1).mean()
+    assert kd_loss(s, t, 1.0, region_based=True).item() == pytest.approx(binary.item(), rel=1e-4)
