@@ -33,6 +33,7 @@ GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch", "--device", "cuda"]),
     # selection quality at the largest budget one short lease holds (256 px, 200 cases, 1000 iterations per width),
     # the evidence most needed; "paper" (25k iterations per width) needs hours of GPU
+    ("distillation", ["bench_distill.py", "--budget", "gpu1k", "--device", "cuda"]),
     ("selection quality", ["bench_selection.py", "--budgets", "gpu1k", "--datasets", "bus", "cardiac", "mni",
                            "--device", "cuda", "--jobs", "10"]),
 ]

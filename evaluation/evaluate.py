@@ -118,6 +118,19 @@ def training_budget(model: ModelFolder) -> dict:
             "iterations": budget[0] * budget[1], "seconds": seconds}
 
 
+def model_entry(entry: str) -> tuple[str, str | None]:
+    """``CONFIGURATION[@TRAINER]`` → ``(configuration, trainer or None)``."""
+    configuration, _, trainer = entry.partition("@")
+    return configuration, trainer or None
+
+
+def model_key(model: ModelFolder) -> str:
+    """How a model is listed: its configuration, with `` + KD`` for a distilled one."""
+    from xtiny.training.trainer_classes import parse_kd
+
+    return f"{model.configuration} + KD" if parse_kd(model.trainer) else model.configuration
+
+
 def budget_statement(models: dict) -> str:
     """Whether a comparison is at equal iterations, and each model's iterations and seconds otherwise."""
     iterations = {m["training"]["iterations"] for m in models.values() if m.get("training")}
@@ -132,7 +145,9 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
                     latency: bool = True, log=print) -> dict:
     """Evaluate every configuration on the split; write CSV, summary JSON, Markdown table and plots.
 
-    Returns the summary dict (also written atomically to ``summary_<split>_fold<F>.json``).
+    An entry ``CONFIGURATION@TRAINER`` names one trainer's model of that configuration (e.g. the pick and its
+    distilled twin ``2d_xtiny8@nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` side by side); a distilled model is listed as
+    ``<configuration> + KD``. Returns the summary dict (also written atomically to ``summary_<split>_fold<F>.json``).
     """
     from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
 
@@ -146,20 +161,25 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     ds, raw_dir = _dataset_info(name)
     labels = _labels(ds)
     # resolve every model first so a missing one fails before any slow prediction
-    models = [find_model_folder(name, c, fold, trainer=trainer) for c in configurations]
-    cases = split_cases(name, configurations, fold, split)
+    entries = [model_entry(c) for c in configurations]
+    models = [find_model_folder(name, conf, fold, trainer=own or trainer) for conf, own in entries]
+    keys = [model_key(m) for m in models]
+    if len(set(keys)) != len(keys):
+        raise XTinyError(f"the models to evaluate are not distinct: {', '.join(keys)}.",
+                         fix="name each model once (CONFIGURATION or CONFIGURATION@TRAINER).")
+    cases = split_cases(name, [conf for conf, _ in entries], fold, split)
     out = evaluation_dir(name)
     tag = f"{split}_fold{fold}"
     reader = determine_reader_writer_from_dataset_json(ds, str(raw_dir / "labelsTr" / f"{cases[0]}{ds['file_ending']}"))()
     summary = {"dataset": name, "fold": str(fold), "split": split, "num_cases": len(cases), "labels": labels,
                "conventions": metrics.CONVENTIONS, "cost_definitions": _cost_defs(), "models": {}}
     rows: list[dict] = []
-    for model in models:
+    for model, key in zip(models, keys, strict=True):
         predictor, pred_dir, source = None, None, "nnUNetPredictor"
         if model.checkpoint is not None:
             try:
                 predictor, pred_dir = predict_cases(model, cases, raw_dir, ds, out / "predictions" /
-                                                    f"{model.configuration}_fold{fold}", device=device,
+                                                    f"{key.replace(' + ', '_')}_fold{fold}", device=device,
                                                     use_mirroring=use_mirroring)
             except XTinyError:
                 raise
@@ -177,16 +197,17 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
                                           case_ids=cases)
         summ = metrics.summarize(records, labels)
         cost = _network_cost(predictor, model, name, latency)
-        summary["models"][model.configuration] = {
-            "display": display_name(model.configuration), "trainer": model.trainer, "fold_dir": str(model.fold_dir),
+        summary["models"][key] = {
+            "display": display_name(model.configuration) + (" + KD" if key != model.configuration else ""),
+            "configuration": model.configuration, "trainer": model.trainer, "fold_dir": str(model.fold_dir),
             "training": training_budget(model),
             "predictions": str(pred_dir), "prediction_source": source, "cost": cost,
             "per_class": summ["per_class"], "foreground": summ["foreground"], "dice_nnunet": summ["dice_nnunet"]}
         for rec in records:
             for lb, m in rec["metrics"].items():
-                rows.append({"model": model.configuration, "case": rec["case"], "label": lb, **m})
+                rows.append({"model": key, "case": rec["case"], "label": lb, **m})
         fg = summ["foreground"]["dice"]
-        log(f"[xtiny] {model.configuration}: Dice {100 * fg['mean']:.2f} ± {100 * fg['sd']:.2f} over {len(cases)} "
+        log(f"[xtiny] {key}: Dice {100 * fg['mean']:.2f} ± {100 * fg['sd']:.2f} over {len(cases)} "
             f"{split} cases ({source})")
     summary["budget"] = budget_statement(summary["models"])
     csv_path = out / f"metrics_{tag}.csv"

@@ -90,6 +90,32 @@ def test_report_shows_what_the_run_recorded(pipeline_run: dict) -> None:
     assert "nnUNetv2_predict -i INPUT_FOLDER" in html and "-device cpu" in html
 
 
+def test_distill_adds_the_teacher_and_the_distilled_pick(pipeline_run: dict, capsys: pytest.CaptureFixture) -> None:
+    """``--distill`` on a finished run: only the baseline (teacher), the distilled pick, evaluation and report run;
+    the report lists the pick with and without distillation next to the teacher."""
+    capsys.readouterr()
+    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS, "--distill", "--kd-alpha", "0.5"]) == 0
+    out = capsys.readouterr().out
+    for stage in ("validate", "plan", "search", "confirm", "train_pick", "export"):
+        assert f"[{stage}] up to date, skipped" in out, stage
+    for stage in ("train_baseline", "train_pick_kd", "evaluate", "report"):
+        assert f"[{stage}] running" in out, stage
+    stages = json.loads(pipeline_run["state_path"].read_text())["stages"]
+    kd = stages["train_pick_kd"]["outputs"]
+    assert kd["configuration"] == stages["train_pick"]["outputs"]["configuration"]
+    assert kd["teacher_checkpoint"] == stages["train_baseline"]["outputs"]["checkpoint_path"]
+    assert "KD_a0p5_T" in kd["trainer"] and Path(kd["checkpoint_path"]).is_file()
+    summary = json.loads(Path(stages["evaluate"]["outputs"]["summary_path"]).read_text())
+    pick = kd["configuration"]
+    assert list(summary["models"]) == [pick, "2d", f"{pick} + KD"]
+    assert summary["models"][f"{pick} + KD"]["trainer"] == kd["trainer"]
+    assert summary["models"][pick]["trainer"] == stages["train_pick"]["outputs"]["trainer"]
+    html = Path(stages["report"]["outputs"]["report_path"]).read_text()
+    assert f"+ KD ({pick} + KD)" in html
+    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS, "--kd-alpha", "2", "--distill"]) == 2
+    assert "--kd-alpha must lie in [0, 1]" in capsys.readouterr().err
+
+
 def test_edited_raw_label_reruns_plan_search_and_everything_after(pipeline_run: dict,
                                                                    capsys: pytest.CaptureFixture) -> None:
     """Runs last in this module: it changes the dataset."""

@@ -21,6 +21,7 @@ from xtiny.artifacts import xtiny_dir
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 
 DEFAULT_EXPORT_FORMATS = ("onnx", "int8", "bundle")
 BUDGET_MODES = ("equal-iterations", "equal-time")
@@ -52,6 +53,9 @@ class RunOptions:
     num_processes: int | None = None
     verbose: bool = False
     budget: str = "equal-iterations"  # or "equal-time": the baseline gets the pick's training time (calibrated)
+    distill: bool = False  # train the baseline first and distil it into the pick (a second, "+ KD" model)
+    kd_alpha: float = KD_DEFAULT_ALPHA
+    kd_temperature: float = KD_DEFAULT_TEMPERATURE
 
 
 @dataclass

@@ -161,19 +161,34 @@ def _interrupted(opts: RunOptions, configuration: str, epochs: int, iterations: 
     return (fold_dir / "checkpoint_latest.pth").is_file() and not (fold_dir / "checkpoint_final.pth").is_file()
 
 
-def _trained_configs(opts: RunOptions, ctx: dict) -> list[str]:
-    configs = [require(ctx, "train_pick")["configuration"]]
-    if opts.with_baseline:
-        configs.append(require(ctx, "train_baseline")["configuration"])
-    return configs
+def _train_pick_kd(opts: RunOptions, ctx: dict) -> dict:
+    """The pick again, at the pick's budget, distilled from the trained baseline (its checkpoint is the teacher)."""
+    from xtiny.console import progress_bar
+    from xtiny.training.nnunet_backend import train_nnunet
+
+    pick, teacher = require(ctx, "train_pick"), require(ctx, "train_baseline")
+    with progress_bar(pick["epochs"], f"train {pick['configuration']} + KD"):
+        result = train_nnunet(opts.dataset, pick["configuration"], fold=opts.fold, epochs=pick["epochs"],
+                              iterations_per_epoch=pick["iterations_per_epoch"], val_iterations=opts.val_iterations,
+                              device=opts.device, teacher=teacher["checkpoint_path"], kd_alpha=opts.kd_alpha,
+                              kd_temperature=opts.kd_temperature)
+    return {"configuration": pick["configuration"], "trainer": result.trainer_name, "fold": opts.fold,
+            "device": opts.device, "checkpoint_path": str(result.checkpoint), "validation_dice": result.validation_dice,
+            "teacher_checkpoint": teacher["checkpoint_path"], "kd_alpha": opts.kd_alpha,
+            "kd_temperature": opts.kd_temperature, "epochs": pick["epochs"],
+            "iterations_per_epoch": pick["iterations_per_epoch"]}
+
+
+def _trained_models(opts: RunOptions, ctx: dict) -> list[str]:
+    """``configuration@trainer`` of every model this run trained, the pick first."""
+    return [f"{require(ctx, s)['configuration']}@{require(ctx, s)['trainer']}" for s in _trained_stages(opts)]
 
 
 def _evaluate(opts: RunOptions, ctx: dict) -> dict:
     from xtiny.evaluation.evaluate import evaluate_models
 
-    trainers = {require(ctx, s)["trainer"] for s in ("train_pick", "train_baseline") if s in ctx}
-    summary = evaluate_models(opts.dataset, _trained_configs(opts, ctx), fold=opts.fold, split="val",
-                              trainer=trainers.pop() if len(trainers) == 1 else None, device=opts.device)
+    summary = evaluate_models(opts.dataset, _trained_models(opts, ctx), fold=opts.fold, split="val",
+                              device=opts.device)
     return {"summary_path": summary["files"]["summary"], "table_path": summary["files"]["table"]}
 
 
@@ -214,6 +229,8 @@ def training_summary(outputs: dict) -> str:
 
 
 def _trained_stages(opts: RunOptions) -> tuple[str, ...]:
+    if opts.distill:
+        return "train_pick", "train_baseline", "train_pick_kd"
     return ("train_pick", "train_baseline") if opts.with_baseline else ("train_pick",)
 
 
@@ -238,8 +255,12 @@ STAGES = [
     Stage("train_pick", _train_pick_inputs, _train_pick, upstream=_pick_upstream, summary=training_summary),
     Stage("train_baseline", _train_base_inputs, _train_base,
           upstream=lambda o: ("plan", *_pick_upstream(o)) if o.budget == "equal-time" else ("plan",),
-          enabled=lambda o: o.with_baseline,
+          enabled=lambda o: o.with_baseline or o.distill,
           summary=training_summary),
+    Stage("train_pick_kd", lambda o, c: {"alpha": o.kd_alpha, "temperature": o.kd_temperature, "fold": o.fold,
+                                         "val_iterations": o.val_iterations, "device": o.device},
+          _train_pick_kd, upstream=("train_pick", "train_baseline"), enabled=lambda o: o.distill,
+          summary=lambda out: training_summary(out) + f", distilled from {Path(out['teacher_checkpoint']).parent.parent.name}"),
     Stage("evaluate", lambda o, c: {"fold": o.fold}, _evaluate, upstream=_trained_stages,
           summary=lambda out: f"table {out['table_path']}"),
     Stage("export", lambda o, c: {"formats": list(o.export_formats)}, _export, upstream=("train_pick",),

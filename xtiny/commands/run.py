@@ -38,6 +38,11 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
     from xtiny.commands.confirm import add_confirm_arguments
 
     add_confirm_arguments(parser, prefix="confirm-")
+    parser.add_argument("--distill", action="store_true",
+                        help="also train the full base configuration and distil it into the pick: the report shows "
+                             "the pick with and without distillation next to its teacher")
+    parser.add_argument("--kd-alpha", type=float, default=None, help="distillation weight in [0, 1] (bench default)")
+    parser.add_argument("--kd-temperature", type=float, default=None, help="distillation temperature > 0")
     parser.add_argument("--formats", default=",".join(DEFAULT_EXPORT_FORMATS),
                         help=f"export formats (default {','.join(DEFAULT_EXPORT_FORMATS)})")
 
@@ -51,7 +56,13 @@ def options_from_args(args: argparse.Namespace, dataset: str):
                       baseline_epochs=args.baseline_epochs,
                       export_formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                       verbose=args.verbose, budget=args.budget, confirm=not args.no_confirm, confirm_tolerance=args.tolerance, confirm_max_steps=args.max_steps,
-                      confirm_epochs=args.confirm_epochs, confirm_iterations_per_epoch=args.confirm_iterations)
+                      confirm_epochs=args.confirm_epochs, confirm_iterations_per_epoch=args.confirm_iterations,
+                      distill=args.distill, **_kd_settings(args))
+
+
+def _kd_settings(args: argparse.Namespace) -> dict:
+    """``kd_alpha`` / ``kd_temperature`` given on the command line (the rest stay RunOptions' defaults)."""
+    return {k: v for k, v in (("kd_alpha", args.kd_alpha), ("kd_temperature", args.kd_temperature)) if v is not None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.training.confirm import check_confirm_settings
 
     check_confirm_settings(args.tolerance, args.max_steps)  # bad flags fail before any work
+    if args.kd_alpha is not None or args.kd_temperature is not None:
+        from xtiny.errors import XTinyError
+        from xtiny.pipeline import RunOptions
+        from xtiny.training.distill import check_kd_settings
+
+        if not args.distill:
+            raise XTinyError("--kd-alpha / --kd-temperature set without --distill.", fix="add --distill.")
+        defaults = RunOptions(dataset="")
+        check_kd_settings(args.kd_alpha if args.kd_alpha is not None else defaults.kd_alpha,
+                          args.kd_temperature if args.kd_temperature is not None else defaults.kd_temperature)
 
     results = run_pipeline(options_from_args(args, args.dataset), STAGES)
     print(f"probe pick: {results['search']['chosen']}")
