@@ -72,7 +72,7 @@ def test_engine_options_and_fallback_without_openvino(exported, tmp_path):
 def test_engines_agree_on_whole_and_split_batches(exported):
     """onnxruntime and OpenVINO on the same ONNX file, one tile at a time (1 thread) and a batch of 3 split over
     2 threads, give the same logits."""
-    from xtiny.edge.engines import OpenVinoEngine, OrtEngine, pick_engine
+    from xtiny.edge.engines import AutoEngine, OpenVinoEngine, OrtEngine
 
     path = exported["out"] / "edge" / "model.onnx"
     rng = np.random.default_rng(0)
@@ -82,8 +82,13 @@ def test_engines_agree_on_whole_and_split_batches(exported):
     assert reference.shape[:2] == (3, 2) and np.abs(reference).max() > 0
     for engine in (OrtEngine(path, 2), OpenVinoEngine(path, 2), OpenVinoEngine(path, 1)):
         np.testing.assert_allclose(engine.run(tiles), reference, atol=1e-3, err_msg=engine.name)
-    chosen, record = pick_engine("auto", path, 2, tiles, repeats=1)
-    assert record["engine"] == chosen.name and set(record["timed_ms"]) == {"ort", "openvino"}
+    auto = AutoEngine(path, 2, timed=1, expected=tiles.shape)
+    auto.wait_ready()
+    for _ in range(4):  # warm-up and one timed batch per engine, every result used
+        assert auto.choice()["engine"] == "undecided"
+        np.testing.assert_allclose(auto.run(tiles), reference, atol=1e-3)
+    record = auto.choice()
+    assert record["engine"] == auto.chosen.name and set(record["timed_ms"]) == {"ort", "openvino"}
 
 
 def test_batched_sliding_window_matches_one_image_at_a_time():

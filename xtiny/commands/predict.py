@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help="no mirroring (the default)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the physical cores)")
     parser.add_argument("--batch", type=int, default=None,
-                        help="tiles per network call, across slices and images (default: 4 per thread, memory permitting)")
+                        help="tiles per network call, across slices and images (default: 2 per thread, memory permitting)")
     parser.add_argument("--model", default="fp32", help="fp32 (default), int8 or int8_qoperator")
 
 

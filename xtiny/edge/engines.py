@@ -27,6 +27,7 @@ class _Engine:
     def __init__(self, threads: int) -> None:
         self.threads = int(threads)
         self._pool: ThreadPoolExecutor | None = None
+        self.setup_seconds = 0.0  # making sessions / compiling, so callers can tell it from inference
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Logits for a float32 batch ``(B, C, *patch)``."""
@@ -34,6 +35,10 @@ class _Engine:
         if self.threads == 1 or len(batch) < self.threads:
             return self._run_whole(batch)
         return np.concatenate(self._run_split(np.array_split(batch, self.threads)))
+
+    def prepare(self, shape: tuple[int, ...]) -> None:
+        """Make sessions / compile for batches of ``shape`` now (run() would on first use)."""
+        self.run(np.zeros(shape, np.float32))
 
     def _run_whole(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -50,10 +55,12 @@ class OrtEngine(_Engine):
 
     def __init__(self, model: str | Path, threads: int) -> None:
         super().__init__(threads)
+        started = time.perf_counter()
         self.model = str(model)
         self.session = self._session(self.threads)
         self.input_name = self.session.get_inputs()[0].name
         self._singles: list = []
+        self.setup_seconds += time.perf_counter() - started
 
     def _session(self, threads: int):
         import onnxruntime
@@ -69,8 +76,10 @@ class OrtEngine(_Engine):
 
     def _run_split(self, parts: list[np.ndarray]) -> list[np.ndarray]:
         if not self._singles:
+            started = time.perf_counter()
             self._singles = [self._session(1) for _ in range(self.threads)]
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="xtiny-ort")
+            self.setup_seconds += time.perf_counter() - started
         futures = [self._pool.submit(s.run, None, {self.input_name: p}) for s, p in zip(self._singles, parts,
                                                                                         strict=False)]
         return [f.result()[0] for f in futures]
@@ -85,20 +94,24 @@ class OpenVinoEngine(_Engine):
 
     def __init__(self, model: str | Path, threads: int) -> None:
         super().__init__(threads)
+        started = time.perf_counter()
         ov = openvino_module()
         self.core = ov.Core()
         self.model = self.core.read_model(str(model))
         self._requests: dict[tuple, list] = {}
+        self.setup_seconds += time.perf_counter() - started
 
     def _requests_for(self, shape: tuple[int, ...], streams: int) -> list:
         key = (shape, streams)
         if key not in self._requests:
+            started = time.perf_counter()
             model = self.model.clone()
             model.reshape({model.inputs[0].get_any_name(): list(shape)})
             config = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": streams, "INFERENCE_PRECISION_HINT": "f32",
                       "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT"}
             compiled = self.core.compile_model(model, "CPU", config)
             self._requests[key] = [compiled.create_infer_request() for _ in range(streams)]
+            self.setup_seconds += time.perf_counter() - started
         return self._requests[key]
 
     def _run_whole(self, batch: np.ndarray) -> np.ndarray:
@@ -115,6 +128,16 @@ class OpenVinoEngine(_Engine):
         for request in requests:
             request.wait()
         return [np.array(r.get_output_tensor(0).data) for r in requests]
+
+
+def openvino_installed() -> bool:
+    """Whether ``openvino`` can be found (without importing it, which takes a while)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def openvino_module():
@@ -180,29 +203,119 @@ def open_engine(engine: str, model: str | Path, threads: int):
     return OrtEngine(model, threads)
 
 
-def pick_engine(engine: str, model: str | Path, threads: int, example: np.ndarray, *,
-                repeats: int = 5) -> tuple[object, dict]:
-    """The engine to use and a record of how it was chosen.
+class AutoEngine:
+    """``--engine auto``: onnxruntime starts at once while OpenVINO is imported and compiled in the background (for
+    ``expected``, the first batch's shape). Batches go to the engine that has run the fewest, so every result is
+    used and none is computed twice; after one warm-up batch each, ``timed`` batches each of the first batch's
+    shape are timed and the engine with the lower median keeps the rest of the job. Without OpenVINO, or when
+    OpenVINO cannot read, compile or run the model, onnxruntime with a one-line notice."""
 
-    ``auto`` times every installed engine on ``example`` (the first batch of tiles; ``repeats`` runs after one
-    warm-up) and keeps the fastest. Without OpenVINO, ``auto`` is onnxruntime with a one-line notice; if OpenVINO
-    cannot read or compile the model, likewise."""
-    check_engine_options(engine, threads)
-    if engine != "auto":
-        return open_engine(engine, model, threads), {"engine": engine, "requested": engine}
-    record: dict = {"requested": "auto", "timed_ms": {}}
-    candidates = [OrtEngine(model, threads)]
-    if openvino_module() is None:
-        record["notice"] = "OpenVINO not installed (pip install 'xtiny[openvino]'): using onnxruntime"
-    else:
+    name = "auto"
+
+    def __init__(self, model: str | Path, threads: int, *, timed: int = 2,
+                 expected: tuple[int, ...] | None = None) -> None:
+        self.threads, self.timed, self.model = int(threads), timed, Path(model)
+        self.record: dict = {"requested": "auto"}
+        self.candidates: list[_Engine] = [OrtEngine(model, threads)]
+        self._setup = self.candidates[0].setup_seconds  # foreground only: background compiling costs no wall time
+        self._pending = None
+        if not openvino_installed():
+            self.record["notice"] = "OpenVINO not installed (pip install 'xtiny[openvino]'): using onnxruntime"
+        else:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="xtiny-openvino")
+            self._pending = self._pool.submit(self._openvino, expected)
+        self.runs: dict[str, int] = {}
+        self.times: dict[str, list[float]] = {}
+        self.shape: tuple[int, ...] | None = None
+        self.chosen: _Engine | None = None
+
+    def _openvino(self, expected: tuple[int, ...] | None) -> OpenVinoEngine:
+        if openvino_module() is None:
+            raise ImportError("openvino could not be imported")
+        engine = OpenVinoEngine(self.model, self.threads)
+        if expected:
+            engine.prepare(expected)
+        return engine
+
+    def _notice(self, exc: Exception) -> None:
+        self.record["notice"] = (f"OpenVINO could not run {self.model.name} ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:100] if str(exc) else ''}): using onnxruntime")
+
+    def wait_ready(self) -> None:
+        """Block until the background OpenVINO compile has finished (or failed)."""
+        if self._pending is not None:
+            self._pending.exception()
+        self._collect()
+
+    def _collect(self) -> None:
+        if self._pending is not None and self._pending.done():
+            try:
+                self.candidates.append(self._pending.result())
+            except Exception as exc:  # OpenVINO may not read or compile a graph onnxruntime runs
+                self._notice(exc)
+            self._pending = None
+
+    def _choose(self, engine: _Engine) -> None:
+        self.chosen = engine
+        self.record["engine"] = engine.name
+
+    @property
+    def setup_seconds(self) -> float:
+        """Seconds spent making sessions and compiling on the caller's thread (not inference)."""
+        return self._setup
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a float32 batch ``(B, C, *patch)`` from the engine whose turn it is, or the chosen one."""
+        if self.chosen is not None:
+            return self._timed_run(self.chosen, batch)[0]
+        self._collect()
+        if self._pending is None and len(self.candidates) == 1:
+            self._choose(self.candidates[0])
+            return self._timed_run(self.chosen, batch)[0]
+        self.shape = self.shape or tuple(batch.shape)
+        if tuple(batch.shape) != self.shape:  # e.g. the last, smaller batch: not comparable, not timed
+            return self._timed_run(self.candidates[0], batch)[0]
+        candidate = min(self.candidates, key=lambda c: self.runs.get(c.name, 0))
         try:
-            candidates.append(OpenVinoEngine(model, threads))
-            candidates[-1].run(example)
-        except Exception as exc:  # OpenVINO may not read or compile a graph onnxruntime runs
-            candidates.pop()
-            record["notice"] = f"OpenVINO could not run {Path(model).name} ({type(exc).__name__}): using onnxruntime"
-    for candidate in candidates:
-        record["timed_ms"][candidate.name] = round(median_ms(candidate.run, example, repeats=repeats), 3)
-    best = min(candidates, key=lambda c: record["timed_ms"][c.name])
-    record["engine"] = best.name
-    return best, record
+            out, seconds = self._timed_run(candidate, batch)
+        except Exception as exc:  # an OpenVINO run failure: drop it, onnxruntime goes on
+            if candidate is self.candidates[0]:
+                raise
+            self._notice(exc)
+            self._choose(self.candidates[0])
+            return self._timed_run(self.chosen, batch)[0]
+        if self.runs.get(candidate.name, 0):
+            self.times.setdefault(candidate.name, []).append(seconds)
+        self.runs[candidate.name] = self.runs.get(candidate.name, 0) + 1
+        if self._pending is None and all(len(self.times.get(c.name, [])) >= self.timed for c in self.candidates):
+            medians = {name: float(np.median(t)) * 1000 for name, t in self.times.items()}
+            self.record["timed_ms"] = {name: round(ms, 3) for name, ms in medians.items()}
+            self.record["timed_batch"] = list(self.shape)
+            self._choose(next(c for c in self.candidates if c.name == min(medians, key=medians.get)))
+        return out
+
+    def _timed_run(self, engine: _Engine, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """Output and inference seconds of one call, its compiling / session making added to setup."""
+        setup, started = engine.setup_seconds, time.perf_counter()
+        out = engine.run(batch)
+        spent = engine.setup_seconds - setup
+        self._setup += spent
+        return out, time.perf_counter() - started - spent
+
+    def choice(self) -> dict:
+        """How the engine was chosen (or that the job ended before every engine could be timed)."""
+        if self.chosen is None:
+            ran = ", ".join(f"{name} {count}" for name, count in self.runs.items())
+            return {**self.record, "engine": "undecided",
+                    "notice": f"auto: the job ended before every engine was timed (batches run: {ran}"
+                              + ("; OpenVINO still compiling" if self._pending is not None else "") + ")"}
+        return dict(self.record)
+
+
+def make_engine(engine: str, model: str | Path, threads: int, expected: tuple[int, ...] | None = None):
+    """``OrtEngine``, ``OpenVinoEngine`` or ``AutoEngine`` (OpenVINO compiled for ``expected`` in the background)
+    for one ONNX file, options checked first."""
+    check_engine_options(engine, threads)
+    if engine == "auto":
+        return AutoEngine(model, threads, expected=expected)
+    return open_engine(engine, model, threads)

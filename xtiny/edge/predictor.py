@@ -15,7 +15,7 @@ import numpy as np
 
 from xtiny.atomic import atomic_write_text
 from xtiny.edge.bundle import BundleError, EdgeBundle, load_bundle
-from xtiny.edge.engines import check_engine_options, physical_cores, pick_engine
+from xtiny.edge.engines import check_engine_options, make_engine, physical_cores
 from xtiny.edge.imageio import read_image, write_segmentation
 from xtiny.edge.preprocessing import new_shape_for, nonzero_bbox, normalize, resize
 from xtiny.edge.sliding import sliding_window_batched
@@ -29,9 +29,10 @@ BATCH_MEMORY_BYTES = 512 * 2**20
 
 
 def default_batch_size(threads: int, patch: list[int], memory_bytes: int = BATCH_MEMORY_BYTES) -> int:
-    """Tiles per network call: four per thread (so every core has work), at most what fits ``memory_bytes``."""
+    """Tiles per network call: two per thread (``bench/bench_edge.py``: one or two tiles per one-thread stream
+    beat larger batches, which leave the cache), at most what fits ``memory_bytes``."""
     tile_bytes = int(np.prod(patch)) * 4 * TILE_MAPS
-    return int(max(1, min(4 * threads, memory_bytes // tile_bytes)))
+    return int(max(1, min(2 * threads, memory_bytes // tile_bytes)))
 
 
 @dataclass
@@ -59,7 +60,7 @@ class EdgePredictor:
         check_engine_options(engine, threads)
         if batch_size is not None and batch_size < 1:
             raise BundleError(f"batch size must be >= 1, got {batch_size}.", fix="omit it to size batches automatically.")
-        started = time.perf_counter()
+        started = self.created = time.perf_counter()
         self.bundle = bundle if isinstance(bundle, EdgeBundle) else load_bundle(bundle)
         self.pre = self.bundle.preprocess
         self.variant = variant
@@ -70,20 +71,20 @@ class EdgePredictor:
         self.mirror_axes = self.pre["mirroring_axes"] if mirroring else None
         self.batch_size = batch_size or default_batch_size(self.threads, self.pre["patch_size"])
         self.num_classes = len(self.pre["labels"])
-        self.engine = None
-        self.engine_record: dict = {}
+        expected = (self.batch_size, self.pre["num_input_channels"], *self.pre["patch_size"])
+        self.engine = make_engine(engine, self.model_path, self.threads, expected)
         self.timings: dict[str, float] = defaultdict(float)
         self.timings["engine_setup"] += time.perf_counter() - started
+        self._setup_seen = self.engine.setup_seconds
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Raw network logits for a batch ``(B, C, *patch)``; the first call picks the engine on this batch."""
-        if self.engine is None:
-            started = time.perf_counter()
-            self.engine, self.engine_record = pick_engine(self.requested_engine, self.model_path, self.threads, batch)
-            self.timings["engine_setup"] += time.perf_counter() - started
+        """Raw network logits for a batch ``(B, C, *patch)`` (compiling / making sessions counted as engine setup)."""
         started = time.perf_counter()
         out = self.engine.run(batch)
-        self.timings["network"] += time.perf_counter() - started
+        setup = self.engine.setup_seconds - self._setup_seen
+        self._setup_seen = self.engine.setup_seconds
+        self.timings["engine_setup"] += setup
+        self.timings["network"] += time.perf_counter() - started - setup
         return out
 
     def _sliding(self, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -178,7 +179,6 @@ class EdgePredictor:
         """Predict every case ``CASE_XXXX<ending>`` in ``input_dir`` into ``output_dir/CASE<ending>``; cases are
         gathered until they hold a few batches of tiles, so small images (PNGs, frames) share network calls.
         Writes ``output_dir/predict.log`` (engine chosen, threads, batch, seconds per stage)."""
-        started = time.perf_counter()
         cases = group_cases(input_dir, self.pre["file_ending"], self.pre["num_input_channels"])
         written: list[Path] = []
         pending: list[_Case] = []
@@ -189,17 +189,21 @@ class EdgePredictor:
                 pending = []
         if pending:
             written += self._finish(pending)
-        self.write_log(Path(output_dir), len(written), time.perf_counter() - started)
+        self.write_log(Path(output_dir), len(written))
         return written
 
     def summary(self) -> dict:
         """Engine choice, settings and seconds per stage so far."""
-        return {"engine": self.engine_record.get("engine", self.requested_engine), "choice": self.engine_record,
+        choice = self.engine.choice() if hasattr(self.engine, "choice") else {"engine": self.engine.name,
+                                                                             "requested": self.requested_engine}
+        return {"engine": choice["engine"], "choice": choice,
                 "model": self.model_path.name, "threads": self.threads, "batch_size": self.batch_size,
                 "mirroring": self.mirroring, "stage_seconds": {k: round(self.timings[k], 4) for k in STAGES}}
 
-    def write_log(self, folder: Path, cases: int, seconds: float) -> Path:
-        """``folder/predict.log``: a readable line per fact and the summary as JSON on the last line."""
+    def write_log(self, folder: Path, cases: int) -> Path:
+        """``folder/predict.log``: a readable line per fact and the summary as JSON on the last line (seconds since
+        this predictor was made, bundle check included)."""
+        seconds = time.perf_counter() - self.created
         info = {**self.summary(), "cases": cases, "total_seconds": round(seconds, 4)}
         choice = info["choice"]
         lines = [f"model {info['model']}, engine {info['engine']} (requested {self.requested_engine}"

@@ -61,6 +61,8 @@ def mirror_combinations(axes: Sequence[int] | None) -> list[tuple[int, ...]]:
 def predict_tiles(run: Runner, tiles: np.ndarray, mirror_axes: Sequence[int] | None) -> np.ndarray:
     """Logits for a batch ``(B, C, *patch)``, averaged over the mirrored copies like nnU-Net's TTA."""
     combos = mirror_combinations(mirror_axes)
+    if len(combos) == 1:
+        return run(tiles)
     total = None
     for combo in combos:
         flip = tuple(a + 2 for a in combo)
@@ -97,15 +99,15 @@ def sliding_window_batched(run: Runner, images: Sequence[np.ndarray], patch: Seq
                   for corner in itertools.product(*starts)]
     per_image = Counter(i for i, _ in tiles)
     single = [per_image[index] == 1 for index in range(len(images))]
-    logits = [np.empty((num_classes, *p.shape[1:]), np.float32) if one else
-              np.zeros((num_classes, *p.shape[1:]), np.float32) for p, one in zip(padded, single, strict=True)]
+    logits = [None if one else np.zeros((num_classes, *p.shape[1:]), np.float32)
+              for p, one in zip(padded, single, strict=True)]
     counts = [None if one else np.zeros(p.shape[1:], np.float32) for p, one in zip(padded, single, strict=True)]
     for first in range(0, len(tiles), batch_size):
         chunk = tiles[first:first + batch_size]
         preds = predict_tiles(run, np.stack([padded[i][(slice(None), *s)] for i, s in chunk]), mirror_axes)
         for pred, (i, s) in zip(preds, chunk, strict=True):
             if single[i]:
-                logits[i][(slice(None), *s)] = pred
+                logits[i] = pred  # the whole (padded) image: no weighting, no copy
             else:
                 logits[i][(slice(None), *s)] += pred * weight
                 counts[i][s] += weight
