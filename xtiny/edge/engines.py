@@ -48,8 +48,8 @@ class _Engine:
 
 
 class OrtEngine(_Engine):
-    """onnxruntime on the CPU: one session with ``threads`` intra-op threads, and ``threads`` one-thread sessions
-    for split batches (created when first needed)."""
+    """onnxruntime on the CPU: ``threads`` one-thread sessions for split batches, and one session with ``threads``
+    intra-op threads for batches smaller than that (each made when first needed)."""
 
     name = "ort"
 
@@ -57,27 +57,38 @@ class OrtEngine(_Engine):
         super().__init__(threads)
         started = time.perf_counter()
         self.model = str(model)
-        self.session = self._session(self.threads)
-        self.input_name = self.session.get_inputs()[0].name
+        self._whole = None  # made on first use: a job of full batches never needs it
         self._singles: list = []
+        self.input_name = self._session(1, keep=True).get_inputs()[0].name
         self.setup_seconds += time.perf_counter() - started
 
-    def _session(self, threads: int):
+    def _session(self, threads: int, *, keep: bool = False):
+        """A session with ``threads`` intra-op threads; ``keep`` files it as the whole-batch session (when this
+        engine has one thread) or as a one-thread session of split batches."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        return onnxruntime.InferenceSession(self.model, options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(self.model, options, providers=["CPUExecutionProvider"])
+        if keep and self.threads == 1:
+            self._whole = session
+        elif keep:
+            self._singles.append(session)
+        return session
 
     def _run_whole(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
+        if self._whole is None:
+            started = time.perf_counter()
+            self._whole = self._session(self.threads)
+            self.setup_seconds += time.perf_counter() - started
+        return self._whole.run(None, {self.input_name: batch})[0]
 
     def _run_split(self, parts: list[np.ndarray]) -> list[np.ndarray]:
-        if not self._singles:
+        if self._pool is None:
             started = time.perf_counter()
-            self._singles = [self._session(1) for _ in range(self.threads)]
+            self._singles += [self._session(1) for _ in range(self.threads - len(self._singles))]
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="xtiny-ort")
             self.setup_seconds += time.perf_counter() - started
         futures = [self._pool.submit(s.run, None, {self.input_name: p}) for s, p in zip(self._singles, parts,
@@ -147,6 +158,19 @@ def openvino_module():
     except ImportError:
         return None
     return openvino
+
+
+def describe_failure(exc: Exception) -> str:
+    """One short line for an engine's failure: the ONNX operators OpenVINO could not convert when it says so
+    (e.g. ``QLinearConv`` of a QOperator INT8 model), else the exception's first line."""
+    import re
+
+    text = str(exc)
+    ops = list(dict.fromkeys(op.split("-")[0] for op in re.findall(r"^-- (\S+) with a message", text, re.M)))
+    if ops:
+        return f"{type(exc).__name__}: OpenVINO could not convert ONNX operator(s) {', '.join(ops)}"
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:120]}"
 
 
 def physical_cores() -> int:
@@ -238,8 +262,7 @@ class AutoEngine:
         return engine
 
     def _notice(self, exc: Exception) -> None:
-        self.record["notice"] = (f"OpenVINO could not run {self.model.name} ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0][:100] if str(exc) else ''}): using onnxruntime")
+        self.record["notice"] = f"OpenVINO could not run {self.model.name} ({describe_failure(exc)}): using onnxruntime"
 
     def wait_ready(self) -> None:
         """Block until the background OpenVINO compile has finished (or failed)."""

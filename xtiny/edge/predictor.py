@@ -119,17 +119,26 @@ class EdgePredictor:
         data = resize(data, new_shape_for(cropped_shape, spacing, target), order=1)
         return data, {"full_shape": full_shape, "cropped_shape": cropped_shape, "box": box}
 
-    def _labels(self, logits: np.ndarray, geometry: dict) -> np.ndarray:
-        """Labels in the input's geometry from logits ``(K, *preprocessed)``."""
-        logits = resize(logits, geometry["cropped_shape"], order=1)
+    def _labels(self, logits: np.ndarray | list[np.ndarray], geometry: dict) -> np.ndarray:
+        """Labels in the input's geometry from logits ``(K, *preprocessed)``, or from a list of per-slice logits
+        ``(K, h, w)`` (2D models: argmax slice by slice when no resampling is needed, without stacking them)."""
+        cropped = tuple(geometry["cropped_shape"])
+        if isinstance(logits, list) and (len(logits), *logits[0].shape[1:]) != cropped:
+            logits = np.stack(logits, axis=1)
+        if not isinstance(logits, list):
+            logits = resize(logits, cropped, order=1)
         seg = np.zeros(geometry["full_shape"], dtype=np.uint8 if self.num_classes < 256 else np.uint16)
-        box = geometry["box"]
-        if self.num_classes == 2:
-            inside = logits[1] > logits[0]  # argmax of two classes (ties go to 0, as argmax)
+        inside = seg[tuple(slice(lo, hi) for lo, hi in geometry["box"])]
+        if isinstance(logits, list):
+            for d, part in enumerate(logits):
+                inside[d] = self._argmax(part)
         else:
-            inside = np.argmax(logits, axis=0)
-        seg[tuple(slice(lo, hi) for lo, hi in box)] = inside
+            inside[...] = self._argmax(logits)
         return seg.transpose(self.pre["transpose_backward"])
+
+    def _argmax(self, logits: np.ndarray) -> np.ndarray:
+        """Class index along axis 0; two classes by one comparison (ties go to 0, as argmax)."""
+        return logits[1] > logits[0] if self.num_classes == 2 else np.argmax(logits, axis=0)
 
     def predict_array(self, data: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
         """Labels ``(d0, d1, d2)`` for raw image data ``(C, d0, d1, d2)`` with its voxel spacing."""
@@ -162,7 +171,7 @@ class EdgePredictor:
         for case in cases:
             parts = logits[first:first + len(case.images)]
             first += len(case.images)
-            seg = self._labels(parts[0] if volume else np.stack(parts, axis=1),
+            seg = self._labels(parts[0] if volume else parts,
                                {"full_shape": case.full_shape, "cropped_shape": case.cropped_shape, "box": case.box})
             stitched = time.perf_counter()
             written.append(write_segmentation(seg, case.output, case.reference))

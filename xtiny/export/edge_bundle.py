@@ -74,9 +74,10 @@ def speed_section(speed: dict | None) -> str:
 
     return f"""
 ## Speed on the export machine
-One network input {speed['tile']} (one slice of a 2D model, one tile of a 3D model), {speed['machine']}, \
-{speed['physical_cores']} physical core(s); a few runs each at export, so orientation only. Throughput is the
-network alone on the batches `xtiny predict` sends by default (slices of a volume, frames, images of a folder).
+One network input {speed['tile']} (one slice of a 2D model, one tile of a 3D model) on {speed['machine']},
+{speed['physical_cores']} physical core(s); a few runs each at export, so orientation only. "tiles/s" is the
+network alone on the batches `xtiny predict` sends by default (slices of a volume, frames, images of a folder),
+batch size in brackets; `xtiny predict --engine auto` picks the faster engine on the device it runs on.
 
 {speed_table(speed)}
 """

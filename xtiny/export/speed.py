@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xtiny.edge.engines import median_ms, open_engine, openvino_module, physical_cores
+from xtiny.edge.engines import describe_failure, median_ms, open_engine, openvino_module, physical_cores
 from xtiny.edge.predictor import default_batch_size
 
 
@@ -34,7 +34,7 @@ def engine_speed(models: dict[str, Path], tile: np.ndarray, *, repeats: int = 3)
                     batch_ms = median_ms(runner.run, stack, repeats=max(1, repeats - 1))
                     row["tiles_per_s"] = round(batch / (batch_ms / 1000.0), 1)
                 except Exception as exc:  # e.g. an INT8 operator one engine lacks: say so in the card
-                    row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                    row["error"] = describe_failure(exc)
                 rows.append(row)
     return {"machine": platform.processor() or platform.machine(), "physical_cores": cores,
             "tile": list(tile.shape), "rows": rows}
