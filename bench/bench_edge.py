@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "edge_cpu.json"))
-    parser.add_argument("--e2e-repeats", type=int, default=3)
+    parser.add_argument("--e2e-repeats", type=int, default=5)
     parser.add_argument("--slices", type=int, default=64)
     parser.add_argument("--baseline-ref", default=BASELINE_REF,
                         help="git commit whose xtiny predict defaults are the end-to-end baseline")
@@ -115,6 +115,7 @@ def main() -> None:
         extra_tables.append(e2e_table(e2e))
         summary = done_when(pick, e2e)
         results["done_when"] = summary
+    results["load_avg_1min_end"] = os.getloadavg()[0]
     m = results["models"]
     results["speedup_cap8_fp32_vs_full_fp32"] = m["nnunet_2d_full/fp32"]["latency_ms"] / m["xtiny_cap8/fp32"]["latency_ms"]
     best = min((k for k in m if k.startswith("xtiny_cap8/")), key=lambda k: m[k]["latency_ms"])
@@ -129,13 +130,14 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from common import write_result
 
-    path = write_result(Path(args.out).stem, "Edge latency: XTiny cap 8 vs full nnU-Net 2d, onnxruntime, 1 thread, "
-                        "256x256", ["model/format", "params", "GMACs", "ONNX MiB", "latency ms",
+    path = write_result(Path(args.out).stem, "Edge latency and runtime: XTiny cap 8 vs full nnU-Net 2d (onnxruntime, "
+                        "1 thread, 256x256); engines x threads x batch; end-to-end xtiny predict", ["model/format", "params", "GMACs", "ONNX MiB", "latency ms",
                                     "speed-up vs full nnU-Net fp32", "size ratio vs full fp32"], rows,
                         notes=[f"Compute ratio (MACs) full / cap 8: {results['macs_ratio_full_vs_cap8']:.0f}x; "
                                f"latency ratio {results['speedup_cap8_fp32_vs_full_fp32']:.1f}x (target 30x): the tiny "
                                "net runs far below the CPU's throughput (8-channel maps, per-layer overheads).",
-                               f"Load average {results['load_avg_1min']:.2f} at start; untrained networks (latency "
+                               f"Load average {results['load_avg_1min']:.2f} at start, {results['load_avg_1min_end']:.2f} "
+                               "at the end (a shared 2-core machine); untrained networks (latency "
                                "does not depend on weights); fastest cap-8 format: " + best,
                                *[f"{model} fp32, share of onnxruntime kernel time: " + ", ".join(
                                    f"{op} {share}%" for op, share in list(shares.items())[:6])

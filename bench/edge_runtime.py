@@ -245,6 +245,12 @@ def summary_notes(summary: dict, results: dict) -> list[str]:
         notes.append(f"Target 2: 64-slice NIfTI volume end to end (wall, interpreter start included) "
                      f"{s['volume_speedup_wall_vs_before']}x faster than the defaults before (target >= 3x): "
                      f"{verdict(s['volume_speedup_wall_vs_before'] >= 3)}.")
+    volume = [r for r in results["end_to_end"] if r["input"].startswith("NIfTI")]
+    walls = {r["variant"].split(" (")[0]: r["wall_s"] for r in volume}
+    if "--engine ort" in walls and "new defaults" in walls:
+        notes.append(f"Cost of --engine auto on the volume: {walls['new defaults']} s wall vs {walls['--engine ort']} s "
+                     "with --engine ort (auto imports and compiles OpenVINO beside the run and times both engines "
+                     "on the first batches; it pays where one engine is clearly faster, or on longer jobs).")
     notes.append(f"Target 3: outside the network {s['volume_outside_network_percent']}% of the in-process time "
                  f"(bundle check, engine pick and compile included), {s['volume_outside_network_percent_of_wall']}% "
                  f"of the wall time with the interpreter start (target <= 25%): "

@@ -62,8 +62,9 @@ def test_engine_options_and_fallback_without_openvino(exported, tmp_path):
     assert "engine ort (requested auto" in log and "mirroring off" in log
     for options, message in ((("--engine", "openvino"), "pip install 'xtiny[openvino]'"),
                              (("--engine", "tpu"), "unknown engine 'tpu'"),
-                             (("--threads", "0"), "--threads must be")):
-        out = tmp_path / options[1]
+                             (("--threads", "0"), "--threads must be"),
+                             (("--batch", "0"), "--batch must be")):
+        out = tmp_path / "_".join(options)
         result = edge_predict_without_torch(bundle, inputs, out, *options, block="openvino")
         assert result.returncode == 2 and message in result.stderr, (options, result.stderr[-2000:])
         assert not out.exists()

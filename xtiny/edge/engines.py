@@ -229,10 +229,11 @@ def open_engine(engine: str, model: str | Path, threads: int):
 
 class AutoEngine:
     """``--engine auto``: onnxruntime starts at once while OpenVINO is imported and compiled in the background (for
-    ``expected``, the first batch's shape). Batches go to the engine that has run the fewest, so every result is
-    used and none is computed twice; after one warm-up batch each, ``timed`` batches each of the first batch's
-    shape are timed and the engine with the lower median keeps the rest of the job. Without OpenVINO, or when
-    OpenVINO cannot read, compile or run the model, onnxruntime with a one-line notice."""
+    ``expected``, the first batch's shape); every result is used, none is computed twice. Once OpenVINO is ready,
+    batches of the first batch's shape alternate between the engines: after one warm-up batch each, ``timed``
+    batches each are timed (none while a compile runs beside them) and the engine with the lower median keeps the
+    rest of the job. Without OpenVINO, or when OpenVINO cannot read, compile or run the model, onnxruntime with a
+    one-line notice."""
 
     name = "auto"
 
@@ -248,6 +249,7 @@ class AutoEngine:
         else:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="xtiny-openvino")
             self._pending = self._pool.submit(self._openvino, expected)
+        self.warm: set[str] = set()
         self.runs: dict[str, int] = {}
         self.times: dict[str, list[float]] = {}
         self.shape: tuple[int, ...] | None = None
@@ -296,9 +298,13 @@ class AutoEngine:
             self._choose(self.candidates[0])
             return self._timed_run(self.chosen, batch)[0]
         self.shape = self.shape or tuple(batch.shape)
-        if tuple(batch.shape) != self.shape:  # e.g. the last, smaller batch: not comparable, not timed
+        if self._pending is not None or tuple(batch.shape) != self.shape:
+            # OpenVINO still compiling (it would slow onnxruntime's timing), or a batch of another shape (e.g. the
+            # last, smaller one): run on onnxruntime, untimed
+            self.warm.add(self.candidates[0].name)
             return self._timed_run(self.candidates[0], batch)[0]
-        candidate = min(self.candidates, key=lambda c: self.runs.get(c.name, 0))
+        cold = [c for c in self.candidates if c.name not in self.warm]
+        candidate = cold[0] if cold else min(self.candidates, key=lambda c: len(self.times.get(c.name, [])))
         try:
             out, seconds = self._timed_run(candidate, batch)
         except Exception as exc:  # an OpenVINO run failure: drop it, onnxruntime goes on
@@ -307,10 +313,10 @@ class AutoEngine:
             self._notice(exc)
             self._choose(self.candidates[0])
             return self._timed_run(self.chosen, batch)[0]
-        if self.runs.get(candidate.name, 0):
+        if candidate.name in self.warm:
             self.times.setdefault(candidate.name, []).append(seconds)
-        self.runs[candidate.name] = self.runs.get(candidate.name, 0) + 1
-        if self._pending is None and all(len(self.times.get(c.name, [])) >= self.timed for c in self.candidates):
+        self.warm.add(candidate.name)
+        if all(len(self.times.get(c.name, [])) >= self.timed for c in self.candidates):
             medians = {name: float(np.median(t)) * 1000 for name, t in self.times.items()}
             self.record["timed_ms"] = {name: round(ms, 3) for name, ms in medians.items()}
             self.record["timed_batch"] = list(self.shape)
@@ -319,6 +325,7 @@ class AutoEngine:
 
     def _timed_run(self, engine: _Engine, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Output and inference seconds of one call, its compiling / session making added to setup."""
+        self.runs[engine.name] = self.runs.get(engine.name, 0) + 1
         setup, started = engine.setup_seconds, time.perf_counter()
         out = engine.run(batch)
         spent = engine.setup_seconds - setup

@@ -19,6 +19,7 @@ from xtiny.edge.engines import check_engine_options, make_engine, physical_cores
 from xtiny.edge.imageio import read_image, write_segmentation
 from xtiny.edge.preprocessing import new_shape_for, nonzero_bbox, normalize, resize
 from xtiny.edge.sliding import sliding_window_batched
+from xtiny.errors import XTinyError
 
 STAGES = ("read", "preprocess", "engine_setup", "network", "stitch", "write")
 LOG_NAME = "predict.log"
@@ -51,7 +52,7 @@ class EdgePredictor:
     """Run an exported bundle on images.
 
     ``variant`` picks ``fp32`` / ``int8`` / ``int8_qoperator``; ``engine`` is ``ort``, ``openvino`` or ``auto``
-    (time both on the first batch, keep the faster); ``threads`` defaults to the physical cores; ``batch_size``
+    (time both on the job's first batches, keep the faster; see :class:`xtiny.edge.engines.AutoEngine`); ``threads`` defaults to the physical cores; ``batch_size``
     (tiles per network call, across slices and images) to :func:`default_batch_size`. Mirroring is off unless asked
     for (it costs 4 network passes per 2D tile, 8 in 3D)."""
 
@@ -59,7 +60,7 @@ class EdgePredictor:
                  mirroring: bool = False, threads: int | None = None, batch_size: int | None = None) -> None:
         check_engine_options(engine, threads)
         if batch_size is not None and batch_size < 1:
-            raise BundleError(f"batch size must be >= 1, got {batch_size}.", fix="omit it to size batches automatically.")
+            raise XTinyError(f"--batch must be >= 1, got {batch_size}.", fix="omit it to size batches automatically.")
         started = self.created = time.perf_counter()
         self.bundle = bundle if isinstance(bundle, EdgeBundle) else load_bundle(bundle)
         self.pre = self.bundle.preprocess
