@@ -86,10 +86,11 @@ def test_engines_agree_on_whole_and_split_batches(exported):
     auto = AutoEngine(path, 2, timed=1, expected=tiles.shape)
     auto.wait_ready()
     for _ in range(4):  # warm-up and one timed batch per engine, every result used
-        assert auto.choice()["engine"] == "undecided"
+        assert not auto.choice()["decided"]
         np.testing.assert_allclose(auto.run(tiles), reference, atol=1e-3)
     record = auto.choice()
-    assert record["engine"] == auto.chosen.name and set(record["timed_ms"]) == {"ort", "openvino"}
+    assert record["decided"] and record["engine"] == auto.chosen.name
+    assert set(record["timed_ms"]) == {"ort", "openvino"} and auto.runs == {"ort": 2, "openvino": 2}
 
 
 def test_batched_sliding_window_matches_one_image_at_a_time():

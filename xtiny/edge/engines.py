@@ -108,7 +108,11 @@ class OpenVinoEngine(_Engine):
         started = time.perf_counter()
         ov = openvino_module()
         self.core = ov.Core()
-        self.model = self.core.read_model(str(model))
+        self.path = Path(model)
+        try:
+            self.model = self.core.read_model(str(model))
+        except Exception as exc:  # e.g. a QOperator INT8 graph OpenVINO's ONNX reader does not convert
+            raise self._unusable(exc) from exc
         self._requests: dict[tuple, list] = {}
         self.setup_seconds += time.perf_counter() - started
 
@@ -120,10 +124,17 @@ class OpenVinoEngine(_Engine):
             model.reshape({model.inputs[0].get_any_name(): list(shape)})
             config = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": streams, "INFERENCE_PRECISION_HINT": "f32",
                       "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT"}
-            compiled = self.core.compile_model(model, "CPU", config)
+            try:
+                compiled = self.core.compile_model(model, "CPU", config)
+            except Exception as exc:
+                raise self._unusable(exc) from exc
             self._requests[key] = [compiled.create_infer_request() for _ in range(streams)]
             self.setup_seconds += time.perf_counter() - started
         return self._requests[key]
+
+    def _unusable(self, exc: Exception) -> XTinyError:
+        return XTinyError(f"OpenVINO cannot run {self.path} ({describe_failure(exc)}).",
+                          fix="use --engine ort or auto, or another --model (OpenVINO reads fp32 and QDQ int8).")
 
     def _run_whole(self, batch: np.ndarray) -> np.ndarray:
         request = self._requests_for(batch.shape, 1)[0]
@@ -333,13 +344,17 @@ class AutoEngine:
         return out, time.perf_counter() - started - spent
 
     def choice(self) -> dict:
-        """How the engine was chosen (or that the job ended before every engine could be timed)."""
+        """How the engine was chosen, or, when the job ended before every engine was timed, the engines that ran
+        (``engine`` like ``ort`` or ``ort+openvino``, ``decided`` False)."""
+        self._collect()
+        if self.chosen is None and self._pending is None and len(self.candidates) == 1:
+            self._choose(self.candidates[0])
         if self.chosen is None:
             ran = ", ".join(f"{name} {count}" for name, count in self.runs.items())
-            return {**self.record, "engine": "undecided",
+            return {**self.record, "engine": "+".join(self.runs) or self.candidates[0].name, "decided": False,
                     "notice": f"auto: the job ended before every engine was timed (batches run: {ran}"
                               + ("; OpenVINO still compiling" if self._pending is not None else "") + ")"}
-        return dict(self.record)
+        return {**self.record, "decided": True}
 
 
 def make_engine(engine: str, model: str | Path, threads: int, expected: tuple[int, ...] | None = None):
