@@ -6,7 +6,8 @@ the two label maps (fp32, mirroring on for both).
 Data and models: ``bench_accuracy.py --budget small``'s synthetic bus dataset (id 960, 96x96 PNG) and the widths
 ``bench_int8.py`` trains there (MONAI backend, 12 epochs x 50 iterations, fold 0; trained here when missing).
 Each width is exported (``export_model``: ONNX + edge bundle), then both command lines run in child processes:
-``xtiny predict BUNDLE -i IN -o OUT --threads 2`` and ``nnUNetv2_predict -i IN -o OUT -d 960 -c CONFIG -f 0 -tr
+``xtiny predict BUNDLE -i IN -o OUT --threads 2 --mirroring`` (mirroring is off by default in ``xtiny predict``;
+on here as in nnU-Net's predictor) and ``nnUNetv2_predict -i IN -o OUT -d 960 -c CONFIG -f 0 -tr
 TRAINER -device cpu -npp 1 -nps 1``. Target: Dice >= 0.99 per case. Writes ``bench/results/edge_agreement_cpu.json``.
 """
 
@@ -70,7 +71,7 @@ def main() -> int:
             export_model(name, config, 0, formats=["onnx", "bundle"], output_dir=out / "export", trainer=trainer,
                          max_val_cases=2, log=lambda *_: None)
             edge_s = _timed([sys.executable, "-m", "xtiny", "predict", str(out / "export" / "edge"), "-i",
-                             str(inputs), "-o", str(out / "edge"), "--threads", "2"])
+                             str(inputs), "-o", str(out / "edge"), "--threads", "2", "--mirroring"])
             nnunet_s = _timed([str(Path(sys.executable).parent / "nnUNetv2_predict"), "-i", str(inputs), "-o",
                                str(out / "nnunet"), "-d", str(DATASET_ID), "-c", config, "-f", "0", "-tr", trainer,
                                "-device", "cpu", "-npp", "1", "-nps", "1", "--disable_progress_bar"])
@@ -88,7 +89,7 @@ def main() -> int:
     notes = [f"Synthetic bus {name}: the first {len(val_ids)} held-out raw PNGs of fold 0; {trainer}; both "
              "predictors with Gaussian sliding window and mirroring, fp32. Dice of the foreground between the two "
              "label maps (empty vs empty counts 1).",
-             "Wall seconds of each whole command (start-up included; xtiny predict with 2 onnxruntime threads, "
+             "Wall seconds of each whole command (start-up included; xtiny predict with 2 threads, --engine auto, "
              "nnUNetv2_predict with torch's default threads and -npp 1 -nps 1): for orientation, not a speed claim.",
              f"Load average {load_start} at start, {load_average()} at end."]
     path = write_result("edge_agreement_cpu", "Edge predictor vs nnUNetv2_predict, same checkpoint, per-case Dice",

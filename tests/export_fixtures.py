@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Runs `xtiny predict` with torch / nnunetv2 / monai made unimportable.
+# Runs `xtiny predict` with torch / nnunetv2 / monai (and the modules named in XTINY_TEST_BLOCK) made unimportable.
 BLOCKED_RUN = """
-import sys
+import os, sys
+BLOCKED = {'torch', 'nnunetv2', 'monai', 'scipy', 'SimpleITK', *os.environ.get('XTINY_TEST_BLOCK', '').split()}
 class _Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'nnunetv2', 'monai', 'scipy', 'SimpleITK'):
+        if name.split('.')[0] in BLOCKED:
             raise ImportError('blocked in the edge test: ' + name)
         return None
 sys.meta_path.insert(0, _Block())
@@ -24,10 +25,16 @@ sys.exit(code)
 """
 
 
-def edge_predict_without_torch(bundle: Path, inputs: Path, outputs: Path) -> subprocess.CompletedProcess:
-    """``xtiny predict BUNDLE -i INPUTS -o OUTPUTS --threads 1`` in a subprocess that cannot import torch."""
+def edge_predict_without_torch(bundle: Path, inputs: Path, outputs: Path, *options: str,
+                               block: str = "") -> subprocess.CompletedProcess:
+    """``xtiny predict BUNDLE -i INPUTS -o OUTPUTS OPTIONS`` in a subprocess that cannot import torch (nor the
+    space-separated modules in ``block``). OPTIONS default to ``--threads 1 --mirroring`` (as nnU-Net's predictor)."""
+    import os
+
+    env = {**os.environ, "XTINY_TEST_BLOCK": block}
     return subprocess.run([sys.executable, "-c", BLOCKED_RUN, "predict", str(bundle), "-i", str(inputs),
-                           "-o", str(outputs), "--threads", "1"], capture_output=True, text=True, timeout=300)
+                           "-o", str(outputs), *(options or ("--threads", "1", "--mirroring"))],
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def nnunet_predict(dataset: str, configuration: str, trainer: str, inputs: Path, outputs: Path) -> None:

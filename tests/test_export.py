@@ -37,7 +37,14 @@ def test_every_format_written_and_checked(exported):
     assert manifest["versions"]["onnxruntime"]
     pre = json.loads((edge / "preprocess.json").read_text())
     assert pre["normalization_schemes"] and pre["patch_size"] and pre["labels"]["background"] == 0
-    assert "Intended use" in (edge / "README.md").read_text()
+    card = (edge / "README.md").read_text()
+    assert "Intended use" in card
+    speed = metrics["speed"]["rows"]
+    assert {(r["engine"], r["format"]) for r in speed} >= {("ort", "fp32"), ("openvino", "fp32"), ("ort", "int8")}
+    assert all(r["tile_ms"] > 0 and r["tiles_per_s"] > 0 for r in speed if r["format"] == "fp32")
+    assert "## Speed on the export machine" in card and "| openvino | 1 | fp32 |" in card
+    assert metrics["mirroring_dice_gain"] == metrics["dice_fp32_mirroring"] - metrics["dice_fp32"]
+    assert "## Mirroring" in card and f"{metrics['dice_fp32_mirroring']:.4f} with mirroring" in card
 
 
 def test_monai_bundle_runs_offline(exported, tmp_path):

@@ -70,7 +70,8 @@ def test_nnunet_cli_predicts_and_continues_an_xtiny_model(planned_bus: str, nnun
 
     export_model(planned_bus, CONFIGURATION, 0, formats=["onnx", "bundle"], output_dir=tmp_path / "export",
                  trainer=trainer, max_val_cases=1, calibration_patches=2, log=lambda *_: None)
-    assert main(["predict", str(tmp_path / "export"), "-i", str(inputs), "-o", str(tmp_path / "edge")]) == 0
+    assert main(["predict", str(tmp_path / "export"), "-i", str(inputs), "-o", str(tmp_path / "edge"),
+                 "--mirroring"]) == 0  # nnUNetv2_predict mirrors; xtiny predict only when asked
     labels = [int(v) for v in range(1, 2)]
     for case in cases:
         ref = np.asarray(Image.open(tmp_path / "nnunet" / f"{case}.png"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import platform
 
-STACK = ("xtiny", "nnunetv2", "dynamic_network_architectures", "torch", "monai", "onnx", "onnxruntime", "numpy")
+STACK = ("xtiny", "nnunetv2", "dynamic_network_architectures", "torch", "monai", "onnx", "onnxruntime", "openvino",
+         "numpy")
 
 
 def stack_versions() -> dict[str, str]:

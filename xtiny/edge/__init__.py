@@ -1,7 +1,8 @@
-"""XTiny's edge runtime: run an exported bundle with numpy + onnxruntime only (no torch, no nnU-Net).
+"""XTiny's edge runtime: run an exported bundle with numpy + onnxruntime (OpenVINO when installed; no torch, no
+nnU-Net).
 
     from xtiny.edge import EdgePredictor
-    EdgePredictor("bundle_dir", threads=1).predict_folder("in/", "out/")
+    EdgePredictor("bundle_dir", engine="auto").predict_folder("in/", "out/")   # writes out/predict.log too
 """
 
 from xtiny.edge.bundle import BundleError, EdgeBundle, load_bundle, sha256_of, verify_bundle

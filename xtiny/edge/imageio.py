@@ -26,7 +26,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, tuple[float, ...], Any]:
         import nibabel
 
         image = nibabel.load(str(path))
-        array = np.asanyarray(image.dataobj).astype(np.float32)
+        array = np.asanyarray(image.dataobj).astype(np.float32, copy=False)
         zooms = tuple(float(z) for z in image.header.get_zooms())
         if array.ndim == 2:
             array, zooms = array[:, :, None], (*zooms[:2], 1.0)
@@ -43,7 +43,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, tuple[float, ...], Any]:
         data = array[None, None]
     else:
         raise ValueError(f"{path}: unexpected image shape {array.shape}")
-    return data.astype(np.float32), (999.0, 1.0, 1.0), None
+    return data.astype(np.float32, copy=False), (999.0, 1.0, 1.0), None
 
 
 def write_segmentation(seg: np.ndarray, path: str | Path, reference: Any) -> Path:
@@ -66,5 +66,5 @@ def write_segmentation(seg: np.ndarray, path: str | Path, reference: Any) -> Pat
     else:
         from PIL import Image
 
-        Image.fromarray(seg[0].astype(dtype)).save(path)
+        Image.fromarray(seg[0].astype(dtype)).save(path, compress_level=1)  # labels compress well even so
     return path

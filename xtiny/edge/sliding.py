@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -60,6 +61,8 @@ def mirror_combinations(axes: Sequence[int] | None) -> list[tuple[int, ...]]:
 def predict_tiles(run: Runner, tiles: np.ndarray, mirror_axes: Sequence[int] | None) -> np.ndarray:
     """Logits for a batch ``(B, C, *patch)``, averaged over the mirrored copies like nnU-Net's TTA."""
     combos = mirror_combinations(mirror_axes)
+    if len(combos) == 1:
+        return run(tiles)
     total = None
     for combo in combos:
         flip = tuple(a + 2 for a in combo)
@@ -74,19 +77,43 @@ def sliding_window_logits(run: Runner, image: np.ndarray, patch: Sequence[int], 
                           step: float = 0.5, sigma_scale: float = 1.0 / 8, mirror_axes: Sequence[int] | None = None,
                           batch_size: int = 4) -> np.ndarray:
     """Logits ``(K, *spatial)`` for one normalized image ``(C, *spatial)`` with ``len(spatial) == len(patch)``."""
-    padded, revert = pad_to_patch(image.astype(np.float32, copy=False), patch)
-    spatial = padded.shape[1:]
+    return sliding_window_batched(run, [image], patch, num_classes, step=step, sigma_scale=sigma_scale,
+                                  mirror_axes=mirror_axes, batch_size=batch_size)[0]
+
+
+def sliding_window_batched(run: Runner, images: Sequence[np.ndarray], patch: Sequence[int], num_classes: int, *,
+                           step: float = 0.5, sigma_scale: float = 1.0 / 8,
+                           mirror_axes: Sequence[int] | None = None, batch_size: int = 4) -> list[np.ndarray]:
+    """Logits ``(K, *spatial)`` for each of several images ``(C, *spatial)`` (slices of a volume, frames, PNGs; shapes
+    may differ): the tiles of all images go through ``run`` together in batches of ``batch_size``.
+
+    An image covered by one tile gets that tile's logits as they are (the Gaussian weight divides out)."""
     weight = gaussian_importance(patch, sigma_scale)
-    logits = np.zeros((num_classes, *spatial), dtype=np.float32)
-    counts = np.zeros(spatial, dtype=np.float32)
-    corners = list(itertools.product(*window_starts(spatial, patch, step)))
-    for first in range(0, len(corners), batch_size):
-        chunk = corners[first:first + batch_size]
-        slicers = [tuple(slice(c, c + t) for c, t in zip(corner, patch, strict=False)) for corner in chunk]
-        tiles = np.stack([padded[(slice(None), *s)] for s in slicers])
-        preds = predict_tiles(run, tiles, mirror_axes)
-        for pred, s in zip(preds, slicers, strict=False):
-            logits[(slice(None), *s)] += pred * weight
-            counts[s] += weight
-    logits /= counts
-    return logits[(slice(None), *revert[1:])]
+    padded, reverts, tiles = [], [], []
+    for index, image in enumerate(images):
+        data, revert = pad_to_patch(image.astype(np.float32, copy=False), patch)
+        padded.append(data)
+        reverts.append(revert)
+        starts = window_starts(data.shape[1:], patch, step)
+        tiles += [(index, tuple(slice(c, c + t) for c, t in zip(corner, patch, strict=False)))
+                  for corner in itertools.product(*starts)]
+    per_image = Counter(i for i, _ in tiles)
+    single = [per_image[index] == 1 for index in range(len(images))]
+    logits = [None if one else np.zeros((num_classes, *p.shape[1:]), np.float32)
+              for p, one in zip(padded, single, strict=True)]
+    counts = [None if one else np.zeros(p.shape[1:], np.float32) for p, one in zip(padded, single, strict=True)]
+    for first in range(0, len(tiles), batch_size):
+        chunk = tiles[first:first + batch_size]
+        preds = predict_tiles(run, np.stack([padded[i][(slice(None), *s)] for i, s in chunk]), mirror_axes)
+        for pred, (i, s) in zip(preds, chunk, strict=True):
+            if single[i]:
+                logits[i] = pred  # the whole (padded) image: no weighting, no copy
+            else:
+                logits[i][(slice(None), *s)] += pred * weight
+                counts[i][s] += weight
+    out = []
+    for i, revert in enumerate(reverts):
+        if counts[i] is not None:
+            logits[i] /= counts[i]
+        out.append(logits[i][(slice(None), *revert[1:])])
+    return out

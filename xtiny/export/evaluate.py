@@ -35,27 +35,38 @@ def session(path: str | Path, threads: int | None = None):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def segment_preprocessed(sess, data: np.ndarray, patch: list[int], num_classes: int) -> np.ndarray:
-    """Argmax labels for preprocessed data ``(C, d0, d1, d2)`` (2D configs slice by slice), no mirroring."""
+def segment_preprocessed(sess, data: np.ndarray, patch: list[int], num_classes: int,
+                         mirror_axes: list[int] | None = None) -> np.ndarray:
+    """Argmax labels for preprocessed data ``(C, d0, d1, d2)`` (2D configs slice by slice), mirroring if axes given."""
     def run(x):
         return sess.run(None, {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
     if len(patch) == data.ndim - 1:
-        return np.argmax(sliding_window_logits(run, data, patch, num_classes), axis=0)
-    return np.stack([np.argmax(sliding_window_logits(run, data[:, d], patch, num_classes), axis=0)
-                     for d in range(data.shape[1])])
+        return np.argmax(sliding_window_logits(run, data, patch, num_classes, mirror_axes=mirror_axes), axis=0)
+    return np.stack([np.argmax(sliding_window_logits(run, data[:, d], patch, num_classes, mirror_axes=mirror_axes),
+                               axis=0) for d in range(data.shape[1])])
 
 
-def onnx_validation_dice(models: dict[str, Path], cases: list, patch: list[int], num_classes: int) -> dict:
-    """Per model: mean Dice vs the ground truth on ``cases``; per non-fp32 model also agreement with fp32."""
+def onnx_validation_dice(models: dict[str, Path], cases: list, patch: list[int], num_classes: int,
+                         mirror_axes: list[int] | None = None) -> dict:
+    """Per model: mean Dice vs the ground truth on ``cases``; per non-fp32 model also agreement with fp32. With
+    ``mirror_axes``, fp32 also with mirroring: ``dice_fp32_mirroring`` and ``mirroring_dice_gain`` (with - without)."""
     labels = list(range(1, num_classes))
     preds: dict[str, list[np.ndarray]] = {}
     out: dict[str, float] = {}
+
+    def mean_dice(predictions: list[np.ndarray]) -> float:
+        return float(np.mean([dice(p, case.seg[0], labels, case.seg[0] >= 0)
+                              for p, case in zip(predictions, cases, strict=True)]))
+
     for name, path in models.items():
         sess = session(path)
         preds[name] = [segment_preprocessed(sess, case.data, patch, num_classes) for case in cases]
-        out[f"dice_{name}"] = float(np.mean([dice(p, case.seg[0], labels, case.seg[0] >= 0)
-                                             for p, case in zip(preds[name], cases, strict=True)]))
+        out[f"dice_{name}"] = mean_dice(preds[name])
+        if name == "fp32" and mirror_axes:
+            out["dice_fp32_mirroring"] = mean_dice([segment_preprocessed(sess, case.data, patch, num_classes,
+                                                                         mirror_axes) for case in cases])
+            out["mirroring_dice_gain"] = out["dice_fp32_mirroring"] - out["dice_fp32"]
     for name in models:
         if name != "fp32" and "fp32" in preds:
             out[f"agreement_{name}_vs_fp32"] = float(np.mean([

@@ -41,6 +41,7 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     from xtiny.export.data import export_data
     from xtiny.export.evaluate import latency_ms, onnx_validation_dice, recommend
     from xtiny.export.onnx_export import export_onnx, export_torchscript, onnx_max_abs_diff, stride_product
+    from xtiny.export.speed import engine_speed
     from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.nnunet.trained import build_trained_network, load_trained_model
 
@@ -95,14 +96,18 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     if models:
         labels = model.dataset_json["labels"]
         val_cases = data.validation_cases(max_val_cases)
-        metrics.update(onnx_validation_dice({k: edge / v for k, v in models.items()}, val_cases, patch, len(labels)))
+        metrics.update(onnx_validation_dice({k: edge / v for k, v in models.items()}, val_cases, patch, len(labels),
+                                            mirror_axes=model.mirroring_axes))
         metrics["validation_cases"] = len(val_cases)
         for key, rel in models.items():
             metrics[f"size_bytes_{key}"] = (edge / rel).stat().st_size
             metrics[f"latency_ms_{key}"] = latency_ms(edge / rel, real[0], threads=1)
         metrics["recommended_model"] = recommend(metrics, models)
         log("[export] " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in metrics.items() if not isinstance(v, list)))
+                                    for k, v in metrics.items() if not isinstance(v, list | dict)))
+        metrics["speed"] = engine_speed({k: edge / v for k, v in models.items()}, real[0][:1])
+        log("[export] speed on this machine (engine/threads/format: one tile ms): " + ", ".join(
+            f"{r['engine']}/{r['threads']}/{r['format']}: {r.get('tile_ms', 'n/a')}" for r in metrics["speed"]["rows"]))
     ts_path = None
     if "torchscript" in formats or "monai" in formats:
         ts_path = export_torchscript(net, stage / "torchscript" / "model.ts", real[0])
