@@ -31,9 +31,13 @@ GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1", "--device", "cuda"]),
     ("probe chunk size", ["bench_probe_chunks.py", "--device", "cuda", "--chunks", "1,2,4,8,16,32"]),
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch", "--device", "cuda"]),
-    # selection quality at a paper-like budget, the evidence most needed; add datasets while device time lasts
+    # selection quality at a paper-like budget, the evidence most needed; add datasets while device time lasts.
+    # The sweep goes through a local Ray instance on the lent GPU (no cluster address: `--executor ray` starts one
+    # sized --jobs x --cpus-per-job = 16 CPUs): 4 trainings share the one GPU (0.25 each), each with 4 CPUs for
+    # its torch and nnU-Net threads. On a cluster, add `--ray-address auto` and leave --gpus-per-job at 1.
     ("selection quality", ["bench_selection.py", "--budgets", "paper", "--datasets", "bus", "cardiac", "mni",
-                           "--device", "cuda", "--jobs", "4"]),
+                           "--device", "cuda", "--executor", "ray", "--jobs", "4", "--gpus-per-job", "0.25",
+                           "--cpus-per-job", "4"]),
 ]
 
 

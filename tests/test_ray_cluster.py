@@ -218,3 +218,39 @@ def test_storage_the_node_cannot_see_exits_2(head: Head, planned_bus: str, nnune
     assert "mount the same shared storage at the same path on every Ray node" in err
     assert _files(hidden) == {str(hidden / "preprocessed"): (hidden / "preprocessed").stat().st_mtime_ns,
                               str(hidden / "results"): (hidden / "results").stat().st_mtime_ns}  # nothing written
+
+
+def test_failed_job_is_recorded_and_the_other_results_kept(head: Head, planned_bus: str) -> None:
+    from xtiny.family import add_width_family
+    from xtiny.training.ray_cluster import RayOptions, ray_connection, run_ray_jobs
+    from xtiny.training.sweep import train_job
+
+    add_width_family(planned_bus, "2d")
+    job = {"dataset": planned_bus, "backend": "monai", "fold": 0, "epochs": 1, "iterations_per_epoch": 3,
+           "val_iterations": 0, "device": "cpu", "not_before": None}
+    with ray_connection(RayOptions(address=head.address), jobs=2, device="cpu") as setup:
+        rows = run_ray_jobs(setup, train_job, [{**job, "configuration": "2d_xtiny2"},
+                                               {**job, "configuration": "2d_xtiny999"}])  # not in the plans
+    by_name = {r["configuration"]: r for r in rows}
+    assert by_name["2d_xtiny2"]["dice"] is not None and not by_name["2d_xtiny2"].get("failed")
+    bad = by_name["2d_xtiny999"]
+    assert bad["failed"] and bad["dice"] is None and "2d_xtiny999" in bad["error"], bad
+    assert not ray.is_initialized()  # the connection this call opened is closed
+
+
+def test_confirm_on_the_cluster(head: Head, planned_bus: str, capsys) -> None:
+    from xtiny.artifacts import confirm_json_path
+    from xtiny.search import run_search
+
+    run_search(planned_bus, k=4, seeds=1, device="cpu", caps=[32, 16, 8, 4, 2], progress=False)  # as test_sweep
+    try:
+        assert main(["confirm", "-d", planned_bus, *BUDGET, "--start", "2d_xtiny2", "--max-steps", "1",
+                     "--tolerance", "100", "--executor", "ray", "--ray-address", head.address]) == 0, \
+            capsys.readouterr().err
+        record = json.loads(confirm_json_path(planned_bus).read_text())
+    finally:  # later tests resolve `auto` configurations of planned_bus without this confirm
+        confirm_json_path(planned_bus).unlink(missing_ok=True)
+        confirm_json_path(planned_bus).with_suffix(".png").unlink(missing_ok=True)
+    assert record["executor"] == "ray" and record["ray_address"] == head.address and record["confirmed"] == "2d_xtiny2"
+    assert set(record["trainings"]) == {"2d_xtiny2", "2d_xtiny4"}
+    assert all(r["ray"]["pid"] != os.getpid() for r in record["trainings"].values())
