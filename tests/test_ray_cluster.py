@@ -22,10 +22,12 @@ import pytest
 
 from xtiny.cli import main
 
-# Ray's nodes and drivers use 127.0.0.1, not the machine's network address. Ray reads this when it is imported, so
-# it is set here, before the import (collection imports every test module before any test runs).
-LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-os.environ.update(LOOPBACK)
+# Set before Ray is imported (collection imports every test module before any test runs), for this process and the
+# clusters it starts: nodes and drivers on 127.0.0.1, not the machine's network address (Ray reads that at import);
+# no token auth (else the first local instance writes ~/.ray/auth_token and every later head node requires it);
+# the default temp folder of a local instance in a folder of this session, not /tmp/ray.
+os.environ.update({"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
+                   "RAY_TMPDIR": tempfile.mkdtemp(prefix="xrt-", dir="/tmp")})
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")  # installed with ray
 pytestmark = pytest.mark.timeout(600)  # a Ray hang fails the test instead of stalling the suite
@@ -107,6 +109,13 @@ def head(nnunet_work: Path):
         cluster.stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _remove_ray_tmpdir():
+    """The sessions of the local instances these tests start are removed at the end."""
+    yield
+    shutil.rmtree(os.environ["RAY_TMPDIR"], ignore_errors=True)
+
+
 def _files(*folders: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for f in folders if f.exists() for p in f.rglob("*")}
 
@@ -162,8 +171,8 @@ def _ray_workers(head: Head) -> list:
 def test_killed_worker_is_retried_and_the_sweep_finishes(head: Head, planned_bus: str) -> None:
     from xtiny.artifacts import sweep_json_path
 
-    budget = [*BUDGET[:2], "--iterations", "40", *BUDGET[4:]]  # long enough to be caught mid-training
-    folders = _fold_folders(planned_bus, 40)
+    budget = [*BUDGET[:2], "--iterations", "20", *BUDGET[4:]]  # long enough to be caught mid-training
+    folders = _fold_folders(planned_bus, 20)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "xtiny", "sweep", "-d", planned_bus, *budget, *CAPS,
                              "--executor", "ray", "--ray-address", head.address],
@@ -181,7 +190,7 @@ def test_killed_worker_is_retried_and_the_sweep_finishes(head: Head, planned_bus
     record = json.loads(sweep_json_path(planned_bus).read_text())
     assert record["failed"] == [] and all(r["dice"] is not None for r in record["candidates"]), out
     assert killed not in {r["ray"]["pid"] for r in record["candidates"]}  # its job ran again in another worker
-    _fold_folders(planned_bus, 40)
+    _fold_folders(planned_bus, 20)
 
 
 def test_unreachable_address_exits_2_and_writes_nothing(planned_bus: str, nnunet_work: Path, capsys) -> None:
@@ -220,7 +229,7 @@ def test_storage_the_node_cannot_see_exits_2(head: Head, planned_bus: str, nnune
                               str(hidden / "results"): (hidden / "results").stat().st_mtime_ns}  # nothing written
 
 
-def test_failed_job_is_recorded_and_the_other_results_kept(head: Head, planned_bus: str) -> None:
+def test_failed_job_is_recorded_and_an_initialized_ray_is_used(head: Head, planned_bus: str) -> None:
     from xtiny.family import add_width_family
     from xtiny.training.ray_cluster import RayOptions, ray_connection, run_ray_jobs
     from xtiny.training.sweep import train_job
@@ -228,14 +237,19 @@ def test_failed_job_is_recorded_and_the_other_results_kept(head: Head, planned_b
     add_width_family(planned_bus, "2d")
     job = {"dataset": planned_bus, "backend": "monai", "fold": 0, "epochs": 1, "iterations_per_epoch": 3,
            "val_iterations": 0, "device": "cpu", "not_before": None}
-    with ray_connection(RayOptions(address=head.address), jobs=2, device="cpu") as setup:
-        rows = run_ray_jobs(setup, train_job, [{**job, "configuration": "2d_xtiny2"},
-                                               {**job, "configuration": "2d_xtiny999"}])  # not in the plans
+    ray.init(address=head.address, logging_level="WARNING", log_to_driver=False)  # Ray already up in this process
+    try:
+        with ray_connection(RayOptions(address="127.0.0.1:1"), jobs=2, device="cpu") as setup:  # address unused
+            rows = run_ray_jobs(setup, train_job, [{**job, "configuration": "2d_xtiny2"},
+                                                   {**job, "configuration": "2d_xtiny999"}])  # not in the plans
+        assert ray.is_initialized()  # used as it was, left as it was
+        assert {r["ray"]["node_id"] for r in rows if "ray" in r} == {ray.get_runtime_context().get_node_id()}
+    finally:
+        ray.shutdown()
     by_name = {r["configuration"]: r for r in rows}
     assert by_name["2d_xtiny2"]["dice"] is not None and not by_name["2d_xtiny2"].get("failed")
     bad = by_name["2d_xtiny999"]
     assert bad["failed"] and bad["dice"] is None and "2d_xtiny999" in bad["error"], bad
-    assert not ray.is_initialized()  # the connection this call opened is closed
 
 
 def test_confirm_on_the_cluster(head: Head, planned_bus: str, capsys) -> None:
@@ -254,3 +268,14 @@ def test_confirm_on_the_cluster(head: Head, planned_bus: str, capsys) -> None:
     assert record["executor"] == "ray" and record["ray_address"] == head.address and record["confirmed"] == "2d_xtiny2"
     assert set(record["trainings"]) == {"2d_xtiny2", "2d_xtiny4"}
     assert all(r["ray"]["pid"] != os.getpid() for r in record["trainings"].values())
+
+
+def test_local_instance_without_an_address(planned_bus: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xtiny.artifacts import sweep_json_path
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert main(["sweep", "-d", planned_bus, *BUDGET, "--caps", "2", "--no-base", "--executor", "ray"]) == 0
+    record = json.loads(sweep_json_path(planned_bus).read_text())
+    assert record["ray_address"] == "local instance" and record["failed"] == []
+    assert record["candidates"][0]["dice"] is not None and record["candidates"][0]["ray"]["pid"] != os.getpid()
+    assert not ray.is_initialized()  # the instance it started is gone
