@@ -110,10 +110,21 @@ def head(nnunet_work: Path):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _remove_ray_tmpdir():
-    """The sessions of the local instances these tests start are removed at the end."""
+def _clean_up(planned_bus: str):
+    """At the end: the local instances' sessions, and this module's trainings and sweep result of ``planned_bus``
+    (later tests expect its widths untrained, e.g. test_reliability's export of a width never trained)."""
+    from xtiny.artifacts import sweep_json_path
+    from xtiny.nnunet.trained import model_folder
+    from xtiny.training.results import trainer_name_for
+
     yield
     shutil.rmtree(os.environ["RAY_TMPDIR"], ignore_errors=True)
+    for iterations in (3, 20):
+        trainer = trainer_name_for(1, iterations, 0, "monai")
+        for folder in model_folder(planned_bus, trainer, "2d").parent.glob(f"{trainer}__*"):
+            shutil.rmtree(folder, ignore_errors=True)
+    for path in (sweep_json_path(planned_bus), sweep_json_path(planned_bus).with_suffix(".png")):
+        path.unlink(missing_ok=True)
 
 
 def _files(*folders: Path) -> dict[str, int]:
