@@ -177,6 +177,7 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     """Sweep, confirm and compare every selector for one dataset at one budget; write its result JSON."""
     from common import device_tag, load_average, write_result
 
+    from xtiny.commands.sweep import ray_options_from
     from xtiny.training.confirm import run_confirm
     from xtiny.training.sweep import observed_knee, run_sweep
 
@@ -200,7 +201,7 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     t0 = time.perf_counter()
     sweep = run_sweep(name, epochs=budget["epochs"], backend=backend, caps=train_caps, base_configuration=base,
                       iterations_per_epoch=budget["iterations"], val_iterations=val_its, device=args.device,
-                      jobs=args.jobs)
+                      jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args))
     sweep_s = time.perf_counter() - t0
     confirm = run_confirm(name, base, epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
                           val_iterations=val_its, backend=backend, device=args.device, log=lambda *_: None)
@@ -354,12 +355,14 @@ def plot_panels(results: list[dict], path: Path) -> Path:
 
 
 def main() -> int:
+    from xtiny.commands.sweep import add_executor_arguments
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budgets", nargs="+", default=["small", "small4x"], choices=["small", "small4x", "gpu1k", "paper"])
     ap.add_argument("--smoke", action="store_true", help="minimal sizes (minutes); results marked as smoke")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    ap.add_argument("--jobs", type=int, default=1, help="sweep jobs in parallel (local process pool)")
+    add_executor_arguments(ap)  # --jobs, --executor local|ray, --ray-address, --gpus-per-job, --cpus-per-job
     ap.add_argument("--work", default=None, help="work folder (default /tmp/xtiny-bench-selection-<first budget>)")
     args = ap.parse_args()
     budgets = ["smoke"] if args.smoke else args.budgets

@@ -1,6 +1,9 @@
 """`xtiny confirm`: train the probe's pick and its wider neighbours with one budget; step up while wider wins."""
 
 import argparse
+import sys
+
+from xtiny.commands.sweep import add_executor_arguments, ray_options_from
 
 HELP = "confirm the width search's pick by training it against its wider neighbours (writes confirm_<base>.json)"
 
@@ -33,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
     parser.add_argument("--fold", default="0", help="cross-validation fold 0-4 or 'all'")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    parser.add_argument("--jobs", type=int, default=1, help="trainings in parallel (the pick and its neighbour)")
+    add_executor_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
     record = run_confirm(args.dataset, args.configuration, epochs=args.epochs, iterations_per_epoch=args.iterations,
                          val_iterations=args.val_iterations, fold=args.fold, tolerance=args.tolerance,
                          max_steps=args.max_steps, start=args.start, backend=args.backend, device=args.device,
-                         jobs=args.jobs)
+                         jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args))
+    if record["confirmed"] is None:
+        print(f"confirm stopped: {record['stopped_because']}; rerun the same command to retrain what failed "
+              f"(finished trainings are read back). Wrote {record['confirm_json']}", file=sys.stderr)
+        return 1
     costs = record["costs"]
     print(f"probe pick: {record['probe_pick']}; confirmed: {record['confirmed']} ({record['stopped_because']})")
     print(f"{len(record['trainings'])} trainings ({record['trainer']}): {costs['spent_s']:.0f} s spent now, "

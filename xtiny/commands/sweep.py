@@ -1,8 +1,31 @@
 """`xtiny sweep`: train every width candidate with one budget and find the observed knee (the oracle)."""
 
 import argparse
+import sys
 
 HELP = "train every width candidate (+ the full 2d) with one budget; compare the observed knee with the probe"
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--jobs``, ``--executor`` and the Ray flags (shared with `xtiny confirm`)."""
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="trainings in parallel (--executor ray without a cluster: the local instance's size)")
+    parser.add_argument("--executor", default="local", choices=["local", "ray"],
+                        help="local: this machine; ray: a Ray cluster (--ray-address / RAY_ADDRESS) or a local "
+                             "Ray instance")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR|auto",
+                        help="connect to this existing Ray cluster (default: RAY_ADDRESS; unset: a local instance)")
+    parser.add_argument("--gpus-per-job", type=float, default=None,
+                        help="GPUs Ray gives each training (default 1 with --device cuda, else 0)")
+    parser.add_argument("--cpus-per-job", type=float, default=1.0,
+                        help="CPUs Ray gives each training; its torch and nnU-Net threads follow (default 1)")
+
+
+def ray_options_from(args: argparse.Namespace):
+    """The :class:`xtiny.training.ray_cluster.RayOptions` of the parsed flags."""
+    from xtiny.training.ray_cluster import RayOptions
+
+    return RayOptions(address=args.ray_address, gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,8 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-iterations", type=int, default=None,
                         help="validation iterations per epoch (default 50)")
     parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
-    parser.add_argument("--jobs", type=int, default=1, help="candidates trained in parallel")
-    parser.add_argument("--executor", default="local", choices=["local", "ray"])
+    add_executor_arguments(parser)
     parser.add_argument("--caps", default=None, help="comma-separated width caps (default: the whole family)")
     parser.add_argument("--no-base", action="store_true", help="do not train the full base configuration")
     parser.add_argument("--fold", default="0", help="cross-validation fold 0-4 or 'all'")
@@ -33,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
                          fix="e.g. --caps 32,8,2") from exc
     result = run_sweep(args.dataset, epochs=args.epochs, backend=args.backend, jobs=args.jobs,
                        executor=args.executor, caps=caps, fold=args.fold, iterations_per_epoch=args.iterations,
-                       val_iterations=args.val_iterations, device=args.device, include_base=not args.no_base)
+                       val_iterations=args.val_iterations, device=args.device, include_base=not args.no_base,
+                       ray_options=ray_options_from(args))
     for row in result["candidates"]:
+        if row.get("failed"):
+            print(f"  {row['configuration']:>14}: FAILED: {row['error']}")
+            continue
         dice = "n/a" if row["dice"] is None else f"{100 * row['dice']:.2f}%"
         note = " (finished earlier)" if row["skipped_finished"] else ""
         print(f"  {row['configuration']:>14}: {row['params']:>10,d} params, Dice {dice}{note}")
@@ -44,4 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.artifacts import sweep_json_path
 
     print(f"wrote {sweep_json_path(result['dataset'], result['base_configuration'])} and {result['plot']}")
+    if result["failed"]:
+        print(f"{len(result['failed'])} training(s) failed: {', '.join(result['failed'])}; rerun the same command "
+              "to train only the missing and failed ones.", file=sys.stderr)
+        return 1
     return 0

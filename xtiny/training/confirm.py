@@ -22,8 +22,9 @@ from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.splits import parse_fold
 from xtiny.paths import ensure_nnunet_env
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training.ray_cluster import RayOptions
 from xtiny.training.results import trainer_name_for
-from xtiny.training.sweep import BACKENDS, data_written_at, plot_dice_vs_params, run_training_jobs
+from xtiny.training.sweep import BACKENDS, data_written_at, plot_dice_vs_params, training_executor
 
 
 def family_from_search(search: dict) -> list[dict[str, Any]]:
@@ -61,8 +62,11 @@ def _load_search(dataset_name: str, base_configuration: str) -> tuple[Path, dict
 def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: int, iterations_per_epoch: int | None = None,
                 val_iterations: int | None = None, fold: int | str = 0, tolerance: float = CONFIRM_TOLERANCE_POINTS,
                 max_steps: int = CONFIRM_MAX_STEPS, start: str | None = None, backend: str = "nnunet",
-                device: str = "cpu", jobs: int = 1, executor: str = "local", log=print) -> dict[str, Any]:
-    """Confirm the search's pick (or ``start``) against its wider neighbours; returns and writes the record."""
+                device: str = "cpu", jobs: int = 1, executor: str = "local", ray_options: RayOptions | None = None,
+                log=print) -> dict[str, Any]:
+    """Confirm the search's pick (or ``start``) against its wider neighbours; returns and writes the record.
+    ``executor`` ``ray`` trains on Ray (``ray_options``: :mod:`xtiny.training.ray_cluster`); a training that
+    failed there (after its retry) stops the confirm with a missing Dice, and a rerun retrains it."""
     ensure_nnunet_env(quiet=True)
     name = resolve_dataset_name(dataset)
     fold = parse_fold(fold)
@@ -85,7 +89,19 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
         "val_iterations": val_iterations, "device": device, "tolerance_points": tolerance, "max_steps": max_steps,
         "trainings": {}, "trail": [], "confirmed": None, "stopped_because": None}
     path = confirm_json_path(name, base_configuration)
-    started = time.perf_counter()
+    with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any training
+        record.update(runner.info)
+        started = time.perf_counter()
+        current = _climb(record, runner.run, job, names, params, path, started, log)
+    record["confirmed"] = current
+    return _save(record, path, started, final=current is not None)
+
+
+def _climb(record: dict[str, Any], run_jobs, job: dict[str, Any], names: list[str], params: dict[str, int],
+           path: Path, started: float, log) -> str | None:
+    """Step up from ``record["start"]`` while the wider neighbour wins; fills ``record``, returns the pick (None
+    when a training failed)."""
+    tolerance, max_steps = record["tolerance_points"], record["max_steps"]
     current, steps = record["start"], 0
     while True:
         index = names.index(current)
@@ -94,10 +110,14 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
             break
         wider = names[index - 1]
         todo = [c for c in (current, wider) if c not in record["trainings"]]
-        for row in run_training_jobs([{**job, "configuration": c} for c in todo], jobs, executor):
+        for row in run_jobs([{**job, "configuration": c} for c in todo]):
             record["trainings"][row["configuration"]] = row
-            how = "read back (finished earlier)" if row["skipped_finished"] else f"trained in {row['train_seconds']:.0f} s"
-            log(f"[confirm] {row['configuration']}: Dice {_pct(row['dice'])} ({how})")
+            log(f"[confirm] {row['configuration']}: {_how(row)}")
+        failed = [record["trainings"][c] for c in (current, wider) if record["trainings"][c].get("failed")]
+        if failed:
+            record["stopped_because"] = "; ".join(f"training {r['configuration']} failed ({r['error']})"
+                                                  for r in failed)
+            return None
         dice_current, dice_wider = record["trainings"][current]["dice"], record["trainings"][wider]["dice"]
         gap = None if dice_current is None or dice_wider is None else round(100 * (dice_wider - dice_current), 3)
         step_up = gap is not None and gap > tolerance
@@ -115,8 +135,14 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
         if steps >= max_steps:
             record["stopped_because"] = f"reached --max-steps {max_steps}"
             break
-    record["confirmed"] = current
-    return _save(record, path, started, final=True)
+    return current
+
+
+def _how(row: dict[str, Any]) -> str:
+    if row.get("failed"):
+        return f"FAILED ({row['error']})"
+    how = "read back (finished earlier)" if row["skipped_finished"] else f"trained in {row['train_seconds']:.0f} s"
+    return f"Dice {_pct(row['dice'])} ({how})"
 
 
 def _pct(value: float | None) -> str:

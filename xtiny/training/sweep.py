@@ -1,6 +1,6 @@
 """Oracle sweep: train every width candidate (and the base config) with one budget, find the observed knee.
 
-Each candidate is an independent job (local process pool or Ray). Finished jobs (checkpoint_final.pth and
+Each candidate is an independent job (local process pool, or Ray: :mod:`xtiny.training.ray_cluster`). Finished jobs (checkpoint_final.pth and
 validation/summary.json present for the same trainer/budget) are read back instead of retrained. Writes
 ``xtiny.artifacts.sweep_json_path`` and a ``.png`` (Dice vs log-parameters, probe pick and observed knee).
 """
@@ -8,7 +8,10 @@ validation/summary.json present for the same trainer/budget) are read back inste
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.splits import parse_fold
 from xtiny.nnunet.trained import logged_training_seconds, model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
+from xtiny.training.ray_cluster import RayOptions, node_label, ray_connection, run_ray_jobs
 from xtiny.training.results import trainer_name_for
 
 KNEE_TOLERANCE = 0.01  # "within 1 Dice point of the best"
@@ -95,23 +99,8 @@ def compare(rows: list[dict[str, Any]], probe_pick: str | None, knee: str | None
     return out
 
 
-def _require_ray():
-    try:
-        import ray
-    except ImportError as exc:
-        raise XTinyError("--executor ray needs the 'ray' package, which is not installed.",
-                         fix="pip install 'xtiny[ray]' or use --executor local.") from exc
-    return ray
-
-
-def run_training_jobs(jobs: list[dict[str, Any]], workers: int, executor: str) -> list[dict[str, Any]]:
-    """Run :func:`train_job` over ``jobs``: in this process, a local process pool (``workers`` > 1) or Ray."""
-    if executor == "ray":
-        ray = _require_ray()
-        if not ray.is_initialized():
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, ignore_reinit_error=True)
-        remote = ray.remote(train_job)
-        return ray.get([remote.remote(job) for job in jobs])
+def run_training_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """Run :func:`train_job` over ``jobs`` here: in this process, or a local process pool when ``workers`` > 1."""
     if workers <= 1:
         return [train_job(job) for job in jobs]
     import multiprocessing
@@ -120,32 +109,63 @@ def run_training_jobs(jobs: list[dict[str, Any]], workers: int, executor: str) -
         return list(pool.map(train_job, jobs))
 
 
+@dataclass
+class TrainingExecutor:
+    """Runs lists of jobs with :func:`train_job`; ``info`` describes where (recorded in sweep/confirm json)."""
+
+    run: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    info: dict[str, Any]
+
+
+@contextmanager
+def training_executor(executor: str, workers: int, device: str,
+                      ray_options: RayOptions | None = None) -> Iterator[TrainingExecutor]:
+    """``local`` (this process or a pool of ``workers``) or ``ray`` (:mod:`xtiny.training.ray_cluster`: connected,
+    resources and shared storage checked on entering, before any job; failed jobs come back as failed rows)."""
+    if executor not in EXECUTORS:
+        raise XTinyError(f"unknown executor '{executor}'.", fix=f"use one of {', '.join(EXECUTORS)}.")
+    if executor == "local":
+        yield TrainingExecutor(lambda jobs: run_training_jobs(jobs, workers), {"executor": "local", "jobs": workers})
+        return
+    with ray_connection(ray_options or RayOptions(), jobs=workers, device=device) as setup:
+        info = {"executor": "ray", "ray_address": setup.address or "local instance",
+                "cpus_per_job": setup.cpus_per_job, "gpus_per_job": setup.gpus_per_job,
+                "ray_nodes": [node_label(n) for n in setup.job_nodes]}
+        yield TrainingExecutor(lambda jobs: run_ray_jobs(setup, train_job, jobs), info)
+
+
+def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Widest first; failed rows (no parameter count) last."""
+    return sorted(rows, key=lambda r: (r.get("params") is None, -(r.get("params") or 0), r["configuration"]))
+
+
 def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs: int = 1,
               executor: str = "local", caps: list[int] | None = None, base_configuration: str = "2d",
               fold: int | str = 0, iterations_per_epoch: int | None = None, val_iterations: int | None = None,
-              device: str = "cpu", include_base: bool = True) -> dict[str, Any]:
-    """Train the family of ``base_configuration`` (+ the base) with one budget; write sweep json + png."""
+              device: str = "cpu", include_base: bool = True,
+              ray_options: RayOptions | None = None) -> dict[str, Any]:
+    """Train the family of ``base_configuration`` (+ the base) with one budget; write sweep json + png.
+
+    A job that failed (Ray: after its retry) is a row with ``"failed": True`` and its ``"error"``; its name is
+    listed under ``"failed"``. A rerun trains only the missing and failed candidates."""
     from xtiny.family import add_width_family
 
     ensure_nnunet_env(quiet=True)
     if backend not in BACKENDS:
         raise XTinyError(f"unknown backend '{backend}'.", fix=f"use one of {', '.join(BACKENDS)}.")
-    if executor not in EXECUTORS:
-        raise XTinyError(f"unknown executor '{executor}'.", fix=f"use one of {', '.join(EXECUTORS)}.")
-    if executor == "ray":
-        _require_ray()
     trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend)  # a bad budget fails before any job
     name = resolve_dataset_name(dataset)
     fold = parse_fold(fold)
-    configs = list(add_width_family(name, base_configuration, caps))
-    if include_base and base_configuration not in configs:
-        configs.insert(0, base_configuration)
-    not_before = data_written_at(name, base_configuration)
-    job_list = [{"dataset": name, "configuration": c, "backend": backend, "fold": fold, "epochs": epochs,
-                 "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations,
-                 "device": device, "not_before": not_before} for c in configs]
-    started = time.perf_counter()
-    rows = sorted(run_training_jobs(job_list, jobs, executor), key=lambda r: -r["params"])
+    with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any write
+        configs = list(add_width_family(name, base_configuration, caps))
+        if include_base and base_configuration not in configs:
+            configs.insert(0, base_configuration)
+        not_before = data_written_at(name, base_configuration)
+        job_list = [{"dataset": name, "configuration": c, "backend": backend, "fold": fold, "epochs": epochs,
+                     "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations,
+                     "device": device, "not_before": not_before} for c in configs]
+        started = time.perf_counter()
+        rows = sort_rows(runner.run(job_list))
     search = search_json_path(name, base_configuration)
     probe_pick = read_json(search, "search result").get("chosen") if search.is_file() else None
     knee = observed_knee(rows)
@@ -153,6 +173,7 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
               "epochs": epochs, "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations,
               "device": device, "knee_tolerance": KNEE_TOLERANCE, "candidates": rows,
               "comparison": compare(rows, probe_pick, knee), "search_json": str(search) if probe_pick else None,
+              "failed": [r["configuration"] for r in rows if r.get("failed")], **runner.info,
               "wall_seconds": round(time.perf_counter() - started, 3)}
     path = sweep_json_path(name, base_configuration)
     atomic_write_json(path, result)
