@@ -37,6 +37,17 @@ def edge_predict_without_torch(bundle: Path, inputs: Path, outputs: Path, *optio
                           capture_output=True, text=True, timeout=300, env=env)
 
 
+def copy_raw_images(dataset: str, cases: list[str], folder: Path) -> Path:
+    """The first channel's raw images (``CASE_0000.png``) of ``cases`` of ``dataset``, copied into ``folder``."""
+    from xtiny.paths import nnunet_dirs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        (folder / f"{case}_0000.png").write_bytes(
+            (nnunet_dirs().raw / dataset / "imagesTr" / f"{case}_0000.png").read_bytes())
+    return folder
+
+
 def nnunet_predict(dataset: str, configuration: str, trainer: str, inputs: Path, outputs: Path) -> None:
     """nnU-Net's predictor (Gaussian sliding window, mirroring) on the fold-0 final checkpoint."""
     import torch

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.export_fixtures import copy_raw_images
 from xtiny.cli import main
 
 STUDENT = "2d_xtiny4"
@@ -43,7 +44,6 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
     from xtiny.export.evaluate import dice
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.nnunet.trained import find_trainer_folder, model_folder
-    from xtiny.paths import nnunet_dirs
     from xtiny.training.distill import teacher_record_path
 
     assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--kd-alpha", "0.5",
@@ -78,11 +78,7 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
 
     # the nnU-Net KD student through nnU-Net's own CLI and through the edge bundle
     cases = ["synthbus_0000", "synthbus_0003"]
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for case in cases:
-        (inputs / f"{case}_0000.png").write_bytes(
-            (nnunet_dirs().raw / teacher_bus / "imagesTr" / f"{case}_0000.png").read_bytes())
+    inputs = copy_raw_images(teacher_bus, cases, tmp_path / "in")
     did = str(int(teacher_bus[len("Dataset"):len("Dataset") + 3]))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(["nnUNetv2_predict", "-i", str(inputs), "-o", str(tmp_path / "nnunet"), "-d", did,

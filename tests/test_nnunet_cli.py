@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.export_fixtures import copy_raw_images
 from xtiny.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -34,7 +35,6 @@ def test_nnunet_cli_predicts_and_continues_an_xtiny_model(planned_bus: str, nnun
     from xtiny.family import add_width_family
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.nnunet.trained import find_trainer_folder
-    from xtiny.paths import nnunet_dirs
 
     add_width_family(planned_bus, "2d")
     assert main(["train", "-d", planned_bus, "-c", CONFIGURATION, "--epochs", "1", "--iterations", "10",
@@ -44,11 +44,7 @@ def test_nnunet_cli_predicts_and_continues_an_xtiny_model(planned_bus: str, nnun
     assert 'eval "$(xtiny env)"' in out and f"-c {CONFIGURATION} -f 0 -tr {trainer}" in out
 
     cases = ["synthbus_0000", "synthbus_0003"]
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for case in cases:
-        (inputs / f"{case}_0000.png").write_bytes(
-            (nnunet_dirs().raw / planned_bus / "imagesTr" / f"{case}_0000.png").read_bytes())
+    inputs = copy_raw_images(planned_bus, cases, tmp_path / "in")
     shell_dir = tmp_path / "shell"
     shell_dir.mkdir()
     (shell_dir / "xtiny_work").symlink_to(nnunet_work)  # xtiny's default folders, as after `make demo`

@@ -18,6 +18,7 @@ from xtiny.training.distill import (
     read_teacher_record,
     teacher_logits,
 )
+from xtiny.training.optimizer_step import clipped_optimizer_step
 from xtiny.training.trainer_classes import XTinyBudgetTrainer
 
 KD_LOG_KEYS = ("train_seg_losses", "train_kd_losses")
@@ -56,16 +57,7 @@ class XTinyKDTrainer(XTinyBudgetTrainer):
             student_top = output[0] if isinstance(output, list | tuple) else output
             kd = kd_loss(student_top, teacher_out, self.kd_temperature, self.kd_region_based)
             loss = (1 - self.kd_alpha) * seg + self.kd_alpha * kd
-        if self.grad_scaler is not None:
-            self.grad_scaler.scale(loss).backward()
-            self.grad_scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.grad_scaler.step(self.optimizer)
-            self.grad_scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.optimizer.step()
+        clipped_optimizer_step(loss, self.network, self.optimizer, self.grad_scaler)
         return {"loss": loss.detach().cpu().numpy(), "seg_loss": seg.detach().cpu().numpy(),
                 "kd_loss": kd.detach().cpu().numpy()}
 

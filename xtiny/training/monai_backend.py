@@ -49,6 +49,7 @@ from xtiny.training.distill import (
 )
 from xtiny.training.monai_data import CachedCase, PatchSampler, augmentation, cases_to_device, stack_batch
 from xtiny.training.nnunet_backend import prepare_run, resume_checkpoint
+from xtiny.training.optimizer_step import clipped_optimizer_step
 from xtiny.training.results import TrainResult
 from xtiny.training.trainer_classes import DEFAULT_EPOCHS, parse_budget
 
@@ -217,16 +218,7 @@ class MonaiTrainer:
                 kd = kd_loss(logits, soft, self.run.kd_temperature)
                 self._parts.append((float(loss.detach()), float(kd.detach())))
                 loss = (1 - self.run.kd_alpha) * loss + self.run.kd_alpha * kd
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.optimizer.step()
+        clipped_optimizer_step(loss, self.network, self.optimizer, self.scaler)
         return float(loss.detach())
 
     def pseudo_dice(self, sampler: PatchSampler, batch_size: int) -> float | None:
