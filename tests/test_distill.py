@@ -22,13 +22,20 @@ BUDGET = ["--epochs", "1", "--iterations", "6", "--val-iterations", "1"]
 
 
 @pytest.fixture(scope="module")
-def teacher_bus(planned_bus: str) -> str:
-    """``planned_bus`` with its width family and a 1-epoch ``2d`` teacher trained on fold 0."""
+def teacher_bus(planned_bus: str, nnunet_work: Path):
+    """``planned_bus`` with its width family and a 1-epoch ``2d`` teacher trained on fold 0. Every model folder and
+    teacher record this module makes is removed afterwards (later test modules expect those widths untrained)."""
+    import shutil
+
     from xtiny.family import add_width_family
 
+    results = nnunet_work / "results"
+    before = {p for p in results.glob("*/*") if p.is_dir()} | set(results.glob("*/xtiny/kd_teacher_*.json"))
     add_width_family(planned_bus, "2d")
     assert main(["train", "-d", planned_bus, "-c", "2d", *BUDGET]) == 0
-    return planned_bus
+    yield planned_bus
+    for made in ({p for p in results.glob("*/*") if p.is_dir()} | set(results.glob("*/xtiny/kd_teacher_*.json"))) - before:
+        shutil.rmtree(made) if made.is_dir() else made.unlink()
 
 
 def _kd_folders(dataset: str, configuration: str) -> list[Path]:
