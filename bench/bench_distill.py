@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-GRID = [(0.5, 2.0), (0.5, 4.0), (0.9, 2.0)]  # (alpha, T): a small grid, sized for 2 CPU cores
+GRID = [(0.1, 2.0), (0.5, 2.0), (0.5, 4.0), (0.9, 2.0)]  # (alpha, T): a small grid, sized for 2 CPU cores
 SMOKE_GRID = [(0.5, 2.0)]
 
 

@@ -73,13 +73,18 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
     training_log = next(fold.glob("training_log_*.txt")).read_text()
     assert "KD: teacher 2d" in training_log and "KD loss parts" in training_log
 
-    # MONAI backend, same teacher: its own trainer name, the same loss parts in its log
+    # MONAI backend, same teacher, default alpha and T: its own trainer name, the same loss parts in its log
+    from xtiny.training.distill import KD_DEFAULT_ALPHA as A
+    from xtiny.training.distill import KD_DEFAULT_TEMPERATURE as T
+    from xtiny.training.trainer_classes import budget_trainer_name
+
     assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--backend", "monai"]) == 0
-    monai_trainer = "XTinyMonaiTrainerKD_a0p5_T2_1ep_6it_1val"
+    monai_trainer = budget_trainer_name(1, 6, 1, backend="monai", kd=(A, T))
+    assert monai_trainer.startswith("XTinyMonaiTrainerKD_a")
     monai_ckpt = load_checkpoint(model_folder(teacher_bus, monai_trainer, STUDENT) / "fold_0" / "checkpoint_final.pth")
     mlog = monai_ckpt["logging"]
     assert mlog["train_kd_losses"][0] > 0
-    assert mlog["train_losses"][0] == pytest.approx(0.5 * mlog["train_seg_losses"][0] + 0.5 * mlog["train_kd_losses"][0],
+    assert mlog["train_losses"][0] == pytest.approx((1 - A) * mlog["train_seg_losses"][0] + A * mlog["train_kd_losses"][0],
                                                     rel=1e-4, abs=1e-5)
     assert monai_ckpt["xtiny"]["kd"]["teacher"] == str(teacher_ckpt)
 
