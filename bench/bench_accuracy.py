@@ -58,7 +58,8 @@ def main() -> int:
     t0 = time.perf_counter()
     work = Path(args.work or f"/tmp/xtiny-bench-accuracy-{budget_name}")
     name = synthetic_dataset(work, args.kind, DATASET_ID, budget["cases"], budget["size"])
-    search = run_search(name, k=budget["k"], seeds=budget["seeds"], device=args.device, progress=False)
+    search = run_search(name, k=budget["k"], seeds=budget["seeds"], device=args.device, progress=False,
+                        confidence=None)
     pick = search["chosen"]
     prep_s = time.perf_counter() - t0
     print(f"[accuracy] {name}: pick {pick} ({prep_s:.0f} s)", flush=True)

@@ -79,7 +79,7 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
         raise SystemExit(f"{label}: the distillation bench trains 2d datasets (MONAI backend) only")
     name = prepare_dataset(label, budget, Path(args.work))
     add_width_family(name, "2d")
-    pick = run_search(name, "2d", k=budget["k"], seeds=1, device=args.device, progress=False)["chosen"]
+    pick = run_search(name, "2d", k=budget["k"], seeds=1, device=args.device, progress=False, confidence=None)["chosen"]
     teacher = train(name, "2d", budget, args.device)
     alone = train(name, pick, budget, args.device)
     runs = []

@@ -75,8 +75,31 @@ def read_centre(data, patch_size: list[int]) -> np.ndarray:
     return np.pad(window, [(0, 0), *pads])
 
 
-def load_probe_inputs(dataset_name: str, base_configuration: str, k: int) -> ProbeInputs:
-    """K centre images of the base configuration's preprocessed training cases, as float32 (K, C, *patch)."""
+@dataclass
+class ProbeSource:
+    """The base configuration's preprocessed training cases: where they are, how to read them, the patch size."""
+
+    folder: str
+    dataset_class: type
+    identifiers: list[str]
+    patch_size: list[int]
+
+    def read(self, case_ids: list[str]) -> ProbeInputs:
+        """The centre images of ``case_ids`` as float32 (K, C, *patch), checked finite."""
+        dataset = self.dataset_class(self.folder, identifiers=list(case_ids))
+        images = []
+        for case in case_ids:
+            data, _seg, _prev, _props = dataset.load_case(case)
+            img = read_centre(data, self.patch_size)
+            if not np.all(np.isfinite(img)):
+                raise XTinyError(f"preprocessed case {case} in {self.folder} contains non-finite values.",
+                                 fix="re-run nnU-Net preprocessing for this dataset.")
+            images.append(img)
+        return ProbeInputs(np.stack(images), list(case_ids), list(self.patch_size), self.folder)
+
+
+def probe_source(dataset_name: str, base_configuration: str) -> ProbeSource:
+    """Check the plans and the preprocessed data of ``base_configuration`` and list its training cases (sorted)."""
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
     from xtiny.nnunet.plans import configuration_dict, load_plans, require_preprocessed
@@ -85,15 +108,11 @@ def load_probe_inputs(dataset_name: str, base_configuration: str, k: int) -> Pro
     cfg = configuration_dict(plans, base_configuration)
     folder = require_preprocessed(dataset_name, plans, base_configuration)
     dataset_class = infer_dataset_class(str(folder))
-    case_ids = select_cases(dataset_class.get_identifiers(str(folder)), k)
-    dataset = dataset_class(str(folder), identifiers=list(case_ids))
-    patch = [int(p) for p in cfg["patch_size"]]
-    images = []
-    for case in case_ids:
-        data, _seg, _prev, _props = dataset.load_case(case)
-        img = read_centre(data, patch)
-        if not np.all(np.isfinite(img)):
-            raise XTinyError(f"preprocessed case {case} in {folder} contains non-finite values.",
-                             fix="re-run nnU-Net preprocessing for this dataset.")
-        images.append(img)
-    return ProbeInputs(np.stack(images), list(case_ids), patch, str(folder))
+    identifiers = sorted(dataset_class.get_identifiers(str(folder)))
+    return ProbeSource(str(folder), dataset_class, identifiers, [int(p) for p in cfg["patch_size"]])
+
+
+def load_probe_inputs(dataset_name: str, base_configuration: str, k: int) -> ProbeInputs:
+    """K centre images of the base configuration's preprocessed training cases, as float32 (K, C, *patch)."""
+    source = probe_source(dataset_name, base_configuration)
+    return source.read(select_cases(source.identifiers, k))

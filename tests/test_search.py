@@ -52,6 +52,41 @@ def test_cli_search(planned_cardiac, capsys):
     saved = json.loads(search_json_path(planned_cardiac, "2d").read_text())
     assert saved["seeds"] == [0, 1] and all(len(c["scores_per_seed"]) == 2 for c in saved["candidates"])
     assert main(["search", "-d", planned_cardiac, "--caps", "8", "0", "--quiet"]) == 2
+    assert main(["search", "-d", planned_cardiac, "--fixed", "--confidence", "0.9", "--quiet"]) == 2
+    assert main(["search", "-d", planned_cardiac, "--confidence", "1.5", "--quiet"]) == 2
+    assert "--confidence must be in (0, 1]" in capsys.readouterr().err
+    assert json.loads(search_json_path(planned_cardiac, "2d").read_text()) == saved  # nothing rewritten
+
+
+def test_stop_rule_records_its_trail_and_a_rerun_takes_every_round_from_the_cache(planned_bus):
+    from xtiny.sensitivity.inputs import probe_source
+    from xtiny.sensitivity.stop_rule import spread_order
+
+    result = run_search(planned_bus, seeds=3, device="cpu", caps=CAPS, progress=False, write=False)
+    sampling, rounds = result["sampling"], result["sampling"]["rounds"]
+    assert sampling["mode"] == "sequential" and sampling["confidence"] == 0.95
+    assert sampling["max_images"] == 12 and sampling["max_seeds"] == 3
+    assert rounds[0]["images"] == 4 and rounds[0]["seeds"] == [0, 1]
+    assert [r["next"] == "stop" for r in rounds] == [False] * (len(rounds) - 1) + [True]
+    assert all(r["agreement"] < 0.95 for r in rounds[:-1]) and sampling["stopped_because"] == rounds[-1]["why"]
+    assert rounds[-1]["agreement"] >= 0.95 or "budget used up" in rounds[-1]["why"]
+    assert result["k"] == rounds[-1]["images"] and result["seeds"] == rounds[-1]["seeds"]
+    assert result["chosen"] == rounds[-1]["pick"]
+    ids = probe_source(planned_bus, "2d").identifiers
+    assert result["inputs"]["case_ids"] == [ids[i] for i in spread_order(len(ids))][:result["k"]]
+    again = run_search(planned_bus, seeds=3, device="cpu", caps=CAPS, progress=False, write=False)
+    assert [r["cached_probes"] for r in again["sampling"]["rounds"]] == [r["probes"] for r in rounds]
+    assert again["chosen"] == result["chosen"] and again["k"] == result["k"]
+
+
+def test_fixed_sampling_probes_exactly_k_images_with_every_seed(planned_bus):
+    from xtiny.sensitivity.inputs import probe_source, select_cases
+
+    fixed = run_search(planned_bus, k=3, seeds=2, device="cpu", caps=CAPS, progress=False, write=False,
+                       confidence=None)
+    assert fixed["sampling"] == {"mode": "fixed", "images_used": 3, "seeds_used": 2}
+    assert fixed["inputs"]["case_ids"] == select_cases(probe_source(planned_bus, "2d").identifiers, 3)
+    assert all(len(c["scores_per_seed"]) == 2 for c in fixed["candidates"])
 
 
 def test_other_proxies_are_recorded_with_their_own_pick_but_never_decide(planned_bus):

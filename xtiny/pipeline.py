@@ -20,6 +20,7 @@ from pathlib import Path
 from xtiny.artifacts import xtiny_dir
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
+from xtiny.sensitivity import DEFAULT_CONFIDENCE
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
 from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 
@@ -34,8 +35,9 @@ class RunOptions:
     dataset: str
     configuration: str = "2d"
     fold: int = 0
-    k: int = 32
+    k: int | None = None  # most probe images (None: every training case), exactly k with confidence None
     seeds: int = 3
+    confidence: float | None = DEFAULT_CONFIDENCE  # the probe's stop rule; None: fixed k and seeds
     rule: str = "tv"
     device: str = "cpu"
     epochs: int = 100

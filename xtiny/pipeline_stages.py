@@ -69,7 +69,7 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
     from xtiny.search import format_table, run_search
 
     result = run_search(opts.dataset, opts.configuration, k=opts.k, seeds=opts.seeds, device=opts.device,
-                        rule=opts.rule)
+                        rule=opts.rule, confidence=opts.confidence)
     print(format_table(result))
     return {"chosen": result["chosen"], "search_json_path": result["search_json"],
             "search_png_path": result["search_png"], "images_sha1": result["inputs"]["images_sha1"]}
@@ -244,7 +244,7 @@ STAGES = [
     Stage("plan", lambda o, c: {"configuration": o.configuration}, _plan, upstream=("validate",),
           summary=lambda out: "plans and preprocessed data made anew" if out.get("replanned") else ""),
     Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
-                                  "device": o.device}, _search, upstream=("plan",),
+                                  "device": o.device, "confidence": o.confidence}, _search, upstream=("plan",),
           summary=lambda out: f"probe's pick {out['chosen']}"),
     Stage("confirm", lambda o, c: {"tolerance": o.confirm_tolerance, "max_steps": o.confirm_max_steps,
                                    "epochs": o.confirm_epochs or o.epochs, "fold": o.fold, "device": o.device,

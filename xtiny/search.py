@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from xtiny.errors import XTinyError
+from xtiny.sensitivity import DEFAULT_CONFIDENCE
 from xtiny.versions import stack_versions
 
 MACS_NOTE = ("macs: multiply-accumulates of conv, transposed conv, linear and matmul ops for one sample at the "
@@ -119,21 +120,27 @@ class SearchSetup:
     chunk_size: int | None
     started: float
     inputs_seconds: float = 0.0
+    confidence: float | None = None  # None: fixed K and seeds (no stop rule)
+    source: Any = None  # sequential: the ProbeSource to read batches from
+    order: list[str] | None = None  # sequential: the cases in probe order, cut at the image budget
 
 
-def prepare_search(dataset: str | int, configuration: str, k: int, seeds: int | Sequence[int], device: str,
+def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds: int | Sequence[int], device: str,
                    rule: str, caps: Sequence[int] | None, proxies: Sequence[str], *, use_cache: bool = True,
-                   chunk_size: int | None = None) -> SearchSetup:
-    """Step 1, candidates: check the options, load the probe inputs, write the family into the plans."""
+                   chunk_size: int | None = None, confidence: float | None = None) -> SearchSetup:
+    """Step 1, candidates: check the options, list (sequential) or load (fixed) the probe inputs, write the family
+    into the plans. ``confidence`` None: exactly ``k`` images (default 32) and every seed; else ``k`` and ``seeds``
+    are the budget of the stop rule (``k`` None: every training case)."""
     from xtiny.devices import resolve_device
     from xtiny.family import add_width_family, family_members
     from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.nnunet.plans import load_plans, plans_path
     from xtiny.paths import ensure_nnunet_env
     from xtiny.sensitivity.cache import ScoreCache, cache_dir
-    from xtiny.sensitivity.inputs import load_probe_inputs
+    from xtiny.sensitivity.inputs import load_probe_inputs, probe_source
     from xtiny.sensitivity.knee import RULES
     from xtiny.sensitivity.proxies import PROXIES
+    from xtiny.sensitivity.stop_rule import spread_order
 
     started = time.perf_counter()
     ensure_nnunet_env(quiet=True)
@@ -144,53 +151,156 @@ def prepare_search(dataset: str | int, configuration: str, k: int, seeds: int | 
     unknown = [p for p in extra if p not in PROXIES]
     if unknown:
         raise XTinyError(f"unknown proxies: {', '.join(unknown)}.", fix=f"choose from: {', '.join(PROXIES)}.")
+    if k is not None and k < 1:
+        raise XTinyError(f"-k must be at least 1 (got {k}).", fix="pass e.g. -k 32, or leave it out (every image).")
+    if confidence is not None and not 0.0 < confidence <= 1.0:
+        raise XTinyError(f"--confidence must be in (0, 1] (got {confidence}).", fix="pass e.g. --confidence 0.95.")
     seed_values = seed_list(seeds)
     dev = resolve_device(device)
-    inputs = load_probe_inputs(name, configuration, k)  # validates plans + preprocessed data before any write
+    # both validate the plans + preprocessed data before any write
+    inputs, source, order = None, None, None
+    if confidence is None:
+        inputs = load_probe_inputs(name, configuration, 32 if k is None else k)
+    else:
+        source = probe_source(name, configuration)
+        order = [source.identifiers[i] for i in spread_order(len(source.identifiers))][:k]
     names = add_width_family(name, configuration, list(caps) if caps is not None else None)
     plans = load_plans(name)
     setup = SearchSetup(name, configuration, names, dict(family_members(plans, configuration)), plans,
                         plans_path(name), inputs, seed_values, extra, dev, ScoreCache(cache_dir(name), enabled=use_cache),
-                        chunk_size, started)
+                        chunk_size, started, confidence=confidence, source=source, order=order)
     setup.inputs_seconds = time.perf_counter() - started
     return setup
 
 
-def score_candidate(setup: SearchSetup, candidate: str, bar) -> dict:
-    """Step 2, scores: one candidate's static costs and its Jacobian (and extra proxy) scores over the seeds."""
-    from xtiny.nnunet.networks import planned_network_io
-    from xtiny.nnunet.plans import configuration_dict
+class CandidateProbe:
+    """One candidate's probing state: its static costs, cache key and networks, the per-image norms measured so far
+    per (seed, batch of case ids), and the probe seconds spent (cache hits cost nothing)."""
 
-    _, _, channels, heads = planned_network_io(setup.dataset_name, candidate)
-    key_base = {"config": configuration_dict(setup.plans, candidate), "in": channels, "out": heads,
-                "patch": setup.inputs.patch_size}
-    networks = _Networks(setup.dataset_name, candidate, setup.seeds[0])
-    entry = _candidate_static(setup.dataset_name, candidate, setup.cap_of[candidate], setup.plans,
-                              setup.inputs.patch_size, setup.cache, key_base, networks)
-    key_base |= {"images": setup.inputs.sha1, "case_ids": setup.inputs.case_ids}
-    per_proxy: dict[str, list] = {p: [] for p in ["jacobian", *setup.proxies]}
-    seconds, hits = 0.0, 0
+    def __init__(self, setup: SearchSetup, candidate: str) -> None:
+        from xtiny.nnunet.networks import planned_network_io
+        from xtiny.nnunet.plans import configuration_dict
+
+        self.setup, self.name = setup, candidate
+        _, _, channels, heads = planned_network_io(setup.dataset_name, candidate)
+        self.key_base = {"config": configuration_dict(setup.plans, candidate), "in": channels, "out": heads,
+                         "patch": (setup.inputs or setup.source).patch_size}
+        self.networks = _Networks(setup.dataset_name, candidate, setup.seeds[0])
+        self.entry = _candidate_static(setup.dataset_name, candidate, setup.cap_of[candidate], setup.plans,
+                                       self.key_base["patch"], setup.cache, self.key_base, self.networks)
+        self.norms: dict[tuple[int, tuple[str, ...]], list[float]] = {}
+        self.proxy_scores: dict[str, list] = {p: [] for p in setup.proxies}
+        self.seconds, self.units, self.hits = 0.0, 0, 0
+
+    def probe(self, seed: int, inputs, proxy: str = "jacobian") -> dict:
+        """One (seed, images, proxy) record, from the cache or measured; Jacobian norms are kept per image."""
+        key_base = self.key_base | {"images": inputs.sha1, "case_ids": inputs.case_ids}
+        rec, hit = _score_one(seed, inputs, proxy, self.setup.device, self.setup.cache, key_base,
+                              self.setup.chunk_size, self.networks, self.entry["activation_bytes"])
+        self.seconds += 0.0 if hit else rec["seconds"]
+        self.units, self.hits = self.units + 1, self.hits + hit
+        if proxy == "jacobian":
+            self.norms[(seed, tuple(inputs.case_ids))] = rec["per_image"]
+        else:
+            self.proxy_scores[proxy].append(rec["score"])
+        return rec
+
+    def release(self, seed: int) -> None:
+        self.networks.built.pop(seed, None)  # one network alive at a time
+
+    def per_image(self, seed: int, batches: list) -> list[float]:
+        """This seed's norms over ``batches`` (lists of case ids), in order."""
+        return [v for ids in batches for v in self.norms[(seed, tuple(ids))]]
+
+    def record(self, seeds: list[int], batches: list) -> dict:
+        """The candidate's search.json entry: per-seed scores (mean per-image norm over ``batches``) and their spread."""
+        per_seed = [_mean_or_none(self.per_image(seed, batches)) for seed in seeds]
+        raw = [_finite(v) for v in per_seed]
+        mean = float(np.mean(raw))
+        std = float(np.std(raw)) if len(raw) > 1 else 0.0
+        return self.entry | {
+            "scores_per_seed": per_seed,
+            "score": mean if math.isfinite(mean) else None,
+            "seed_spread": {"std": std, "min": float(np.min(raw)), "max": float(np.max(raw)),
+                            "cv": std / abs(mean) if mean and math.isfinite(mean) else None},
+            "proxies": {p: {"per_seed": v, "mean": _mean_or_none(v)} for p, v in self.proxy_scores.items()},
+            "timings": {"probe_s": self.seconds, "cached": self.hits == self.units},
+        }
+
+
+def score_candidate(setup: SearchSetup, candidate: str, bar) -> dict:
+    """Step 2 with fixed K and seeds: one candidate's static costs and its Jacobian (and extra proxy) scores."""
+    probe = CandidateProbe(setup, candidate)
     for seed in setup.seeds:
-        for proxy in per_proxy:
+        for proxy in ["jacobian", *setup.proxies]:
             bar.set_postfix_str(f"{candidate} seed {seed} {proxy}")
-            rec, hit = _score_one(seed, setup.inputs, proxy, setup.device, setup.cache, key_base, setup.chunk_size,
-                                  networks, entry["activation_bytes"])
-            per_proxy[proxy].append(rec["score"])
-            seconds += 0.0 if hit else rec["seconds"]
-            hits += hit
+            probe.probe(seed, setup.inputs, proxy)
             bar.update(1)
-        networks.built.pop(seed, None)  # one network alive at a time
-    raw = [_finite(v) for v in per_proxy["jacobian"]]
-    mean = float(np.mean(raw))
-    std = float(np.std(raw)) if len(raw) > 1 else 0.0
-    return entry | {
-        "scores_per_seed": per_proxy["jacobian"],
-        "score": mean if math.isfinite(mean) else None,
-        "seed_spread": {"std": std, "min": float(np.min(raw)), "max": float(np.max(raw)),
-                        "cv": std / abs(mean) if mean and math.isfinite(mean) else None},
-        "proxies": {p: {"per_seed": v, "mean": _mean_or_none(v)} for p, v in per_proxy.items() if p in setup.proxies},
-        "timings": {"probe_s": seconds, "cached": hits == len(setup.seeds) * len(per_proxy)},
-    }
+        probe.release(seed)
+    return probe.record(setup.seeds, [setup.inputs.case_ids])
+
+
+def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], dict]:
+    """Step 2 with the stop rule: probe every candidate on the first batch with the first seeds, then add images or a
+    seed until the pick's bootstrap agreement reaches ``setup.confidence`` (:mod:`xtiny.sensitivity.stop_rule`).
+    Returns the candidate entries and the ``sampling`` trail for search.json."""
+    from xtiny.sensitivity.stop_rule import BOOTSTRAP_RESAMPLES, FIRST_ROUND_SEEDS, batch_bounds, next_step
+
+    bounds = batch_bounds(len(setup.order))
+    batches = [setup.order[lo:hi] for lo, hi in bounds]
+    loaded: dict[int, Any] = {}
+    probes = [CandidateProbe(setup, name) for name in setup.names]
+    caps = [setup.cap_of[n] for n in setup.names]
+    n_batches, n_seeds = 1, min(FIRST_ROUND_SEEDS, len(setup.seeds))
+    rounds: list[dict] = []
+    while True:
+        t0 = time.perf_counter()
+        seeds = setup.seeds[:n_seeds]
+        todo = [(s, b) for s in seeds for b in range(n_batches) if (s, tuple(batches[b])) not in probes[0].norms]
+        bar.total = (bar.total or 0) + len(todo) * len(probes)
+        bar.refresh()
+        hits_before = sum(p.hits for p in probes)
+        for probe in probes:
+            for seed in dict.fromkeys(s for s, _b in todo):
+                for s, b in todo:
+                    if s == seed:
+                        if b not in loaded:
+                            loaded[b] = setup.source.read(batches[b])
+                        bar.set_postfix_str(f"{probe.name} seed {seed} images {bounds[b][0]}-{bounds[b][1]}")
+                        probe.probe(seed, loaded[b])
+                        bar.update(1)
+                probe.release(seed)
+        norms = np.array([[p.per_image(s, batches[:n_batches]) for s in seeds] for p in probes], dtype=np.float64)
+        if not np.all(np.isfinite(norms)):
+            bad = setup.names[int(np.argwhere(~np.isfinite(norms))[0][0])]
+            raise XTinyError(f"the Jacobian probe of candidate {bad} gave a non-finite norm; the knee cannot be "
+                             f"located.", fix="check the network/inputs for that candidate and rerun.")
+        verdict = next_step(norms, caps, setup.names, rule, setup.confidence, images_left=n_batches < len(batches),
+                            seeds_left=n_seeds < len(setup.seeds))
+        rounds.append({"images": bounds[n_batches - 1][1], "seeds": seeds, "pick": verdict.pick,
+                       "agreement": verdict.agreement, "agreement_images_only": verdict.agreement_images,
+                       "agreement_seeds_only": verdict.agreement_seeds, "probes": len(todo) * len(probes),
+                       "cached_probes": sum(p.hits for p in probes) - hits_before,
+                       "seconds": time.perf_counter() - t0, "next": verdict.action, "why": verdict.reason})
+        if verdict.action == "stop":
+            break
+        if verdict.action == "add_seed":
+            n_seeds += 1
+        else:
+            n_batches += 1
+    used = [case for ids in batches[:n_batches] for case in ids]
+    max_seeds, setup.seeds = len(setup.seeds), setup.seeds[:n_seeds]
+    setup.inputs = setup.source.read(used) if n_batches > 1 else loaded[0]
+    for probe in probes:  # extra proxies: recorded on the images and seeds the stop rule used
+        for seed in setup.seeds:
+            for proxy in setup.proxies:
+                probe.probe(seed, setup.inputs, proxy)
+            probe.release(seed)
+    sampling = {"mode": "sequential", "confidence": setup.confidence, "max_images": len(setup.order),
+                "max_seeds": max_seeds, "images_used": len(used), "seeds_used": len(setup.seeds),
+                "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "probe_order": "van der Corput over the sorted cases",
+                "rounds": rounds, "stopped_because": rounds[-1]["why"]}
+    return [p.record(setup.seeds, batches[:n_batches]) for p in probes], sampling
 
 
 def choose_width(setup: SearchSetup, candidates: list[dict], rule: str) -> dict:
@@ -214,7 +324,7 @@ def choose_width(setup: SearchSetup, candidates: list[dict], rule: str) -> dict:
             "picks_by_proxy": by_proxy}
 
 
-def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule: str) -> dict:
+def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule: str, sampling: dict) -> dict:
     """Step 4, record: the search.json content."""
     knee = choice["knee"]
     result = {
@@ -230,6 +340,7 @@ def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule
         "seeds": setup.seeds,
         "device": str(setup.device),
         "proxies": setup.proxies,
+        "sampling": sampling,
         "inputs": {"case_ids": setup.inputs.case_ids, "patch_size": setup.inputs.patch_size,
                    "images_sha1": setup.inputs.sha1, "data_folder": setup.inputs.data_folder,
                    "selection": "centre slice/patch, centre crop or zero pad"},
@@ -244,17 +355,19 @@ def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule
     return result
 
 
-def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds: int | Sequence[int] = 3,
+def run_search(dataset: str | int, configuration: str = "2d", k: int | None = None, seeds: int | Sequence[int] = 3,
                device: str = "auto", rule: str = "tv", caps: Sequence[int] | None = None,
-               proxies: Sequence[str] = (), *, use_cache: bool = True, progress: bool = True,
-               chunk_size: int | None = None, write: bool = True) -> dict:
+               proxies: Sequence[str] = (), *, confidence: float | None = DEFAULT_CONFIDENCE, use_cache: bool = True,
+               progress: bool = True, chunk_size: int | None = None, write: bool = True) -> dict:
     """Run the width search on ``dataset``'s ``configuration`` family; write search.json/png; return the result.
 
-    Steps: candidates (:func:`prepare_search`) → scores (:func:`score_candidate`) → knee (:func:`choose_width`) →
-    record and plot (:func:`search_record`, :func:`plot_search`). ``result["chosen"]`` is the configuration to train
-    (e.g. ``"2d_xtiny8"``). Candidates are written into ``nnUNetPlans.json`` (see
-    :func:`xtiny.family.add_width_family`). Scores are cached per (plans config, seed, inputs, device type), so a
-    rerun or an interrupted run resumes instantly.
+    Steps: candidates (:func:`prepare_search`) → scores (:func:`score_sequentially`, or :func:`score_candidate` with
+    ``confidence=None``) → knee (:func:`choose_width`) → record and plot (:func:`search_record`,
+    :func:`plot_search`). By default the probe stops once the pick's bootstrap agreement reaches ``confidence``;
+    ``k`` (default: every training case) and ``seeds`` are then its budget. ``confidence=None`` probes exactly ``k``
+    images (default 32) with every seed. ``result["chosen"]`` is the configuration to train (e.g. ``"2d_xtiny8"``).
+    Candidates are written into ``nnUNetPlans.json`` (see :func:`xtiny.family.add_width_family`). Scores are cached
+    per (plans config, seed, images, device type), so a rerun or an interrupted run resumes instantly.
     """
     from tqdm.auto import tqdm
 
@@ -263,12 +376,16 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int = 32, seeds
     from xtiny.console import terminal
 
     setup = prepare_search(dataset, configuration, k, seeds, device, rule, caps, proxies, use_cache=use_cache,
-                           chunk_size=chunk_size)
-    total = len(setup.names) * len(setup.seeds) * (1 + len(setup.proxies))
+                           chunk_size=chunk_size, confidence=confidence)
+    total = None if confidence is not None else len(setup.names) * len(setup.seeds) * (1 + len(setup.proxies))
     with tqdm(total=total, desc=f"search {setup.dataset_name} {configuration}", unit="probe", disable=not progress,
               file=terminal(errors=True), leave=False, dynamic_ncols=True) as bar:
-        candidates = [score_candidate(setup, cand, bar) for cand in setup.names]
-    result = search_record(setup, candidates, choose_width(setup, candidates, rule), rule)
+        if confidence is None:
+            candidates = [score_candidate(setup, cand, bar) for cand in setup.names]
+            sampling = {"mode": "fixed", "images_used": len(setup.inputs.case_ids), "seeds_used": len(setup.seeds)}
+        else:
+            candidates, sampling = score_sequentially(setup, rule, bar)
+    result = search_record(setup, candidates, choose_width(setup, candidates, rule), rule, sampling)
     if write:
         path = search_json_path(setup.dataset_name, configuration)
         result["search_json"] = str(path)

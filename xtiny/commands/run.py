@@ -18,8 +18,9 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
     """Options shared by `run` and `demo`."""
     parser.add_argument("-c", "--configuration", default="2d", help="base nnU-Net configuration (2d or 3d_fullres)")
     parser.add_argument("--fold", type=int, default=0, help="nnU-Net fold to train and evaluate (default 0)")
-    parser.add_argument("-k", type=int, default=32, help="unlabeled images for the probe (default 32)")
-    parser.add_argument("--seeds", type=int, default=3, help="initialization seeds averaged (default 3)")
+    from xtiny.commands.search import add_sampling_arguments
+
+    add_sampling_arguments(parser)
     parser.add_argument("--rule", default="tv", help="knee rule (default tv, the paper's)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"epochs for the pick (default {epochs})")
@@ -48,9 +49,10 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
 
 
 def options_from_args(args: argparse.Namespace, dataset: str):
+    from xtiny.commands.search import sampling_options
     from xtiny.pipeline import RunOptions
 
-    return RunOptions(dataset=dataset, configuration=args.configuration, fold=args.fold, k=args.k, seeds=args.seeds,
+    return RunOptions(dataset=dataset, configuration=args.configuration, fold=args.fold, **sampling_options(args),
                       rule=args.rule, device=args.device, epochs=args.epochs, iterations_per_epoch=args.iterations,
                       val_iterations=args.val_iterations, with_baseline=args.with_baseline,
                       baseline_epochs=args.baseline_epochs,

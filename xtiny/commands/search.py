@@ -7,11 +7,36 @@ import argparse
 HELP = "find the smallest width before collapse, training-free (writes the xtiny configs + search.json/png)"
 
 
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """``-k``, ``--seeds``, ``--confidence`` and ``--fixed`` (shared with `xtiny run`)."""
+    parser.add_argument("-k", type=int, default=None,
+                        help="most unlabeled training images to probe (default: every training case; the stop rule "
+                             "usually needs far fewer); with --fixed: exactly this many (default 32)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="most initialization seeds averaged (default: 3); with --fixed: exactly this many")
+    parser.add_argument("--confidence", type=float, default=None,
+                        help="stop probing once this share of bootstrap resamples of the measured images and seeds "
+                             "gives the same pick (default: 0.95)")
+    parser.add_argument("--fixed", action="store_true",
+                        help="no stop rule: probe exactly -k images with every seed (earlier releases' behaviour)")
+
+
+def sampling_options(args: argparse.Namespace) -> dict:
+    """``run_search`` keywords for the sampling arguments; a clear error for --fixed with --confidence."""
+    from xtiny.errors import XTinyError
+    from xtiny.sensitivity import DEFAULT_CONFIDENCE
+
+    if args.fixed and args.confidence is not None:
+        raise XTinyError("--fixed and --confidence exclude each other: --fixed probes exactly -k images with every "
+                         "seed, with no stop rule.", fix="drop one of them.")
+    confidence = None if args.fixed else (DEFAULT_CONFIDENCE if args.confidence is None else args.confidence)
+    return {"k": args.k, "seeds": args.seeds, "confidence": confidence}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name (planned + preprocessed)")
     parser.add_argument("-c", "--configuration", default="2d", help="base nnU-Net configuration (default: 2d)")
-    parser.add_argument("-k", type=int, default=32, help="number of unlabeled training images to probe (default: 32)")
-    parser.add_argument("--seeds", type=int, default=3, help="initialization seeds averaged (default: 3)")
+    add_sampling_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     parser.add_argument("--rule", default="tv", help="knee rule: tv (paper, default) or pwl (two-segment fit)")
     parser.add_argument("--caps", type=int, nargs="+", default=None,
@@ -28,14 +53,18 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.search import format_table, run_search
 
     ensure_nnunet_env()
-    result = run_search(args.dataset, configuration=args.configuration, k=args.k, seeds=args.seeds,
-                        device=args.device, rule=args.rule, caps=args.caps, proxies=args.proxies,
-                        use_cache=not args.no_cache, progress=not args.quiet)
+    result = run_search(args.dataset, configuration=args.configuration, device=args.device, rule=args.rule,
+                        caps=args.caps, proxies=args.proxies, use_cache=not args.no_cache, progress=not args.quiet,
+                        **sampling_options(args))
     print(format_table(result))
     if result.get("warning"):
         print(f"warning: {result['warning']}")
     print(f"rule {result['rule']} on {result['k']} images x {len(result['seeds'])} seeds ({result['device']}); "
           f"{result['timings']['total_s']:.1f} s")
+    sampling = result["sampling"]
+    if sampling["mode"] == "sequential":
+        print(f"stop rule: {sampling['stopped_because']} after {len(sampling['rounds'])} round(s), "
+              f"of at most {sampling['max_images']} images x {sampling['max_seeds']} seeds")
     print(f"wrote {result['search_json']} and {result['search_png']}")
     print(f"configuration to train: {result['chosen']}  "
           f"(nnUNetv2_train {dataset_id_of(result['dataset'])} {result['chosen']} 0)")

@@ -1,0 +1,155 @@
+"""Benchmark: does the probe's stop rule reach the K=all pick, and how much probing does it save?
+
+    .venv/bin/python bench/bench_stop_rule.py [--budget small] [--datasets bus cardiac ...] [--replays 20]
+
+On the selection bench's datasets (``bench_selection.py``'s ``prepare_dataset``, same work folder and budget), per
+dataset, in one process:
+
+1. ``run_search`` with its defaults (stop rule at confidence 0.95, at most every case and 3 seeds) on an emptied score
+   cache, timed: the search a user gets.
+2. Every image with every one of the 3 seeds (the units the default run did not probe are probed now, each timed):
+   the K=all reference pick and the full per-image norm tensor.
+3. ``replays`` re-runs of the stop rule on that tensor with the images in other random orders (replay 0 is the
+   shipped order, and must give the same trail as step 1): the share of runs whose pick is the K=all pick, and the
+   share of the K=all probing they used.
+
+Time saved: the default run's wall time against the K=all search's, which is the default run's wall time less its own
+probe seconds plus the probe seconds of every unit (each unit timed once, in this run). Writes
+``bench/results/stop_rule_<budget>_<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SEEDS = 3
+
+
+def full_tensor(name: str, base: str, device: str):
+    """(setup, probes, batches, norms[c, s, i], probe seconds spent now) with every image and seed probed."""
+    import numpy as np
+
+    from xtiny.search import CandidateProbe, prepare_search
+    from xtiny.sensitivity.stop_rule import batch_bounds
+
+    setup = prepare_search(name, base, None, SEEDS, device, "tv", None, (), confidence=0.95)
+    batches = [setup.order[lo:hi] for lo, hi in batch_bounds(len(setup.order))]
+    probes = [CandidateProbe(setup, n) for n in setup.names]
+    for ids in batches:
+        inputs = setup.source.read(ids)
+        for probe in probes:
+            for seed in setup.seeds:
+                probe.probe(seed, inputs)
+                probe.release(seed)
+    norms = np.array([[p.per_image(s, batches) for s in setup.seeds] for p in probes], dtype=np.float64)
+    return setup, norms, sum(p.seconds for p in probes)
+
+
+def replay(norms, caps: list[int], names: list[str], order: list[int], confidence: float) -> dict:
+    """The stop rule's rounds on ``norms`` (images taken in ``order``): its pick, images and seeds used."""
+    from xtiny.sensitivity.stop_rule import FIRST_ROUND_SEEDS, batch_bounds, next_step
+
+    bounds = batch_bounds(len(order))
+    n_batches, n_seeds, trail = 1, min(FIRST_ROUND_SEEDS, norms.shape[1]), []
+    while True:
+        used = order[:bounds[n_batches - 1][1]]
+        verdict = next_step(norms[:, :n_seeds][:, :, used], caps, names, "tv", confidence,
+                            images_left=n_batches < len(bounds), seeds_left=n_seeds < norms.shape[1])
+        trail.append({"images": len(used), "seeds": n_seeds, "pick": verdict.pick, "agreement": verdict.agreement,
+                      "next": verdict.action})
+        if verdict.action == "stop":
+            return {"pick": verdict.pick, "images": len(used), "seeds": n_seeds, "trail": trail,
+                    "probe_share": len(used) * n_seeds / (norms.shape[1] * norms.shape[2])}
+        n_seeds, n_batches = (n_seeds + 1, n_batches) if verdict.action == "add_seed" else (n_seeds, n_batches + 1)
+
+
+def measure(label: str, budget: dict, work: Path, device: str, replays: int) -> dict:
+    import numpy as np
+    from bench_selection import DATASETS, prepare_dataset
+
+    from xtiny.artifacts import xtiny_dir
+    from xtiny.search import run_search
+    from xtiny.sensitivity.knee import select_knee
+    from xtiny.sensitivity.stop_rule import score_curve
+
+    base = DATASETS[label][2]
+    name = prepare_dataset(label, budget, work)
+    shutil.rmtree(xtiny_dir(name) / "cache", ignore_errors=True)
+    t0 = time.perf_counter()
+    default = run_search(name, base, device=device, progress=False, write=False)
+    default_wall = time.perf_counter() - t0
+    setup, norms, extra_probe_s = full_tensor(name, base, device)
+    caps = [setup.cap_of[n] for n in setup.names]
+    reference = select_knee(caps, score_curve(norms), setup.names, rule="tv").chosen
+    all_wall = default_wall + extra_probe_s  # its probe seconds are the default run's plus every unit it skipped
+    shipped = replay(norms, caps, setup.names, list(range(norms.shape[2])), 0.95)
+    rng = np.random.default_rng(0)
+    runs = [shipped] + [replay(norms, caps, setup.names, list(rng.permutation(norms.shape[2])), 0.95)
+                        for _ in range(replays - 1)]
+    return {"dataset": label, "name": name, "images": norms.shape[2], "seeds": SEEDS, "k_all_pick": reference,
+            "default_pick": default["chosen"], "default_images": default["k"], "default_seeds": len(default["seeds"]),
+            "default_trail": default["sampling"]["rounds"], "default_wall_s": default_wall,
+            "default_probe_s": sum(c["timings"]["probe_s"] for c in default["candidates"]),
+            "k_all_wall_s": all_wall, "time_saved": 1 - default_wall / all_wall,
+            "replay0_matches_default": shipped["pick"] == default["chosen"]
+            and shipped["images"] == default["k"] and shipped["seeds"] == len(default["seeds"]),
+            "replays": len(runs), "replays_reaching_k_all_pick": sum(r["pick"] == reference for r in runs) / len(runs),
+            "replay_mean_probe_share": float(np.mean([r["probe_share"] for r in runs])),
+            "replay_picks": [r["pick"] for r in runs]}
+
+
+def main() -> int:
+    from bench_selection import BUDGETS, DATASETS
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budget", default="small", choices=list(BUDGETS))
+    ap.add_argument("--datasets", nargs="+", default=["bus", "cardiac", "derm", "fundus", "echo", "mni", "colin27"],
+                    choices=list(DATASETS))
+    ap.add_argument("--replays", type=int, default=20)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--work", default=None, help="default: /tmp/xtiny-bench-selection-<budget> (shared with it)")
+    args = ap.parse_args()
+    from common import device_tag, load_average, write_result
+
+    work = Path(args.work or f"/tmp/xtiny-bench-selection-{args.budget}")
+    load_start, out = load_average(), []
+    for label in args.datasets:
+        res = measure(label, BUDGETS[args.budget], work, args.device, args.replays)
+        out.append(res)
+        print(f"{label}: default {res['default_pick']} ({res['default_images']} img x {res['default_seeds']} seeds, "
+              f"{res['default_wall_s']:.1f} s) vs K=all {res['k_all_pick']} ({res['k_all_wall_s']:.1f} s); "
+              f"replays reaching it {res['replays_reaching_k_all_pick']:.0%}", flush=True)
+    rows = [[r["dataset"], r["images"], r["k_all_pick"], r["default_pick"],
+             f"{r['default_images']} x {r['default_seeds']}", round(r["default_wall_s"], 1), round(r["k_all_wall_s"], 1),
+             f"{r['time_saved']:.0%}", f"{r['replays_reaching_k_all_pick']:.0%}", f"{r['replay_mean_probe_share']:.0%}"]
+            for r in out]
+    same = sum(r["default_pick"] == r["k_all_pick"] for r in out)
+    differ = [r["dataset"] for r in out if r["default_pick"] != r["k_all_pick"]]
+    notes = [f"The default search reached the K=all pick on {same} of {len(out)} datasets"
+             + (f"; it differs on: {', '.join(differ)}." if differ else "."),
+             f"Over {args.replays} image orders per dataset (the shipped order first), "
+             f"{sum(r['replays_reaching_k_all_pick'] for r in out) / len(out):.0%} of the runs reached the K=all pick, "
+             f"using {sum(r['replay_mean_probe_share'] for r in out) / len(out):.0%} of its probes on average.",
+             "K=all wall = the default run's wall time less its probe seconds plus the probe seconds of every unit "
+             f"(images x {SEEDS} seeds x candidates), each timed once in this run.",
+             f"Load average {load_start:.2f} at start, {load_average():.2f} at end."]
+    if not all(r["replay0_matches_default"] for r in out):
+        notes.append("WARNING: replay 0 differs from the real default run on "
+                     + ", ".join(r["dataset"] for r in out if not r["replay0_matches_default"]))
+    tag = device_tag(args.device)
+    path = write_result(f"stop_rule_{args.budget}_{tag}", f"Stop rule vs K=all ({args.budget} budget, {tag})",
+                        ["dataset", "images", "K=all pick", "default pick", "default images x seeds", "default s",
+                         "K=all s", "time saved", "replays reaching K=all pick", "probes used (replays)"], rows,
+                        notes=notes, datasets=out, budget=args.budget, replays=args.replays)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

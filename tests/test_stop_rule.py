@@ -1,0 +1,72 @@
+"""The probe's stop rule on synthetic norm arrays: probe order, batches, bootstrap agreement and the next step."""
+
+import numpy as np
+import pytest
+
+from xtiny.sensitivity.knee import select_knee
+from xtiny.sensitivity.stop_rule import batch_bounds, next_step, pick_agreement, spread_order
+
+CAPS = [512, 256, 128, 64, 32, 16, 8, 4, 2, 1]
+NAMES = [f"2d_xtiny{c}" for c in CAPS]
+CURVE = np.array([1.0, 1.0, 0.99, 0.98, 0.97, 0.9, 0.6, 0.3, 0.2, 0.15])  # plateau, then collapse
+
+
+def test_spread_order_is_a_permutation_whose_prefixes_spread_over_the_range():
+    for n in (1, 2, 5, 60, 301):
+        order = spread_order(n)
+        assert sorted(order) == list(range(n))
+    order = spread_order(60)
+    assert order[:4] == [0, 30, 15, 45]
+    # a prefix of 8 is an even grid over the 60 cases (step 7.5)
+    assert set(np.diff(sorted(order[:8]))) <= {7, 8}
+
+
+def test_batches_double_and_stop_at_the_budget():
+    assert batch_bounds(60) == [(0, 4), (4, 8), (8, 16), (16, 32), (32, 60)]
+    assert batch_bounds(3) == [(0, 3)]
+    assert batch_bounds(9) == [(0, 4), (4, 8), (8, 9)]
+
+
+def _norms(image_noise: float, seed_noise: float, seeds: int, images: int, rng_seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(rng_seed)
+    per_seed = 1 + seed_noise * rng.standard_normal((len(CAPS), seeds, 1))
+    per_image = 1 + image_noise * rng.standard_normal((len(CAPS), 1, images))
+    return CURVE[:, None, None] * per_seed * per_image
+
+
+def test_a_clean_curve_is_settled_at_once():
+    norms = _norms(0.001, 0.001, 2, 4)
+    pick, agreement = pick_agreement(norms, CAPS, NAMES, "tv")
+    assert pick == select_knee(CAPS, CURVE, NAMES).chosen
+    assert agreement == 1.0
+    verdict = next_step(norms, CAPS, NAMES, "tv", 0.95, images_left=True, seeds_left=True)
+    assert verdict.action == "stop" and "agreement 1.000" in verdict.reason
+
+
+def test_noisy_images_ask_for_images_and_noisy_seeds_for_a_seed():
+    by_images = next_step(_norms(0.4, 0.0, 2, 4), CAPS, NAMES, "tv", 0.95, images_left=True, seeds_left=True)
+    assert by_images.agreement < 0.95 and by_images.action == "add_images"
+    assert by_images.agreement_images < by_images.agreement_seeds
+    by_seeds = next_step(_norms(0.0, 0.4, 2, 4, rng_seed=3), CAPS, NAMES, "tv", 0.95, images_left=True,
+                         seeds_left=True)
+    assert by_seeds.agreement < 0.95 and by_seeds.action == "add_seed"
+
+
+def test_the_rule_stops_when_the_budget_is_used_up():
+    norms = _norms(0.4, 0.4, 2, 4)
+    verdict = next_step(norms, CAPS, NAMES, "tv", 0.999, images_left=False, seeds_left=False)
+    assert verdict.action == "stop" and "budget used up" in verdict.reason
+    only_seeds = next_step(norms, CAPS, NAMES, "tv", 0.999, images_left=False, seeds_left=True)
+    assert only_seeds.action == "add_seed"
+
+
+def test_agreement_is_deterministic_and_grows_with_more_images():
+    small, large = _norms(0.25, 0.0, 1, 4, rng_seed=7), _norms(0.25, 0.0, 1, 64, rng_seed=7)
+    assert pick_agreement(small, CAPS, NAMES, "tv") == pick_agreement(small, CAPS, NAMES, "tv")
+    assert pick_agreement(large, CAPS, NAMES, "tv")[1] > pick_agreement(small, CAPS, NAMES, "tv")[1]
+
+
+@pytest.mark.parametrize("resample", ["images", "seeds"])
+def test_one_sided_resampling_ignores_the_other_source(resample):
+    norms = _norms(0.0, 0.0, 1, 1)
+    assert pick_agreement(norms, CAPS, NAMES, "tv", resample=resample)[1] == 1.0
