@@ -18,9 +18,21 @@ from xtiny.versions import stack_versions
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_model() -> dict:
+    """The CPU's model name and its wide-vector flags as /proc/cpuinfo gives them (empty where it can't be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    lines = text.splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    return {"cpu_model": model, "cpu_flags": [f for f in ("avx2", "fma", "avx512f") if f in flags]}
+
+
 def machine() -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
+            "cpu_count": os.cpu_count(), **cpu_model()}
     try:
         import torch
 
