@@ -7,9 +7,12 @@ Schema: {"name", "title", "command", "date", "machine", "versions", "table": {"h
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,9 +21,21 @@ from xtiny.versions import stack_versions
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_model() -> dict:
+    """The CPU's model name and its wide-vector flags as /proc/cpuinfo gives them (empty where it can't be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    lines = text.splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    return {"cpu_model": model, "cpu_flags": [f for f in ("avx2", "fma", "avx512f") if f in flags]}
+
+
 def machine() -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count()}
+            "cpu_count": os.cpu_count(), **cpu_model()}
     try:
         import torch
 
@@ -35,6 +50,92 @@ def machine() -> dict:
     return info
 
 
+
+
+def _pss_bytes(pid: int) -> int:
+    """Proportional set size of ``pid`` (shared pages split between the processes sharing them; RSS where the kernel
+    has no smaps_rollup); 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _tree_pss(root: int) -> tuple[int, int]:
+    """Summed proportional set size of ``root``'s live descendants (not ``root`` itself), from /proc, and their
+    count."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    total, count, todo = 0, 0, list(parents.get(root, []))
+    while todo:
+        pid = todo.pop()
+        total, count = total + _pss_bytes(pid), count + 1
+        todo += parents.get(pid, [])
+    return total, count
+
+
+# Runs the command as its child and reports the child's wall time and RUSAGE_CHILDREN's peak RSS. A small process
+# of its own because a child's ru_maxrss starts at its forking parent's peak (the kernel keeps it across exec), and
+# the bench's own process can be large.
+_MEASURE_WRAPPER = """import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+wall = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+open(sys.argv[1], "w").write(json.dumps({"returncode": code, "wall_s": wall, "maxrss_kib": peak}))
+"""
+
+
+def run_measured(cmd: list[str], *, env: dict | None = None, cwd: Path | None = None, log: Path,
+                 poll_s: float = 0.25) -> dict:
+    """Run ``cmd`` to its end (output to ``log``) under a small wrapper process; the whole process timed, and its
+    memory measured two ways:
+
+    * ``max_process_rss_gib``: peak RSS of the largest single process of its tree (the command and every descendant
+      it waited for), the wrapper's ``getrusage(RUSAGE_CHILDREN).ru_maxrss``: what ``/usr/bin/time -v`` reports as
+      "Maximum resident set size";
+    * ``tree_peak_pss_gib``: the largest sum of proportional set sizes (PSS: a page shared by n processes counts 1/n
+      in each, so forked or spawned workers sharing libraries are not counted n times, as a sum of RSS would) over
+      the command and all its live descendants, sampled from /proc every ``poll_s`` s, so a spike shorter than that
+      can be missed; ``tree_max_processes``: the most processes seen alive in that tree at once.
+    """
+    peak, most, done, report = 0, 0, threading.Event(), log.with_suffix(".rusage.json")
+    report.unlink(missing_ok=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", _MEASURE_WRAPPER, str(report), *cmd], env=env, cwd=cwd,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+        def sample() -> None:
+            nonlocal peak, most
+            while True:
+                total, count = _tree_pss(proc.pid)
+                peak, most = max(peak, total), max(most, count)
+                if done.wait(poll_s):
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        proc.wait()
+        done.set()
+        sampler.join()
+    measured = json.loads(report.read_text()) if report.is_file() else {"returncode": proc.returncode or -1,
+                                                                        "wall_s": float("nan"), "maxrss_kib": 0}
+    return {"returncode": measured["returncode"], "wall_s": round(measured["wall_s"], 2),
+            "max_process_rss_gib": round(measured["maxrss_kib"] / 2**20, 3),
+            "tree_peak_pss_gib": round(peak / 2**30, 3), "tree_max_processes": most, "poll_s": poll_s, "log": str(log)}
 
 
 def write_result(name: str, title: str, header: list[str], rows: list[list], **extra) -> Path:

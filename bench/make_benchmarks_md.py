@@ -58,7 +58,7 @@ def render(result: dict, source: Path) -> list[str]:
     m = result.get("machine", {})
     if not isinstance(m, dict):  # older scripts stored only the processor name
         m = {"processor": m, "cpu_count": result.get("cpus")}
-    lines.append(f"- Machine: {m.get('processor', '?')}, {m.get('cpu_count', '?')} cores, "
+    lines.append(f"- Machine: {m.get('cpu_model') or m.get('processor', '?')}, {m.get('cpu_count', '?')} cores, "
                  f"{m.get('memory_gib', '?')} GiB, GPU: {m.get('cuda') or 'none'} ({m.get('platform', '')})")
     lines.append(f"- Command: `{result.get('command', '?')}` · date {result.get('date', '?')}")
     lines.append(f"- Versions: {', '.join(f'{k} {v}' for k, v in result.get('versions', {}).items())}")

@@ -13,6 +13,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 CPU_PLAN = [
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1"]),
+    # `xtiny search` next to the authors' derive_xtiny_config.py, 60 images of 256 px (the published side ~6 min);
+    # needs XTINY_PUBLISHED_REPO and XTINY_PUBLISHED_PYTHON (README), else it says how to set them up and skips
+    ("search vs the published scripts", ["bench_vs_published.py", "--cases", "60", "--size", "256"]),
     ("probe chunk size", ["bench_probe_chunks.py"]),
     ("edge latency", ["bench_edge.py", "--repeats", "20"]),
     ("edge cost of baselines", ["bench_edge_cost.py", "--in-channels", "1", "--repeats", "5"]),
