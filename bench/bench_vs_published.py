@@ -25,8 +25,8 @@ What one run does, on CPU, one side after the other (ours first):
    (``xtiny.nnunet.planning.plan_and_preprocess``), in ``--work`` (default ``/tmp/xtiny-bench-vs-published-<cases>-
    <size>``; reused when present). Both sides get the same plans, as nnU-Net wrote them (any ``2d_xtiny*``
    configurations of an earlier run removed first, so each side writes its own candidates inside its timed run).
-2. Ours: ``xtiny search -d 992 --device cpu --no-cache --quiet``, i.e. its defaults (K=32 images, 3 seeds, rule
-   tv) on CPU with the score cache off; the whole CLI process is timed (start-up and imports included). Pick: the
+2. Ours: ``xtiny search -d 992 --device cpu --no-cache --quiet``, i.e. its defaults (the stop rule at confidence
+   0.95, at most every image and 3 seeds, rule tv; its trail is recorded) on CPU with the score cache off; the whole CLI process is timed (start-up and imports included). Pick: the
    ``chosen`` key of the search.json it writes.
 3. Published: ``PYTHON src/derive_xtiny_config.py --dataset_id 992 --plans nnUNetPlans --trainer nnUNetTrainer
    --gpu -1 --num_samples all --out_dir WORK/published_out`` (its defaults: every training image, seed 369, metric
@@ -279,7 +279,8 @@ def main() -> int:
 
     ours = _side("ours", ours_command(args), os.environ | {"CUDA_VISIBLE_DEVICES": ""}, work)
     record = read_json(search_json_path(name, "2d"))
-    ours["search"] = {k: record[k] for k in ("chosen", "chosen_cap", "rule", "k", "seeds", "device", "timings")} | {
+    ours["search"] = {k: record[k] for k in ("chosen", "chosen_cap", "rule", "k", "seeds", "device", "timings",
+                                             "sampling")} | {
         "candidates": [{k: c[k] for k in ("name", "cap", "params", "score", "scores_per_seed")}
                        for c in record["candidates"]]}
     print(f"[vs_published] ours picked {ours['search']['chosen']}", flush=True)
