@@ -104,6 +104,32 @@ def measure(label: str, budget: dict, work: Path, device: str, replays: int) -> 
             "replay_picks": [r["pick"] for r in runs]}
 
 
+def plot_stability(out: list[dict], path: Path) -> Path:
+    """Per dataset: share of the stop rule's runs reaching the K=all pick against the share of K=all probing used."""
+    import io
+
+    from xtiny.atomic import atomic_write_bytes
+    from xtiny.plotting import pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for r in out:
+        x, y = 100 * r["replay_mean_probe_share"], 100 * r["replays_reaching_k_all_pick"]
+        ax.scatter([x], [y], s=40)
+        ax.annotate(r["dataset"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(-5, 105)
+    ax.set_xlabel("probing used, % of K=all x 3 seeds (mean over image orders)")
+    ax.set_ylabel("runs reaching the K=all pick (%)")
+    ax.set_title("Stop rule at confidence 0.95", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def main() -> int:
     from bench_selection import BUDGETS, DATASETS
 
@@ -115,7 +141,7 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--work", default=None, help="default: /tmp/xtiny-bench-selection-<budget> (shared with it)")
     args = ap.parse_args()
-    from common import device_tag, load_average, write_result
+    from common import RESULTS, device_tag, load_average, write_result
 
     work = Path(args.work or f"/tmp/xtiny-bench-selection-{args.budget}")
     load_start, out = load_average(), []
@@ -143,7 +169,10 @@ def main() -> int:
         notes.append("WARNING: replay 0 differs from the real default run on "
                      + ", ".join(r["dataset"] for r in out if not r["replay0_matches_default"]))
     tag = device_tag(args.device)
-    path = write_result(f"stop_rule_{args.budget}_{tag}", f"Stop rule vs K=all ({args.budget} budget, {tag})",
+    stem = f"stop_rule_{tag}_smoke" if args.budget == "smoke" else f"stop_rule_{args.budget}_{tag}"
+    figure = plot_stability(out, RESULTS / f"{stem}.png")
+    notes.insert(0, f"Figure: ![stop rule stability](bench/results/{figure.name})")
+    path = write_result(stem, f"Stop rule vs K=all ({args.budget} budget, {tag})",
                         ["dataset", "images", "K=all pick", "default pick", "default images x seeds", "default s",
                          "K=all s", "time saved", "replays reaching K=all pick", "probes used (replays)"], rows,
                         notes=notes, datasets=out, budget=args.budget, replays=args.replays)

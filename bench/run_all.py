@@ -28,11 +28,14 @@ CPU_PLAN = [
     ("int8 fidelity", ["bench_int8.py"]),  # reuses accuracy's dataset and trained pick; ~1.5 min
     ("edge agreement", ["bench_edge_agreement.py"]),  # reuses bench_int8's trained widths; ~1 min
     ("fast paths", ["bench_fast_paths.py"]),  # the timings tests must not assert; ~2 min
+    ("probe speed", ["bench_probe_speed.py", "--k", "8"]),  # ~6 min (torch.compile included)
+    ("stop rule", ["bench_stop_rule.py", "--budget", "small"]),  # 7 datasets, shares selection's data; ~15 min
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1", "--device", "cuda"]),
     ("probe chunk size", ["bench_probe_chunks.py", "--device", "cuda", "--chunks", "1,2,4,8,16,32"]),
+    ("probe speed", ["bench_probe_speed.py", "--k", "32", "--device", "cuda"]),  # TF32, batch-all, compile
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch", "--device", "cuda"]),
     ("distillation", ["bench_distill.py", "--budget", "gpu1k", "--device", "cuda"]),
     # selection quality at the largest budget one short lease holds (256 px, 200 cases, 1000 iterations per width),

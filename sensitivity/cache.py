@@ -15,7 +15,7 @@ from typing import Any
 
 from xtiny.atomic import atomic_write_json
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2  # 2: InstanceNorm computed as GroupNorm; CUDA convolutions in fp32 (no TF32)
 
 
 def cache_dir(dataset_name: str) -> Path:

@@ -52,6 +52,25 @@ def chunk_size_for(network: torch.nn.Module, input_shape: tuple[int, ...], devic
     return fits if device.type != "cpu" else min(fits, max(1, torch.get_num_threads()))
 
 
+def swap_instance_norms(network: torch.nn.Module) -> torch.nn.Module:
+    """Replace every InstanceNorm without running statistics (nnU-Net's) by ``GroupNorm`` with one group per
+    channel, sharing its affine parameters: the same function (mean and biased variance per sample and channel, the
+    same eps), computed by PyTorch's group-norm kernels, which run the probe's forward + backward faster on CPU
+    (``bench/bench_probe_speed.py``: norms within 1e-4 of the as-built per-image loop). In place; returns it."""
+    swapped: dict[int, torch.nn.GroupNorm] = {}  # one module may be held twice (e.g. ``.norm`` and ``.all_modules``)
+    for module in list(network.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.modules.instancenorm._InstanceNorm) and not child.track_running_stats:
+                if id(child) not in swapped:
+                    group = torch.nn.GroupNorm(child.num_features, child.num_features, eps=child.eps,
+                                               affine=child.affine)
+                    if child.affine:
+                        group.weight, group.bias = child.weight, child.bias
+                    swapped[id(child)] = group
+                setattr(module, child_name, swapped[id(child)])
+    return network
+
+
 def _prepare(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     network = network.to(device)
     network.eval()
@@ -66,10 +85,12 @@ def primary_logits(output) -> torch.Tensor:
 
 
 def jacobian_norms(network: torch.nn.Module, images: np.ndarray | torch.Tensor, *, device: str | torch.device = "cpu",
-                   chunk_size: int | None = None) -> np.ndarray:
+                   chunk_size: int | None = None, allow_tf32: bool = False) -> np.ndarray:
     """Per-image ``|| d(sum logits)/dx ||_2`` for ``images`` (K, C, *spatial), float64 array of length K.
 
-    Batched: one backward per chunk of ``chunk_size`` images (default: ``chunk_size_for``).
+    Batched: one backward per chunk of ``chunk_size`` images (default: ``chunk_size_for``). On CUDA the convolutions
+    run in fp32: PyTorch's default lets cuDNN use TF32, which moves the norms by ~1e-3 relative, and it is allowed
+    here only with ``allow_tf32`` (``bench/bench_probe_speed.py`` measures both).
     """
     device = resolve_device(device)
     network = _prepare(network, device)
@@ -77,10 +98,15 @@ def jacobian_norms(network: torch.nn.Module, images: np.ndarray | torch.Tensor, 
     if chunk_size is None:
         chunk_size = chunk_size_for(network, tuple(x_all.shape[1:]), device)
     out = []
-    for start in range(0, x_all.shape[0], chunk_size):
-        x = x_all[start:start + chunk_size].to(device).requires_grad_(True)
-        primary_logits(network(x)).sum().backward()
-        out.append(x.grad.flatten(1).double().norm(dim=1).cpu())
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow_tf32  # fp32 convolutions on CUDA unless asked
+    try:
+        for start in range(0, x_all.shape[0], chunk_size):
+            x = x_all[start:start + chunk_size].to(device).requires_grad_(True)
+            primary_logits(network(x)).sum().backward()
+            out.append(x.grad.flatten(1).double().norm(dim=1).cpu())
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
     return torch.cat(out).numpy()
 
 

@@ -47,6 +47,20 @@ def test_batched_equals_loop(planned_cardiac):
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
+def test_group_norm_swap_keeps_the_norms_of_the_as_built_loop(planned_cardiac):
+    from xtiny.sensitivity.probe import swap_instance_norms
+
+    inputs = load_probe_inputs(planned_cardiac, "2d", k=3)
+    add_width_family(planned_cardiac, "2d", caps=[8])
+    built = build_planned_network(planned_cardiac, "2d_xtiny8", seed=1)
+    loop = jacobian_norms_loop(built, inputs.images)
+    swapped = swap_instance_norms(build_planned_network(planned_cardiac, "2d_xtiny8", seed=1))
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in swapped.modules())
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in swapped.modules()) == \
+        sum(isinstance(m, torch.nn.InstanceNorm2d) for m in built.modules()) > 0
+    np.testing.assert_allclose(jacobian_norms(swapped, inputs.images), loop, rtol=1e-4)
+
+
 def test_cpu_chunk_is_one_image_per_thread_within_the_memory_budget(planned_cardiac):
     add_width_family(planned_cardiac, "2d", caps=[8])
     net = build_planned_network(planned_cardiac, "2d_xtiny8", seed=0)

@@ -19,7 +19,11 @@ def meta_profile(network: Any, input_shape: tuple[int, ...]) -> dict[str, int]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    meta = copy.deepcopy(network).to("meta").eval()
+    # the copy gets meta tensors in place of the parameters and buffers: no weight is ever copied
+    memo: dict[int, Any] = {id(t): torch.nn.Parameter(torch.empty_like(t, device="meta"), t.requires_grad)
+                            for t in network.parameters()}
+    memo |= {id(t): torch.empty_like(t, device="meta") for t in network.buffers()}
+    meta = copy.deepcopy(network, memo).eval()
     activation_bytes = [0]
 
     def hook(_module, _inputs, output):

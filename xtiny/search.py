@@ -81,7 +81,8 @@ def _score_one(seed, inputs, proxy, device, cache, key_base, chunk_size, network
 
 
 class _Networks:
-    """Builds a candidate's network once per seed, on demand (``None`` = any seed, for counting)."""
+    """Builds a candidate's network once per seed, on demand (``None`` = any seed, for counting), its InstanceNorms
+    swapped for the probe's faster equivalent (:func:`xtiny.sensitivity.probe.swap_instance_norms`)."""
 
     def __init__(self, dataset_name: str, configuration: str, first_seed: int) -> None:
         self.dataset_name, self.configuration, self.first_seed = dataset_name, configuration, first_seed
@@ -89,12 +90,13 @@ class _Networks:
 
     def __call__(self, seed: int | None):
         from xtiny.nnunet.networks import build_planned_network
+        from xtiny.sensitivity.probe import swap_instance_norms
 
         if seed is None:
             seed = self.first_seed
         if seed not in self.built:
-            self.built[seed] = build_planned_network(self.dataset_name, self.configuration, deep_supervision=False,
-                                                     seed=seed)
+            self.built[seed] = swap_instance_norms(build_planned_network(
+                self.dataset_name, self.configuration, deep_supervision=False, seed=seed))
         return self.built[seed]
 
 
