@@ -95,11 +95,14 @@ def confirm_section(confirm: dict | None, confirm_json: Path | None, stages: dic
                            "without --no-confirm).")
         return section
     costs = confirm.get("costs", {})
+    teacher = confirm.get("teacher")
+    taught = (f", a KD student of {html.escape(str(teacher.get('configuration')))} (alpha {confirm.get('kd_alpha')}, "
+              f"T {confirm.get('kd_temperature')})" if teacher else "")
     section.paragraphs.append(
         f"Probe pick <b>{html.escape(str(confirm.get('probe_pick')))}</b> → confirmed pick "
         f"<b>{html.escape(str(confirm.get('confirmed')))}</b> ({html.escape(str(confirm.get('stopped_because')))}). "
-        f"Every training: {html.escape(str(confirm.get('trainer')))} (fold {html.escape(str(confirm.get('fold')))}), "
-        f"tolerance {confirm.get('tolerance_points')} Dice points, at most {confirm.get('max_steps')} steps.")
+        f"Every training: {html.escape(str(confirm.get('trainer')))} (fold {html.escape(str(confirm.get('fold')))})"
+        f"{taught}, tolerance {confirm.get('tolerance_points')} Dice points, at most {confirm.get('max_steps')} steps.")
     rows = [[s["pick"], s["wider"], _pct_or_na(s.get("dice_pick")), _pct_or_na(s.get("dice_wider")),
              _fmt(s.get("gap_points")), s["decision"]] for s in confirm.get("trail", [])]
     section.tables.append((["pick", "wider", "Dice pick (%)", "Dice wider (%)", "gap (points)", "decision"],
@@ -110,7 +113,7 @@ def confirm_section(confirm: dict | None, confirm_json: Path | None, stages: dic
         if full and extra is not None else f" (full-size cost: {html.escape(how)})"
     section.paragraphs.append(
         f"Extra training cost: {_fmt(extra)} {costs.get('device', 'cpu').upper()} seconds{share}; the confirmed "
-        f"width's own training is reused by the final training at the same budget.")
+        f"width's own training is reused by the final {'distilled ' if teacher else ''}training at the same budget.")
     png = confirm_json.with_suffix(".png") if confirm_json else None
     if png is not None and png.is_file():
         section.figures.append((png, "Confirm trainings: validation Dice vs parameters, both picks marked"))

@@ -34,8 +34,9 @@ def teacher_bus(planned_bus: str, nnunet_work: Path):
     add_width_family(planned_bus, "2d")
     assert main(["train", "-d", planned_bus, "-c", "2d", *BUDGET]) == 0
     yield planned_bus
-    for made in ({p for p in results.glob("*/*") if p.is_dir()} | set(results.glob("*/xtiny/kd_teacher_*.json"))) - before:
-        shutil.rmtree(made) if made.is_dir() else made.unlink()
+    made = ({p for p in results.glob("*/*") if p.is_dir()} | set(results.glob("*/xtiny/kd_teacher_*.json"))) - before
+    for path in sorted(made, key=Path.is_dir):  # files first: a new xtiny/ folder holds the new teacher records
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def _kd_folders(dataset: str, configuration: str) -> list[Path]:
@@ -152,6 +153,19 @@ def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, pl
             code = main(["train", "-d", teacher_bus, "-c", student, *BUDGET, "--backend", backend, *extra])
             err = capsys.readouterr().err
             assert code == 2 and message in err, (backend, extra, err[-800:])
+    # xtiny confirm makes the same checks before it reads the search or trains anything
+    from xtiny.artifacts import confirm_json_path
+    from xtiny.paths import nnunet_dirs
+
+    confirm_json = confirm_json_path(teacher_bus)
+    confirm_before = confirm_json.read_bytes() if confirm_json.is_file() else None
+    kd_before = set((nnunet_dirs().results / teacher_bus).glob("*KD*"))
+    for extra, message in cases:
+        code = main(["confirm", "-d", teacher_bus, *BUDGET, *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err, ("confirm", extra, err[-800:])
+    assert (confirm_json.read_bytes() if confirm_json.is_file() else None) == confirm_before
+    assert set((nnunet_dirs().results / teacher_bus).glob("*KD*")) == kd_before
     assert _kd_folders(teacher_bus, student) == []
     assert (record.read_bytes() if record.is_file() else None) == before
     assert not teacher_record_path(teacher_bus, 1).exists()

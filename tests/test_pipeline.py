@@ -91,20 +91,46 @@ def test_report_shows_what_the_run_recorded(pipeline_run: dict) -> None:
 
 
 def test_distill_adds_the_teacher_and_the_distilled_pick(pipeline_run: dict, capsys: pytest.CaptureFixture) -> None:
-    """``--distill`` on a finished run: only the baseline (teacher), the distilled pick, evaluation and report run;
-    the report lists the pick with and without distillation next to the teacher."""
+    """``--distill`` on a finished run: the baseline (teacher) trains first, then confirm again with every candidate
+    a KD student of it, the pick (read back or trained), the distilled pick (read back from confirm), evaluation,
+    export and report; the report lists the pick with and without distillation next to the teacher."""
+    from xtiny.pipeline import RunOptions, RunState
+    from xtiny.pipeline_stages import STAGES
+
     capsys.readouterr()
     assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS, "--distill", "--kd-alpha", "0.5"]) == 0
     out = capsys.readouterr().out
-    for stage in ("validate", "plan", "search", "confirm", "train_pick", "export"):
+    for stage in ("validate", "plan", "search"):
         assert f"[{stage}] up to date, skipped" in out, stage
-    for stage in ("train_baseline", "train_pick_kd", "evaluate", "report"):
+    for stage in ("train_baseline", "confirm", "train_pick", "train_pick_kd", "evaluate", "export", "report"):
         assert f"[{stage}] running" in out, stage
-    stages = json.loads(pipeline_run["state_path"].read_text())["stages"]
+    assert out.index("[train_baseline] running") < out.index("[confirm] running")  # the teacher first
+    state = RunState(pipeline_run["state_path"])
+    stages = state.data["stages"]
+    teacher = stages["train_baseline"]["outputs"]["checkpoint_path"]
+    assert stages["confirm"]["key"]["upstream"] == {"search": state.digest("search"),
+                                                    "train_baseline": state.digest("train_baseline")}
+    confirm = json.loads(Path(stages["confirm"]["outputs"]["confirm_json_path"]).read_text())
+    assert confirm["teacher"]["checkpoint"] == teacher and confirm["teacher"]["configuration"] == "2d"
+    assert (confirm["kd_alpha"], confirm["kd_temperature"]) == (0.5, RunOptions(dataset="").kd_temperature)
+    assert "KD_a0p5_T" in confirm["trainer"] and len(confirm["trainings"]) == 2
+    assert all(row["trainer_name"] == confirm["trainer"] and row["teacher"] == teacher
+               for row in confirm["trainings"].values())
     kd = stages["train_pick_kd"]["outputs"]
-    assert kd["configuration"] == stages["train_pick"]["outputs"]["configuration"]
-    assert kd["teacher_checkpoint"] == stages["train_baseline"]["outputs"]["checkpoint_path"]
+    assert kd["configuration"] == stages["train_pick"]["outputs"]["configuration"] == confirm["confirmed"]
+    assert kd["teacher_checkpoint"] == teacher
     assert "KD_a0p5_T" in kd["trainer"] and Path(kd["checkpoint_path"]).is_file()
+    assert kd["reused_finished"] is True  # confirm trained it as a KD student at the pick's budget
+    assert kd["checkpoint_path"] == confirm["trainings"][kd["configuration"]]["checkpoint"]
+    assert "KD" not in stages["train_pick"]["outputs"]["trainer"]
+    # other KD settings change confirm's key: it would rerun
+    confirm_stage = next(s for s in STAGES if s.name == "confirm")
+    context = {name: state.outputs(name) for name in stages}
+    options = RunOptions(dataset=pipeline_run["name"], k=4, seeds=1, epochs=1, iterations_per_epoch=5,
+                         val_iterations=1, confirm_max_steps=1, distill=True, kd_alpha=0.5)
+    assert state.stage_key(confirm_stage, options, context) == stages["confirm"]["key"]
+    options.kd_temperature += 1
+    assert state.stage_key(confirm_stage, options, context) != stages["confirm"]["key"]
     summary = json.loads(Path(stages["evaluate"]["outputs"]["summary_path"]).read_text())
     pick = kd["configuration"]
     assert list(summary["models"]) == [pick, "2d", f"{pick} + KD"]

@@ -124,7 +124,7 @@ def _paths(outputs: dict) -> list[str]:
 
 
 def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], None] | None = None) -> dict:
-    """Run (or skip) every enabled stage in order; returns ``{stage: outputs}``.
+    """Run (or skip) every enabled stage in :func:`stage_order`; returns ``{stage: outputs}``.
 
     Unless ``opts.verbose``, what nnU-Net and the other libraries print goes to ``xtiny_dir/logs/<stage>.log`` and
     the terminal shows one line when a stage starts and one when it ends (plus progress bars)."""
@@ -140,9 +140,7 @@ def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], Non
     state.add_command(shlex.join(["xtiny", *sys.argv[1:]]) if sys.argv[1:] else "xtiny run")
     context: dict = {"state": state}
     results: dict = {}
-    for stage in stages:
-        if not stage.enabled(opts):
-            continue
+    for stage in stage_order(stages, opts):
         key = state.stage_key(stage, opts, context)
         if state.is_fresh(stage.name, key):
             log(f"[{stage.name}] up to date, skipped")
@@ -161,6 +159,24 @@ def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], Non
         summary = stage.summary(outputs) if stage.summary else ""
         log(f"[{stage.name}] done in {seconds:.1f} s{': ' + summary if summary else ''}")
     return results
+
+
+def stage_order(stages: list[Stage], opts: RunOptions) -> list[Stage]:
+    """The enabled stages in list order, except that a stage waits until every stage it consumes has run (e.g.
+    ``confirm`` after ``train_baseline`` under ``--distill``). Upstream names outside ``stages`` do not hold a stage
+    back. A cycle is a programming error (XTinyError naming the stages)."""
+    waiting = [s for s in stages if s.enabled(opts)]
+    names = {s.name for s in waiting}
+    order: list[Stage] = []
+    while waiting:
+        done = {s.name for s in order}
+        ready = next((s for s in waiting if all(u in done or u not in names for u in s.upstream_of(opts))), None)
+        if ready is None:
+            raise XTinyError(f"the stages {', '.join(s.name for s in waiting)} consume each other in a cycle.",
+                             fix="report this as a bug in xtiny/pipeline_stages.py.")
+        order.append(ready)
+        waiting.remove(ready)
+    return order
 
 
 def options_dict(opts: RunOptions) -> dict:

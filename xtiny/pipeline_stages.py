@@ -75,17 +75,45 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
             "search_png_path": result["search_png"], "images_sha1": result["inputs"]["images_sha1"]}
 
 
+def _distillation(opts: RunOptions, ctx: dict) -> dict:
+    """Under ``--distill``: the trained baseline's checkpoint as teacher and the KD settings (the keyword arguments
+    of ``run_confirm``/``train_nnunet`` and the keys of a KD job); else nothing."""
+    if not opts.distill:
+        return {}
+    return {"teacher": require(ctx, "train_baseline")["checkpoint_path"], "kd_alpha": opts.kd_alpha,
+            "kd_temperature": opts.kd_temperature}
+
+
+def _kd_inputs(opts: RunOptions) -> dict:
+    """What a distilling stage reads besides its upstream stages: the KD settings (nothing without --distill, so
+    the keys of runs without it stay as they were)."""
+    return {"kd_alpha": opts.kd_alpha, "kd_temperature": opts.kd_temperature} if opts.distill else {}
+
+
 def _confirm(opts: RunOptions, ctx: dict) -> dict:
-    """Train the pick and its wider neighbours at the pick's budget (or the confirm budget); step up while wider wins."""
+    """Train the pick and its wider neighbours at the pick's budget (or the confirm budget); step up while wider wins.
+    Under --distill every candidate is a KD student of the trained baseline."""
     from xtiny.training.confirm import run_confirm
 
     record = run_confirm(opts.dataset, opts.configuration, epochs=opts.confirm_epochs or opts.epochs,
                          iterations_per_epoch=opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
                          val_iterations=opts.val_iterations, fold=opts.fold, tolerance=opts.confirm_tolerance,
-                         max_steps=opts.confirm_max_steps, device=opts.device, log=say)
+                         max_steps=opts.confirm_max_steps, device=opts.device, log=say, **_distillation(opts, ctx))
     return {"probe_pick": record["probe_pick"], "confirmed": record["confirmed"],
             "confirm_json_path": record["confirm_json"], "confirm_png_path": record["confirm_png"],
             "extra_seconds": record["costs"]["extra_s"]}
+
+
+def _confirm_inputs(opts: RunOptions, ctx: dict) -> dict:
+    return {"tolerance": opts.confirm_tolerance, "max_steps": opts.confirm_max_steps,
+            "epochs": opts.confirm_epochs or opts.epochs, "fold": opts.fold, "device": opts.device,
+            "iterations": opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
+            "val_iterations": opts.val_iterations, **_kd_inputs(opts)}
+
+
+def _confirm_upstream(opts: RunOptions) -> tuple[str, ...]:
+    """The search's pick, and under --distill the baseline it distils (so the baseline trains before confirm)."""
+    return ("search", "train_baseline") if opts.distill else ("search",)
 
 
 def _pick(opts: RunOptions, ctx: dict) -> str:
@@ -97,45 +125,61 @@ def _pick_upstream(opts: RunOptions) -> tuple[str, ...]:
     return ("confirm",) if opts.confirm else ("search",)
 
 
-def _train(config_of, epochs_of, iterations_of):
+def _train(config_of, epochs_of, iterations_of, *, distilled: bool = False):
     def run(opts: RunOptions, ctx: dict) -> dict:
         """Train with nnU-Net; a finished training of the same budget newer than the data (e.g. the confirm
-        stage's) is read back, an interrupted one continued."""
+        stage's) is read back, an interrupted one continued. ``distilled``: a KD student of the trained baseline
+        (read back only when also newer than the teacher)."""
         from xtiny.training.nnunet_backend import train_nnunet
         from xtiny.training.sweep import data_written_at, train_job
 
         configuration, epochs, iterations = config_of(opts, ctx), epochs_of(opts), iterations_of(opts)
+        kd = _distillation(opts, ctx) if distilled else {}
         if configuration == opts.configuration and opts.budget == "equal-time":
             epochs = _equal_time_epochs(opts, ctx, configuration, iterations)
-        if _interrupted(opts, configuration, epochs, iterations):
+        if _interrupted(opts, configuration, epochs, iterations, kd):
             from xtiny.console import progress_bar
 
-            with progress_bar(epochs, f"train {configuration} (continued)"):
+            with progress_bar(epochs, f"train {configuration}{' + KD' if kd else ''} (continued)"):
                 result = train_nnunet(opts.dataset, configuration, fold=opts.fold, epochs=epochs,
                                       iterations_per_epoch=iterations, val_iterations=opts.val_iterations,
-                                      device=opts.device, continue_training=True)
+                                      device=opts.device, continue_training=True, **kd)
             trainer, checkpoint, dice, reused = (result.trainer_name, str(result.checkpoint), result.validation_dice,
                                                  False)
         else:
             row = train_job({"dataset": opts.dataset, "configuration": configuration, "backend": "nnunet",
                              "fold": opts.fold, "epochs": epochs, "iterations_per_epoch": iterations,
                              "val_iterations": opts.val_iterations, "device": opts.device,
-                             "not_before": data_written_at(opts.dataset, opts.configuration)})
+                             "not_before": data_written_at(opts.dataset, opts.configuration), **kd})
             trainer, checkpoint, dice, reused = (row["trainer_name"], row["checkpoint"], row["dice"],
                                                  row["skipped_finished"])
             if reused:
                 print(f"[train] {configuration}: read back the finished {trainer} training (same budget, newer "
-                      "than the data)")
+                      f"than the data{' and the teacher' if kd else ''})")
+        teacher = {"teacher_checkpoint": kd["teacher"], "kd_alpha": kd["kd_alpha"],
+                   "kd_temperature": kd["kd_temperature"]} if kd else {}
         return {"configuration": configuration, "trainer": trainer, "fold": opts.fold, "device": opts.device,
                 "checkpoint_path": checkpoint, "validation_dice": dice, "reused_finished": reused,
-                "epochs": epochs, "iterations_per_epoch": iterations}
+                "epochs": epochs, "iterations_per_epoch": iterations, **teacher}
 
     def inputs(opts: RunOptions, ctx: dict) -> dict:
         return {"configuration": config_of(opts, ctx), "fold": opts.fold, "epochs": epochs_of(opts),
                 "iterations": iterations_of(opts), "val_iterations": opts.val_iterations, "device": opts.device,
-                "budget": opts.budget}
+                "budget": opts.budget, **(_kd_inputs(opts) if distilled else {})}
 
     return run, inputs
+
+
+def _calibration_pick(opts: RunOptions, ctx: dict) -> str:
+    """The pick whose budget the baseline's equal time is measured against: the probe's pick under --distill with
+    confirm (the baseline is the confirm's teacher, so it trains before the confirmed pick is known), else the pick."""
+    return require(ctx, "search")["chosen"] if opts.distill and opts.confirm else _pick(opts, ctx)
+
+
+def _baseline_upstream(opts: RunOptions) -> tuple[str, ...]:
+    if opts.budget != "equal-time":
+        return ("plan",)
+    return ("plan", "search") if opts.distill and opts.confirm else ("plan", *_pick_upstream(opts))
 
 
 def _equal_time_epochs(opts: RunOptions, ctx: dict, configuration: str, iterations: int | None) -> int:
@@ -143,40 +187,25 @@ def _equal_time_epochs(opts: RunOptions, ctx: dict, configuration: str, iteratio
     iterations of both on this machine (``--budget equal-time``)."""
     from xtiny.training.calibrate import seconds_per_iteration
 
-    pick = _pick(opts, ctx)
+    pick = _calibration_pick(opts, ctx)
     ratio = seconds_per_iteration(opts.dataset, pick, device=opts.device) / \
         seconds_per_iteration(opts.dataset, configuration, device=opts.device)
     epochs = max(1, round(opts.epochs * (opts.iterations_per_epoch or 250) * ratio / (iterations or 250)))
-    say(f"[train_baseline] equal time: {configuration} gets {epochs} epochs ({ratio:.3f} x the pick's iterations)")
+    say(f"[train_baseline] equal time: {configuration} gets {epochs} epochs ({ratio:.3f} x the iterations of the "
+        f"pick {pick})")
     return epochs
 
 
-def _interrupted(opts: RunOptions, configuration: str, epochs: int, iterations: int | None) -> bool:
-    """An interrupted earlier run of the same budget left ``checkpoint_latest.pth`` but no final one."""
+def _interrupted(opts: RunOptions, configuration: str, epochs: int, iterations: int | None, kd: dict) -> bool:
+    """An interrupted earlier run of the same budget (and KD settings) left ``checkpoint_latest.pth`` but no final
+    one."""
     from xtiny.nnunet.trained import model_folder
     from xtiny.training.trainer_classes import budget_trainer_name
 
-    trainer = budget_trainer_name(epochs, iterations, opts.val_iterations)
+    trainer = budget_trainer_name(epochs, iterations, opts.val_iterations,
+                                  kd=(kd["kd_alpha"], kd["kd_temperature"]) if kd else None)
     fold_dir = Path(model_folder(opts.dataset, trainer, configuration)) / f"fold_{opts.fold}"
     return (fold_dir / "checkpoint_latest.pth").is_file() and not (fold_dir / "checkpoint_final.pth").is_file()
-
-
-def _train_pick_kd(opts: RunOptions, ctx: dict) -> dict:
-    """The pick again, at the pick's budget, distilled from the trained baseline (its checkpoint is the teacher)."""
-    from xtiny.console import progress_bar
-    from xtiny.training.nnunet_backend import train_nnunet
-
-    pick, teacher = require(ctx, "train_pick"), require(ctx, "train_baseline")
-    with progress_bar(pick["epochs"], f"train {pick['configuration']} + KD"):
-        result = train_nnunet(opts.dataset, pick["configuration"], fold=opts.fold, epochs=pick["epochs"],
-                              iterations_per_epoch=pick["iterations_per_epoch"], val_iterations=opts.val_iterations,
-                              device=opts.device, teacher=teacher["checkpoint_path"], kd_alpha=opts.kd_alpha,
-                              kd_temperature=opts.kd_temperature)
-    return {"configuration": pick["configuration"], "trainer": result.trainer_name, "fold": opts.fold,
-            "device": opts.device, "checkpoint_path": str(result.checkpoint), "validation_dice": result.validation_dice,
-            "teacher_checkpoint": teacher["checkpoint_path"], "kd_alpha": opts.kd_alpha,
-            "kd_temperature": opts.kd_temperature, "epochs": pick["epochs"],
-            "iterations_per_epoch": pick["iterations_per_epoch"]}
 
 
 def _trained_models(opts: RunOptions, ctx: dict) -> list[str]:
@@ -235,6 +264,10 @@ def _trained_stages(opts: RunOptions) -> tuple[str, ...]:
 
 
 _train_pick, _train_pick_inputs = _train(_pick, lambda o: o.epochs, lambda o: o.iterations_per_epoch)
+# the pick again, at the pick's budget, distilled from the trained baseline: under confirm, the confirm stage's KD
+# training of the confirmed width at this budget is read back
+_train_pick_kd, _train_pick_kd_inputs = _train(_pick, lambda o: o.epochs, lambda o: o.iterations_per_epoch,
+                                               distilled=True)
 _train_base, _train_base_inputs = _train(lambda o, c: o.configuration,
                                          lambda o: o.baseline_epochs or o.epochs,
                                          lambda o: o.baseline_iterations_per_epoch or o.iterations_per_epoch)
@@ -246,20 +279,14 @@ STAGES = [
     Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
                                   "device": o.device, "confidence": o.confidence}, _search, upstream=("plan",),
           summary=lambda out: f"probe's pick {out['chosen']}"),
-    Stage("confirm", lambda o, c: {"tolerance": o.confirm_tolerance, "max_steps": o.confirm_max_steps,
-                                   "epochs": o.confirm_epochs or o.epochs, "fold": o.fold, "device": o.device,
-                                   "iterations": o.confirm_iterations_per_epoch or o.iterations_per_epoch,
-                                   "val_iterations": o.val_iterations},
-          _confirm, upstream=("search",), enabled=lambda o: o.confirm,
+    Stage("confirm", _confirm_inputs, _confirm, upstream=_confirm_upstream, enabled=lambda o: o.confirm,
           summary=lambda out: f"confirmed {out['confirmed']} (probe's pick {out['probe_pick']})"),
     Stage("train_pick", _train_pick_inputs, _train_pick, upstream=_pick_upstream, summary=training_summary),
-    Stage("train_baseline", _train_base_inputs, _train_base,
-          upstream=lambda o: ("plan", *_pick_upstream(o)) if o.budget == "equal-time" else ("plan",),
+    Stage("train_baseline", _train_base_inputs, _train_base, upstream=_baseline_upstream,
           enabled=lambda o: o.with_baseline or o.distill,
           summary=training_summary),
-    Stage("train_pick_kd", lambda o, c: {"alpha": o.kd_alpha, "temperature": o.kd_temperature, "fold": o.fold,
-                                         "val_iterations": o.val_iterations, "device": o.device},
-          _train_pick_kd, upstream=("train_pick", "train_baseline"), enabled=lambda o: o.distill,
+    Stage("train_pick_kd", _train_pick_kd_inputs, _train_pick_kd,
+          upstream=lambda o: (*_pick_upstream(o), "train_baseline"), enabled=lambda o: o.distill,
           summary=lambda out: training_summary(out) + f", distilled from {Path(out['teacher_checkpoint']).parent.parent.name}"),
     Stage("evaluate", lambda o, c: {"fold": o.fold}, _evaluate, upstream=_trained_stages,
           summary=lambda out: f"table {out['table_path']}"),

@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from xtiny.commands.sweep import add_executor_arguments, ray_options_from
+from xtiny.commands.train import add_teacher_arguments, teacher_options
 
 HELP = "confirm the width search's pick by training it against its wider neighbours (writes confirm_<base>.json)"
 
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold", default="0", help="cross-validation fold 0-4 or 'all'")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     add_executor_arguments(parser)
+    add_teacher_arguments(parser, "every candidate (each trains as its KD student)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     record = run_confirm(args.dataset, args.configuration, epochs=args.epochs, iterations_per_epoch=args.iterations,
                          val_iterations=args.val_iterations, fold=args.fold, tolerance=args.tolerance,
                          max_steps=args.max_steps, start=args.start, backend=args.backend, device=args.device,
-                         jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args))
+                         jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args),
+                         **teacher_options(args))
     if record["confirmed"] is None:
         print(f"confirm stopped: {record['stopped_because']}; rerun the same command to retrain what failed "
               f"(finished trainings are read back). Wrote {record['confirm_json']}", file=sys.stderr)
@@ -54,5 +57,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"probe pick: {record['probe_pick']}; confirmed: {record['confirmed']} ({record['stopped_because']})")
     print(f"{len(record['trainings'])} trainings ({record['trainer']}): {costs['spent_s']:.0f} s spent now, "
           f"{costs['extra_s']:.0f} s beyond the confirmed width's own training")
+    if record["teacher"]:
+        print(f"every training distilled {record['teacher']['configuration']} ({record['teacher']['checkpoint']}; "
+              f"alpha {record['kd_alpha']:g}, T {record['kd_temperature']:g})")
     print(f"wrote {record['confirm_json']} and {record['confirm_png']}")
     return 0

@@ -19,13 +19,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
     parser.add_argument("--continue", dest="continue_training", action="store_true",
                         help="continue an interrupted run from its checkpoint (same budget)")
+    add_teacher_arguments(parser, "this model")
+
+
+def add_teacher_arguments(parser: argparse.ArgumentParser, student: str) -> None:
+    """``--teacher``, ``--kd-alpha``, ``--kd-temperature`` (shared with `xtiny confirm`); read with
+    :func:`teacher_options`."""
     parser.add_argument("--teacher", default=None, metavar="CONFIG_OR_CHECKPOINT",
-                        help="distil a trained teacher into this model: a configuration of the same dataset trained on "
+                        help=f"distil a trained teacher into {student}: a configuration of the same dataset trained on "
                              "the same fold (e.g. 2d) or a checkpoint path")
     parser.add_argument("--kd-alpha", type=float, default=None,
                         help="weight of the distillation term in [0, 1] (default: the bench's best, see BENCHMARKS.md)")
     parser.add_argument("--kd-temperature", type=float, default=None,
                         help="softmax temperature T > 0 of the distillation term (default: the bench's best)")
+
+
+def teacher_options(args: argparse.Namespace) -> dict:
+    """``teacher``, ``kd_alpha``, ``kd_temperature`` for the training functions (the bench's defaults where unset),
+    or ``{}`` without --teacher; XTinyError for KD settings without a teacher."""
+    from xtiny.errors import XTinyError
+    from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
+
+    if args.teacher is None and (args.kd_alpha is not None or args.kd_temperature is not None):
+        raise XTinyError("--kd-alpha / --kd-temperature set, but no --teacher to distil from.",
+                         fix="add --teacher 2d (a trained configuration of this dataset) or a checkpoint path.")
+    return {} if args.teacher is None else {
+        "teacher": args.teacher, "kd_alpha": KD_DEFAULT_ALPHA if args.kd_alpha is None else args.kd_alpha,
+        "kd_temperature": KD_DEFAULT_TEMPERATURE if args.kd_temperature is None else args.kd_temperature}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,16 +65,7 @@ def run(args: argparse.Namespace) -> int:
                          "nnU-Net's trainer cannot build it.",
                          fix=f"train it with the MONAI backend: xtiny train -d {args.dataset} -c {configuration} "
                              "--backend monai (same data, patch and batch size as 2d).")
-    from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
-
-    if args.teacher is None and (args.kd_alpha is not None or args.kd_temperature is not None):
-        from xtiny.errors import XTinyError
-
-        raise XTinyError("--kd-alpha / --kd-temperature set, but no --teacher to distil from.",
-                         fix="add --teacher 2d (a trained configuration of this dataset) or a checkpoint path.")
-    kd = {} if args.teacher is None else {
-        "teacher": args.teacher, "kd_alpha": KD_DEFAULT_ALPHA if args.kd_alpha is None else args.kd_alpha,
-        "kd_temperature": KD_DEFAULT_TEMPERATURE if args.kd_temperature is None else args.kd_temperature}
+    kd = teacher_options(args)
     if args.backend == "monai":
         from xtiny.training.monai_backend import train_monai as train
     else:

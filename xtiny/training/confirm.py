@@ -7,6 +7,11 @@ to W and compare again; stop after ``max_steps`` steps or at the widest configur
 same budget (an earlier sweep or confirm) are read back instead of retrained, unless they are older than the
 preprocessed data. Writes ``confirm_<base>.json`` (key ``"confirmed"``: the configuration to train) and a
 ``.png`` next to ``search_<base>.json``, after every comparison, so a killed confirm resumes where it stopped.
+
+With a ``teacher`` (``xtiny confirm --teacher``, ``xtiny run --distill``) every candidate trains as a KD student of
+it: the KD trainer of the budget (its own result folder, so KD and plain trainings are never read back for each
+other), and a finished student is read back only when it is newer than the teacher's checkpoint too. The record
+names the teacher and the KD settings.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.splits import parse_fold
 from xtiny.paths import ensure_nnunet_env
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 from xtiny.training.ray_cluster import RayOptions
 from xtiny.training.results import trainer_name_for
 from xtiny.training.sweep import BACKENDS, data_written_at, plot_dice_vs_params, training_executor
@@ -63,17 +69,22 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
                 val_iterations: int | None = None, fold: int | str = 0, tolerance: float = CONFIRM_TOLERANCE_POINTS,
                 max_steps: int = CONFIRM_MAX_STEPS, start: str | None = None, backend: str = "nnunet",
                 device: str = "cpu", jobs: int = 1, executor: str = "local", ray_options: RayOptions | None = None,
-                log=print) -> dict[str, Any]:
+                teacher: str | None = None, kd_alpha: float = KD_DEFAULT_ALPHA,
+                kd_temperature: float = KD_DEFAULT_TEMPERATURE, log=print) -> dict[str, Any]:
     """Confirm the search's pick (or ``start``) against its wider neighbours; returns and writes the record.
     ``executor`` ``ray`` trains on Ray (``ray_options``: :mod:`xtiny.training.ray_cluster`); a training that
-    failed there (after its retry) stops the confirm with a missing Dice, and a rerun retrains it."""
+    failed there (after its retry) stops the confirm with a missing Dice, and a rerun retrains it. ``teacher`` (a
+    configuration of the same dataset trained on ``fold``, or a checkpoint path) trains every candidate as its KD
+    student with ``kd_alpha`` and ``kd_temperature``; it is checked (XTinyError) before anything is written."""
     ensure_nnunet_env(quiet=True)
     name = resolve_dataset_name(dataset)
     fold = parse_fold(fold)
     if backend not in BACKENDS:
         raise XTinyError(f"unknown backend '{backend}'.", fix=f"use one of {', '.join(BACKENDS)}.")
-    trainer = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend)  # bad budgets fail here
+    kd = None if teacher is None else (kd_alpha, kd_temperature)
+    trainer = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend, kd)  # bad budgets fail here
     check_confirm_settings(tolerance, max_steps)
+    spec = None if kd is None else _check_teacher(name, teacher, fold, base_configuration, kd)
     search_path, search = _load_search(name, base_configuration)
     family = family_from_search(search)
     check_start(start, family, search_path)
@@ -82,11 +93,16 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
     job = {"dataset": name, "backend": backend, "fold": fold, "epochs": epochs,
            "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations, "device": device,
            "not_before": data_written_at(name, base_configuration)}
+    if spec is not None:  # the jobs get the checked checkpoint, not a name that a later training could change
+        job.update(teacher=spec.checkpoint, kd_alpha=kd_alpha, kd_temperature=kd_temperature)
     record: dict[str, Any] = {
         "dataset": name, "base_configuration": base_configuration, "probe_pick": search["chosen"],
         "start": start or search["chosen"], "search_json": str(search_path), "trainer": trainer, "backend": backend,
         "fold": fold, "epochs": epochs, "iterations_per_epoch": iterations_per_epoch,
         "val_iterations": val_iterations, "device": device, "tolerance_points": tolerance, "max_steps": max_steps,
+        "teacher": None if spec is None else {"checkpoint": spec.checkpoint, "configuration": spec.configuration,
+                                              "trainer": spec.trainer},
+        "kd_alpha": kd_alpha if kd else None, "kd_temperature": kd_temperature if kd else None,
         "trainings": {}, "trail": [], "confirmed": None, "stopped_because": None}
     path = confirm_json_path(name, base_configuration)
     with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any training
@@ -95,6 +111,16 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
         current = _climb(record, runner.run, job, names, params, path, started, log)
     record["confirmed"] = current
     return _save(record, path, started, final=current is not None)
+
+
+def _check_teacher(dataset_name: str, teacher: str, fold: int | str, base_configuration: str,
+                   kd: tuple[float, float]):
+    """The teacher checked against ``base_configuration``: every width of its family has the base's labels, output
+    channels and dimensionality, so this is the check of every candidate."""
+    from xtiny.training.nnunet_backend import check_teacher, check_trainable
+
+    return check_teacher(dataset_name, teacher, fold, base_configuration,
+                         check_trainable(dataset_name, base_configuration), *kd)
 
 
 def _climb(record: dict[str, Any], run_jobs, job: dict[str, Any], names: list[str], params: dict[str, int],
@@ -193,5 +219,6 @@ def confirmed_configuration(dataset_name: str, base_configuration: str = "2d") -
     chosen = read_json(search_path, "search result").get("chosen") if search_path.is_file() else None
     if chosen != record.get("probe_pick"):
         return None, f"{path.name} confirmed another search's pick ({record.get('probe_pick')}, now {chosen})"
-    return str(record["confirmed"]), (f"confirmed by training {len(record['trainings'])} widths "
+    taught = f" as KD students of {record['teacher']['configuration']}" if record.get("teacher") else ""
+    return str(record["confirmed"]), (f"confirmed by training {len(record['trainings'])} widths{taught} "
                                       f"({record['stopped_because']})")

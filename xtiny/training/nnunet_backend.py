@@ -59,6 +59,18 @@ def resume_checkpoint(fold_folder, continue_training: bool) -> str | None:
                      fix="train without --continue first (same --epochs/iterations select the same folder).")
 
 
+def check_teacher(dataset_name: str, teacher: str, fold: int | str, configuration: str, plans: dict,
+                  kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE,
+                  plans_identifier: str = PLANS_IDENTIFIER) -> TeacherSpec:
+    """The KD settings and ``teacher`` (a configuration or a checkpoint path) checked for the student
+    ``configuration`` (:func:`xtiny.training.distill.resolve_teacher`); XTinyError before anything is written."""
+    from batchgenerators.utilities.file_and_folder_operations import load_json
+
+    check_kd_settings(kd_alpha, kd_temperature)
+    dataset_json = load_json(str(plans_path(dataset_name, plans_identifier).parent / "dataset.json"))
+    return resolve_teacher(dataset_name, teacher, fold, configuration, plans, dataset_json, plans_identifier)
+
+
 @dataclass
 class RunSetup:
     """Everything a backend needs to start: resolved names, plans, device, result folders, resume checkpoint."""
@@ -89,12 +101,8 @@ def prepare_run(dataset: str | int, configuration: str, fold: int | str, epochs:
     fold = parse_fold(fold)
     torch_device = resolve_device(device)
     plans = check_trainable(name, configuration, plans_identifier)
-    spec = None
-    if teacher is not None:
-        from batchgenerators.utilities.file_and_folder_operations import load_json
-
-        dataset_json = load_json(str(plans_path(name, plans_identifier).parent / "dataset.json"))
-        spec = resolve_teacher(name, teacher, fold, configuration, plans, dataset_json, plans_identifier)
+    spec = None if teacher is None else check_teacher(name, teacher, fold, configuration, plans, kd_alpha,
+                                                      kd_temperature, plans_identifier)
     kd = None if teacher is None else (kd_alpha, kd_temperature)
     trainer_name = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend, kd)
     out = model_folder(name, trainer_name, configuration, plans_identifier)

@@ -47,31 +47,51 @@ def data_written_at(dataset_name: str, base_configuration: str) -> float | None:
     return preprocessed_at(dataset_name, load_plans(dataset_name, base_configuration), base_configuration)
 
 
+KD_JOB_KEYS = ("teacher", "kd_alpha", "kd_temperature")
+
+
+def job_kd(job: dict[str, Any]) -> tuple[float, float] | None:
+    """``(alpha, temperature)`` of a job that distils ``job["teacher"]`` (a checked checkpoint path), else None."""
+    return (job["kd_alpha"], job["kd_temperature"]) if job.get("teacher") else None
+
+
+def job_not_before(job: dict[str, Any]) -> float | None:
+    """What a finished training of ``job`` must be newer than: the data (``job["not_before"]``) and, for a KD
+    student, its teacher's checkpoint (a student of an older teacher is retrained)."""
+    times = [job.get("not_before")]
+    if job_kd(job):
+        times.append(Path(job["teacher"]).stat().st_mtime)
+    return max((t for t in times if t is not None), default=None)
+
+
 def train_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one candidate (or read it back when finished after ``job["not_before"]``); a picklable top-level
+    """Train one candidate (or read it back when finished after :func:`job_not_before`); a picklable top-level
     function for any executor. ``train_seconds`` is what this call spent; ``logged_seconds`` what the training
-    took when it ran (from the checkpoint's log, also for a training read back)."""
+    took when it ran (from the checkpoint's log, also for a training read back). A job with ``teacher`` (a
+    checkpoint path), ``kd_alpha`` and ``kd_temperature`` trains a KD student under its own trainer name, so KD and
+    plain trainings are never read back for each other."""
     ensure_nnunet_env(quiet=True)
-    trainer = trainer_name_for(job["epochs"], job["iterations_per_epoch"], job["val_iterations"], job["backend"])
+    kd = job_kd(job)
+    trainer = trainer_name_for(job["epochs"], job["iterations_per_epoch"], job["val_iterations"], job["backend"], kd)
     fold_folder = model_folder(job["dataset"], trainer, job["configuration"]) / f"fold_{job['fold']}"
     checkpoint = fold_folder / "checkpoint_final.pth"
-    skipped = finished_training(fold_folder, job.get("not_before"))
+    skipped = finished_training(fold_folder, job_not_before(job))
     seconds = None
     if not skipped:
-        kwargs = {k: job[k] for k in ("fold", "epochs", "iterations_per_epoch", "val_iterations", "device")}
+        keys = ("fold", "epochs", "iterations_per_epoch", "val_iterations", "device", *(KD_JOB_KEYS if kd else ()))
         if job["backend"] == "monai":
             from xtiny.training.monai_backend import train_monai as train
         else:
             from xtiny.training.nnunet_backend import train_nnunet as train
         from xtiny.console import progress_bar
 
-        with progress_bar(job["epochs"], f"train {job['configuration']}"):
-            seconds = train(job["dataset"], job["configuration"], **kwargs).seconds
+        with progress_bar(job["epochs"], f"train {job['configuration']}{' + KD' if kd else ''}"):
+            seconds = train(job["dataset"], job["configuration"], **{k: job[k] for k in keys}).seconds
     loaded = load_checkpoint(checkpoint)  # once: parameters and the logged training time
     return {"configuration": job["configuration"], "trainer_name": trainer, "checkpoint": str(checkpoint),
             "params": count_checkpoint_parameters(loaded), "dice": read_validation_dice(fold_folder),
             "train_seconds": seconds, "logged_seconds": logged_training_seconds(loaded),
-            "device": job["device"], "skipped_finished": skipped}
+            "device": job["device"], "skipped_finished": skipped, **({"teacher": job["teacher"]} if kd else {})}
 
 
 def observed_knee(rows: list[dict[str, Any]], tolerance: float = KNEE_TOLERANCE) -> str | None:
