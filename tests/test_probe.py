@@ -47,6 +47,19 @@ def test_batched_equals_loop(planned_cardiac):
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
+def test_scaled_profile_equals_the_meta_pass(planned_cardiac):
+    from xtiny.meta_pass import meta_profile, scaled_profile
+    from xtiny.nnunet.plans import configuration_dict, load_plans
+    from xtiny.search import reduced_patch
+
+    add_width_family(planned_cardiac, "2d", caps=[8])
+    arch = configuration_dict(load_plans(planned_cardiac), "2d_xtiny8")["architecture"]["arch_kwargs"]
+    net = build_planned_network(planned_cardiac, "2d_xtiny8", seed=0).eval()
+    reduced = reduced_patch([64, 64], arch["strides"])
+    assert reduced[0] < 64
+    assert scaled_profile(net, (1, 64, 64), reduced) == meta_profile(net, (1, 64, 64))
+
+
 def test_group_norm_swap_keeps_the_norms_of_the_as_built_loop(planned_cardiac):
     from xtiny.sensitivity.probe import swap_instance_norms
 

@@ -16,8 +16,9 @@ from xtiny.errors import XTinyError
 from xtiny.sensitivity import DEFAULT_CONFIDENCE
 from xtiny.versions import stack_versions
 
-MACS_NOTE = ("macs: multiply-accumulates of conv, transposed conv, linear and matmul ops for one sample at the "
-             "patch size, counted by torch's FlopCounterMode on a meta-device copy (xtiny.meta_pass.meta_profile); "
+MACS_NOTE = ("macs: multiply-accumulates of conv, transposed conv and linear ops for one sample at the patch size, "
+             "counted by forward hooks at a reduced size and scaled (xtiny.meta_pass.scaled_profile; equal to "
+             "torch's FlopCounterMode on a meta-device copy, xtiny.meta_pass.meta_profile); "
              "norms/nonlinearities/additions ignored; flops = 2 * macs.")
 
 
@@ -35,20 +36,32 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
 
 
 
+def reduced_patch(patch: Sequence[int], strides: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """Per axis, twice the product of the network's strides (two elements at the deepest stage) when it divides the
+    patch size; else the patch size. The size :func:`xtiny.meta_pass.scaled_profile` runs at."""
+    out = []
+    for axis, size in enumerate(patch):
+        total = math.prod(int(s[axis]) for s in strides)
+        out.append(2 * total if size % (2 * total) == 0 and 2 * total < size else int(size))
+    return tuple(out)
+
+
 def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, network_for) -> dict:
     """Params, MACs, activation bytes per sample and features of one candidate (cached; MACs and activations from
     one shape-only meta-device pass)."""
-    from xtiny.meta_pass import count_parameters, meta_profile
+    from xtiny.meta_pass import count_parameters, scaled_profile
     from xtiny.nnunet.plans import configuration_dict
     from xtiny.sensitivity.cache import cache_key
 
+    arch = configuration_dict(plans, name)["architecture"]["arch_kwargs"]
     key = cache_key(kind="static-v2", **key_base)
     rec = cache.get(key)
     if rec is None:
         net = network_for(None)
-        rec = {"params": count_parameters(net), **meta_profile(net, (key_base["in"], *patch))}
+        rec = {"params": count_parameters(net),
+               **scaled_profile(net, (key_base["in"], *patch), reduced_patch(patch, arch["strides"]))}
         cache.put(key, rec)
-    fps = configuration_dict(plans, name)["architecture"]["arch_kwargs"]["features_per_stage"]
+    fps = arch["features_per_stage"]
     return {"name": name, "cap": cap, "features_per_stage": fps, "params": rec["params"], "macs": rec["macs"],
             "flops": 2 * rec["macs"], "activation_bytes": rec["activation_bytes"]}
 
