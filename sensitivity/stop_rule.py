@@ -11,7 +11,7 @@ then keeps adding images (or a seed) until the pick's bootstrap agreement reache
   (doubling), cut at the image budget. One (candidate, seed, batch) is one unit of probing and of caching.
 * **Agreement** (:func:`pick_agreement`): resample the measured per-image norms ``norms[candidate, seed, image]``
   (images with replacement, seeds with replacement, the same indices for every candidate, because one image's norms
-  are correlated across candidates), average, apply the knee rule; the agreement is the share of resamples whose pick
+  are correlated across candidates; seed means smoothed by the pooled seed spread), average, apply the knee rule; the agreement is the share of resamples whose pick
   equals the pick on everything measured. Resampling images only, or seeds only, tells which source of noise
   dominates (:func:`next_step`).
 """
@@ -62,23 +62,39 @@ def score_curve(norms: np.ndarray) -> np.ndarray:
     return norms.mean(axis=2).mean(axis=1)
 
 
+def seed_spread(norms: np.ndarray) -> float:
+    """Pooled between-seed coefficient of variation of the candidates' scores (0 with one seed): the root mean over
+    candidates of ``var(per-seed means, ddof=1) / mean^2``. Pooled because two or three seeds say little about one
+    candidate, and the init-seed spread of the whole family is what an unseen seed may move."""
+    per_seed = norms.mean(axis=2)  # candidates x seeds
+    if per_seed.shape[1] < 2:
+        return 0.0
+    return float(np.sqrt(np.mean(per_seed.var(axis=1, ddof=1) / per_seed.mean(axis=1) ** 2)))
+
+
 def pick_agreement(norms: np.ndarray, caps: Sequence[int], names: Sequence[str], rule: str, *, resample: str = "both",
                    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[str, float]:
     """(pick on all of ``norms``, share of bootstrap resamples that give the same pick).
 
     ``norms``: per-image Jacobian norms, candidates x seeds x images. ``resample``: ``both``, ``images`` or ``seeds``.
-    Deterministic (a fixed generator seed).
+    Images are resampled with replacement. Seeds are resampled with replacement and, because a nonparametric
+    bootstrap over two or three seeds cannot show what another seed would do, each candidate's seed mean is also
+    moved by a normal draw of its standard error under the pooled seed spread (:func:`seed_spread`): a smoothed
+    bootstrap. Deterministic (a fixed generator seed).
     """
     from xtiny.sensitivity.knee import select_knee
 
     pick = select_knee(caps, score_curve(norms), names, rule=rule).chosen
-    _c, n_seeds, n_images = norms.shape
+    n_candidates, n_seeds, n_images = norms.shape
+    spread = seed_spread(norms) if resample in ("both", "seeds") else 0.0
     rng = np.random.default_rng(seed)
     same = 0
     for _ in range(resamples):
         s_idx = rng.integers(0, n_seeds, n_seeds) if resample in ("both", "seeds") else np.arange(n_seeds)
         i_idx = rng.integers(0, n_images, n_images) if resample in ("both", "images") else np.arange(n_images)
         curve = score_curve(norms[:, s_idx][:, :, i_idx])
+        if spread:
+            curve = curve * (1 + spread / np.sqrt(n_seeds) * rng.standard_normal(n_candidates))
         if select_knee(caps, curve, names, rule=rule).chosen == pick:
             same += 1
     return pick, same / resamples
@@ -100,7 +116,7 @@ def next_step(norms: np.ndarray, caps: Sequence[int], names: Sequence[str], rule
               images_left: bool, seeds_left: bool) -> RoundVerdict:
     """Stop once the joint bootstrap agreement reaches ``confidence``; otherwise add a seed when the seeds' resampling
     agrees less than the images' (the seed spread dominates), else the next batch of images; stop when both budgets
-    are used up."""
+    are used up, or when every seed is used and the images alone agree (only seeds could settle it then)."""
     pick, both = pick_agreement(norms, caps, names, rule)
     _p, by_images = pick_agreement(norms, caps, names, rule, resample="images")
     _p, by_seeds = pick_agreement(norms, caps, names, rule, resample="seeds")
@@ -110,6 +126,10 @@ def next_step(norms: np.ndarray, caps: Sequence[int], names: Sequence[str], rule
 
     if both >= confidence:
         return verdict("stop", f"bootstrap agreement {both:.3f} >= confidence {confidence}")
+    if not seeds_left and by_images >= confidence:
+        return verdict("stop", f"seed-limited: agreement {both:.3f} < confidence {confidence}, but the images agree "
+                       f"({by_images:.3f}) and every seed is used (seeds {by_seeds:.3f}); more images cannot settle "
+                       f"it, more seeds (--seeds) can")
     if seeds_left and (by_seeds < by_images or not images_left):
         return verdict("add_seed", f"agreement {both:.3f} < {confidence}; seeds {by_seeds:.3f} <= images {by_images:.3f}"
                        if images_left else f"agreement {both:.3f} < {confidence}; every image used")

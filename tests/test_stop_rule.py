@@ -53,11 +53,25 @@ def test_noisy_images_ask_for_images_and_noisy_seeds_for_a_seed():
 
 
 def test_the_rule_stops_when_the_budget_is_used_up():
-    norms = _norms(0.4, 0.4, 2, 4)
-    verdict = next_step(norms, CAPS, NAMES, "tv", 0.999, images_left=False, seeds_left=False)
+    norms = _norms(0.4, 0.0, 2, 4)
+    verdict = next_step(norms, CAPS, NAMES, "tv", 0.95, images_left=False, seeds_left=False)
     assert verdict.action == "stop" and "budget used up" in verdict.reason
-    only_seeds = next_step(norms, CAPS, NAMES, "tv", 0.999, images_left=False, seeds_left=True)
+    only_seeds = next_step(norms, CAPS, NAMES, "tv", 0.95, images_left=False, seeds_left=True)
     assert only_seeds.action == "add_seed"
+
+
+def test_seed_noise_the_images_cannot_settle_stops_the_search_once_every_seed_is_used():
+    noisy_seeds = _norms(0.0, 0.4, 3, 8, rng_seed=3)
+    verdict = next_step(noisy_seeds, CAPS, NAMES, "tv", 0.95, images_left=True, seeds_left=False)
+    assert verdict.agreement < 0.95 <= verdict.agreement_images
+    assert verdict.action == "stop" and verdict.reason.startswith("seed-limited")
+
+
+def test_two_agreeing_seeds_do_not_hide_the_seed_spread():
+    # both seeds give the same pick, but their scores differ a lot: a third seed could move it
+    norms = _norms(0.0, 0.3, 2, 4, rng_seed=0)
+    assert len({select_knee(CAPS, norms[:, s].mean(axis=1), NAMES).chosen for s in range(2)}) == 1
+    assert pick_agreement(norms, CAPS, NAMES, "tv", resample="seeds")[1] < 0.95
 
 
 def test_agreement_is_deterministic_and_grows_with_more_images():

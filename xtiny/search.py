@@ -365,8 +365,13 @@ def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule
         "timings": {"inputs_and_family_s": setup.inputs_seconds, "total_s": time.perf_counter() - setup.started},
         "versions": stack_versions(),
     }
+    rounds = sampling.get("rounds") or [{}]
     if knee.flat:
         result["warning"] = "all sensitivity scores are equal: no knee detectable, the widest candidate is returned."
+    elif rounds[-1].get("agreement", 1.0) < sampling.get("confidence", 0.0):
+        result["warning"] = (f"the pick is not settled: {rounds[-1]['agreement']:.0%} of the bootstrap resamples give "
+                             f"{knee.chosen} (confidence {sampling['confidence']}); {rounds[-1]['why']}. Confirm it by "
+                             f"training its neighbours (xtiny confirm; xtiny run does by default) before trusting it.")
     return result
 
 
