@@ -320,10 +320,7 @@ def summarize(tag: str) -> Path | None:
 
 def plot_panels(results: list[dict], path: Path) -> Path:
     """One panel per result: trained Dice vs parameters of the width family, the picks circled."""
-    import io
-
-    from xtiny.atomic import atomic_write_bytes
-    from xtiny.plotting import pyplot
+    from xtiny.plotting import pyplot, save_png
 
     plt = pyplot()
     cols = min(4, len(results))
@@ -352,10 +349,7 @@ def plot_panels(results: list[dict], path: Path) -> Path:
     fig.supxlabel("parameters (log)", fontsize=9)
     fig.supylabel("validation Dice (%)", fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_png(fig, path, dpi=80)
 
 
 def main() -> int:

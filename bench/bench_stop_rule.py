@@ -13,8 +13,8 @@ dataset, in one process:
    shipped order, and must give the same trail as step 1): the share of runs whose pick is the K=all pick, and the
    share of the K=all probing they used.
 
-Time saved: the default run's wall time against the K=all search's, which is the default run's wall time less its own
-probe seconds plus the probe seconds of every unit (each unit timed once, in this run). Writes
+Time saved: the default run's wall time against the K=all search's, which is the default run's wall time plus the
+probe seconds of every unit it did not probe (each unit timed once, in this run). Writes
 ``bench/results/stop_rule_<budget>_<device>.json``.
 """
 
@@ -106,17 +106,14 @@ def measure(label: str, budget: dict, work: Path, device: str, replays: int) -> 
 
 def plot_stability(out: list[dict], path: Path) -> Path:
     """Per dataset: share of the stop rule's runs reaching the K=all pick against the share of K=all probing used."""
-    import io
-
-    from xtiny.atomic import atomic_write_bytes
-    from xtiny.plotting import pyplot
+    from xtiny.plotting import pyplot, save_png
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for r in out:
-        x, y = 100 * r["replay_mean_probe_share"], 100 * r["replays_reaching_k_all_pick"]
-        ax.scatter([x], [y], s=40)
-        ax.annotate(r["dataset"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for r, marker in zip(out, "osD^v<>ph*", strict=False):
+        ax.scatter([100 * r["replay_mean_probe_share"]], [100 * r["replays_reaching_k_all_pick"]], s=45, marker=marker,
+                   label=r["dataset"], alpha=0.8)
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_xlim(0, 100)
     ax.set_ylim(-5, 105)
     ax.set_xlabel("probing used, % of K=all x 3 seeds (mean over image orders)")
@@ -124,10 +121,7 @@ def plot_stability(out: list[dict], path: Path) -> Path:
     ax.set_title("Stop rule at confidence 0.95", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_png(fig, path, dpi=90)
 
 
 def main() -> int:
@@ -162,8 +156,8 @@ def main() -> int:
              f"Over {args.replays} image orders per dataset (the shipped order first), "
              f"{sum(r['replays_reaching_k_all_pick'] for r in out) / len(out):.0%} of the runs reached the K=all pick, "
              f"using {sum(r['replay_mean_probe_share'] for r in out) / len(out):.0%} of its probes on average.",
-             "K=all wall = the default run's wall time less its probe seconds plus the probe seconds of every unit "
-             f"(images x {SEEDS} seeds x candidates), each timed once in this run.",
+             "K=all wall = the default run's wall time plus the probe seconds of every unit it did not probe "
+             f"(units: images x {SEEDS} seeds x candidates), each timed once in this run.",
              f"Load average {load_start:.2f} at start, {load_average():.2f} at end."]
     if not all(r["replay0_matches_default"] for r in out):
         notes.append("WARNING: replay 0 differs from the real default run on "

@@ -71,8 +71,11 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
     result = run_search(opts.dataset, opts.configuration, k=opts.k, seeds=opts.seeds, device=opts.device,
                         rule=opts.rule, confidence=opts.confidence)
     print(format_table(result))
+    if result.get("warning"):
+        print(f"warning: {result['warning']}")
     return {"chosen": result["chosen"], "search_json_path": result["search_json"],
-            "search_png_path": result["search_png"], "images_sha1": result["inputs"]["images_sha1"]}
+            "search_png_path": result["search_png"], "images_sha1": result["inputs"]["images_sha1"],
+            "settled": "warning" not in result}
 
 
 def _distillation(opts: RunOptions, ctx: dict) -> dict:
@@ -278,7 +281,8 @@ STAGES = [
           summary=lambda out: "plans and preprocessed data made anew" if out.get("replanned") else ""),
     Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
                                   "device": o.device, "confidence": o.confidence}, _search, upstream=("plan",),
-          summary=lambda out: f"probe's pick {out['chosen']}"),
+          summary=lambda out: f"probe's pick {out['chosen']}" + ("" if out.get("settled", True) else
+                                                                  " (not settled: see search.json's warning)")),
     Stage("confirm", _confirm_inputs, _confirm, upstream=_confirm_upstream, enabled=lambda o: o.confirm,
           summary=lambda out: f"confirmed {out['confirmed']} (probe's pick {out['probe_pick']})"),
     Stage("train_pick", _train_pick_inputs, _train_pick, upstream=_pick_upstream, summary=training_summary),

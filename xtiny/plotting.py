@@ -16,3 +16,17 @@ def pyplot():
 
     plt.style.use("default")
     return plt
+
+
+def save_png(fig, path, dpi: int = 110):
+    """Render ``fig`` as PNG, close it and write it atomically to ``path``; returns the path."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from xtiny.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -422,13 +422,9 @@ def _mean_or_none(values: list) -> float | None:
 
 def plot_search(result: dict, png_path: str | Path) -> Path:
     """Normalized sensitivity and its variation vs log-params, the pick marked (matplotlib Agg, atomic write)."""
-    import io
-
-    from xtiny.plotting import pyplot
+    from xtiny.plotting import pyplot, save_png
 
     plt = pyplot()
-
-    from xtiny.atomic import atomic_write_bytes
 
     cands = result["candidates"]
     params = [c["params"] for c in cands]
@@ -448,10 +444,7 @@ def plot_search(result: dict, png_path: str | Path) -> Path:
     ax.set_title(f"{result['dataset']} {result['base_configuration']}: rule {result['rule']}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(png_path, buf.getvalue())
+    return save_png(fig, png_path, dpi=110)
 
 
 def format_table(result: dict) -> str:
