@@ -1,5 +1,7 @@
-"""Run every CPU benchmark with small budgets (issue: `make bench-cpu`, < 45 min on 2 cores), or with ``--gpu``
-the short CUDA plan (search, probe chunks, training throughput), then rebuild BENCHMARKS.md. Each script writes its own JSON into bench/results/; this only sequences them (one heavy job
+"""Run every CPU benchmark with small budgets (`make bench-cpu`: 36.5 min on 2 cores when last timed whole, before the
+probe speed, stop rule and vs-published benches were added, which take about 6, 15 and 5 min on their own), or with
+``--gpu`` the short CUDA plan (search, probe chunks and speed, training throughput, distillation, selection), then
+rebuild BENCHMARKS.md. Each script writes its own JSON into bench/results/; this only sequences them (one heavy job
 at a time) and reports what failed."""
 
 from __future__ import annotations
