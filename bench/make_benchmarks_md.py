@@ -89,7 +89,7 @@ def main() -> None:
              "  below comes from one such run from empty work folders on 2026-11-25, which `time` put at 36 min 30 s,",
              "  except the `selection_<dataset>_<budget>` results and their summary: `python bench/bench_selection.py",
              "  --budgets small --datasets ...`, 2026-11-27, one dataset at a time; each states its load average;",
-             "  and `probe_speed_cpu`, `stop_rule_small_cpu` and `vs_published_60`, each run on its own on",
+             "  and `probe_speed_cpu`, `stop_rule_small_cpu`, `vs_published_60` and `_300`, each run on its own on",
              "  2026-11-27 with the command it names),",
              "  which also rebuilds this file. Check `uptime` first: figures from a loaded machine are not comparable.",
              "- Rerun on a GPU: `python bench/run_all.py --gpu`. Measured on a GPU so far: only the",
