@@ -305,7 +305,9 @@ def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], 
             n_batches += 1
     used = [case for ids in batches[:n_batches] for case in ids]
     max_seeds, setup.seeds = len(setup.seeds), setup.seeds[:n_seeds]
-    setup.inputs = setup.source.read(used) if n_batches > 1 else loaded[0]
+    setup.inputs = loaded[0] if n_batches == 1 else type(loaded[0])(  # the batches already read, not read again
+        np.concatenate([loaded[b].images for b in range(n_batches)]), used, loaded[0].patch_size,
+        loaded[0].data_folder)
     for probe in probes:  # extra proxies: recorded on the images and seeds the stop rule used
         for seed in setup.seeds:
             for proxy in setup.proxies:
