@@ -171,7 +171,7 @@ class MonaiTrainer:
         self.loss_fn = DiceCELoss(include_background=False, to_onehot_y=True, softmax=True,
                                   batch=self.config.batch_dice, smooth_nr=1e-5, smooth_dr=1e-5)
         self.log: dict[str, list] = {"train_losses": [], "mean_fg_dice": [], "epoch_seconds": []}
-        self.teacher, self._parts = None, []
+        self.teacher, self._parts, self._losses = None, [], []
         if run.teacher is not None:  # distillation: the frozen teacher runs on every augmented batch
             self.teacher = load_teacher_network(run.teacher.checkpoint, run.device)
             self.log.update(train_seg_losses=[], train_kd_losses=[])
@@ -219,19 +219,20 @@ class MonaiTrainer:
                 self._parts.append((float(loss.detach()), float(kd.detach())))
                 loss = (1 - self.run.kd_alpha) * loss + self.run.kd_alpha * kd
         clipped_optimizer_step(loss, self.network, self.optimizer, self.scaler)
-        return float(loss.detach())
+        value = float(loss.detach())
+        self._losses.append(value)
+        return value
 
-    def pseudo_dice(self, sampler: PatchSampler, batch_size: int) -> float | None:
-        """nnU-Net-style pseudo Dice on random validation patches (tp/fp/fn summed over the batches)."""
+    def pseudo_dice(self, batches: list) -> float | None:
+        """nnU-Net-style pseudo Dice on validation patch batches ``[(image, label)]`` (tp/fp/fn summed over them)."""
         import torch
 
-        if self.run.val_iterations <= 0 or not sampler.slices:
+        if not batches:
             return None
         self.network.eval()
         tp, fp, fn = (np.zeros(len(self.labels)) for _ in range(3))
         with torch.no_grad(), torch.autocast(self.run.device.type, enabled=self.use_amp):
-            for _ in range(self.run.val_iterations):
-                image, label = stack_batch(sampler.sample(batch_size))
+            for image, label in batches:
                 pred = self.network(image).argmax(1, keepdim=True)
                 for i, lab in enumerate(self.labels):
                     p, t = pred == lab, label == lab
@@ -269,37 +270,99 @@ class MonaiTrainer:
         return {"computed_by": "xtiny MONAI backend: DiceMetric on nnU-Net-preprocessed data, no mirroring",
                 "foreground_mean": {"Dice": fg}, "mean": mean, "metric_per_case": per_case}
 
-    def fit(self, train_cases: list[CachedCase], val_cases: list[CachedCase]) -> None:
-        """Train from the current epoch to the budget, saving ``checkpoint_latest.pth`` after every epoch."""
-        run = self.run
-        sampler = PatchSampler(train_cases, self.config.patch_size, self.oversample, seed=run.seed + self.epoch)
-        val_sampler = PatchSampler(val_cases, self.config.patch_size, self.oversample, seed=run.seed + 1)
-        transform = augmentation(run.seed + self.epoch)
-        batch_size = int(self.config.batch_size)
-        while self.epoch < run.epochs:
-            tic = time.perf_counter()
-            self.scheduler.step(self.epoch)
-            self._parts = []
-            losses = [self.train_step(*stack_batch(sampler.sample(batch_size), transform))
-                      for _ in range(run.iterations)]
-            self.log["train_losses"].append(float(np.mean(losses)))
-            if self._parts:
-                self.log["train_seg_losses"].append(float(np.mean([p[0] for p in self._parts])))
-                self.log["train_kd_losses"].append(float(np.mean([p[1] for p in self._parts])))
-            self.log["mean_fg_dice"].append(self.pseudo_dice(val_sampler, batch_size))
-            self.log["epoch_seconds"].append(round(time.perf_counter() - tic, 3))
-            self.epoch += 1
-            dice = self.log["mean_fg_dice"][-1]
-            epoch_done(self.epoch, run.epochs, f"loss {self.log['train_losses'][-1]:.4f}, pseudo Dice "
-                       f"{'n/a' if dice is None else f'{100 * dice:.1f} %'}, {self.log['epoch_seconds'][-1]:.1f} s")
-            self.save_checkpoint(run.fold_folder / "checkpoint_latest.pth")
+    def start_epoch(self) -> None:
+        """The epoch's learning rate (nnU-Net's poly schedule) and a fresh list of KD loss parts."""
+        self.scheduler.step(self.epoch)
+        self._parts, self._losses = [], []
+        self._tic = time.perf_counter()
+
+    def end_epoch(self, val_batches: list, checkpoint: Path) -> None:
+        """Log the epoch (loss, KD parts, pseudo Dice, seconds), advance, and save ``checkpoint``."""
+        self.log["train_losses"].append(float(np.mean(self._losses)))
+        if self._parts:
+            self.log["train_seg_losses"].append(float(np.mean([p[0] for p in self._parts])))
+            self.log["train_kd_losses"].append(float(np.mean([p[1] for p in self._parts])))
+        self.log["mean_fg_dice"].append(self.pseudo_dice(val_batches))
+        self.log["epoch_seconds"].append(round(time.perf_counter() - self._tic, 3))
+        self.epoch += 1
+        self.save_checkpoint(checkpoint)
+
+    def epoch_note(self) -> str:
+        dice = self.log["mean_fg_dice"][-1]
+        return (f"loss {self.log['train_losses'][-1]:.4f}, pseudo Dice {'n/a' if dice is None else f'{100 * dice:.1f} %'}"
+                f", {self.log['epoch_seconds'][-1]:.1f} s")
 
     def iterations_per_second(self) -> float | None:
         seconds = self.log.get("epoch_seconds") or []
         return round(self.run.iterations * len(seconds) / sum(seconds), 3) if seconds and sum(seconds) > 0 else None
 
 
-def _monai_run(dataset: str | int, configuration: str, fold: int | str, epochs: int,
+def fit_together(trainers: dict[str, MonaiTrainer], train_cases: list[CachedCase], val_cases: list[CachedCase], *,
+                 stream_seed: int, journal=None, bar=None) -> None:
+    """Train ``trainers`` (one, or a family run's members) to their budget on one batch stream: every augmented
+    batch goes through each trainer's :meth:`MonaiTrainer.train_step`, every validation batch through each one's
+    pseudo Dice. A trainer resumed further along waits for the others. Checkpoints (``checkpoint_latest.pth``) are
+    written after every epoch; with ``journal`` (:class:`xtiny.training.family_checkpoints.CheckpointJournal`)
+    the members' checkpoints of an epoch are committed together. ``bar`` (optional) advances per iteration."""
+    leader = next(iter(trainers.values()))
+    run, config = leader.run, leader.config
+    batch_size = int(config.batch_size)
+    first = min(t.epoch for t in trainers.values())
+    sampler = PatchSampler(train_cases, config.patch_size, leader.oversample, seed=stream_seed + first)
+    val_sampler = PatchSampler(val_cases, config.patch_size, leader.oversample, seed=stream_seed + 1)
+    transform = augmentation(stream_seed + first)
+    for epoch in range(first, run.epochs):
+        stepping = [t for t in trainers.values() if t.epoch == epoch]
+        for trainer in stepping:
+            trainer.start_epoch()
+        for _ in range(run.iterations):
+            image, label = stack_batch(sampler.sample(batch_size), transform)
+            for trainer in stepping:
+                trainer.train_step(image, label)
+            if bar is not None:
+                bar.update(1)
+        val_batches = [stack_batch(val_sampler.sample(batch_size)) for _ in range(run.val_iterations)] \
+            if val_sampler.slices else []
+        for trainer in stepping:
+            latest = trainer.run.fold_folder / "checkpoint_latest.pth"
+            trainer.end_epoch(val_batches, latest if journal is None else Path(journal.stage(latest)))
+        if journal is not None:
+            journal.commit()
+        if bar is None:
+            for trainer in stepping:
+                epoch_done(trainer.epoch, run.epochs, trainer.epoch_note())
+
+
+def finish_monai_training(trainer: MonaiTrainer, val_cases: list[CachedCase], seconds: float | None,
+                          extra: dict | None = None) -> TrainResult:
+    """After training: ``checkpoint_latest.pth`` becomes ``checkpoint_final.pth``, the validation cases are predicted
+    and exported, ``validation/summary.json`` is written; returns the run's :class:`TrainResult`."""
+    run = trainer.run
+    final, latest = run.fold_folder / "checkpoint_final.pth", run.fold_folder / "checkpoint_latest.pth"
+    if latest.is_file():
+        shutil.copyfile(latest, final.with_suffix(".tmp"))
+        final.with_suffix(".tmp").replace(final)
+        latest.unlink()
+    elif not final.is_file():
+        raise XTinyError(f"no checkpoint was written to {run.fold_folder}.", fix="rerun without --continue.")
+    exporter = prediction_exporter(run.plans, run.data_configuration, run.dataset_json,
+                                   run.fold_folder / "validation")
+    atomic_write_json(run.fold_folder / "validation" / "summary.json", trainer.validate(val_cases, export=exporter))
+    return TrainResult(output_folder=run.output_folder, checkpoint=final, trainer_name=run.trainer_name,
+                       plans_identifier=run.plans_identifier, configuration=run.configuration, fold=run.fold,
+                       validation_dice=read_validation_dice(run.fold_folder), backend="monai", epochs=run.epochs,
+                       iterations_per_epoch=run.iterations, seconds=seconds,
+                       extra={"iterations_per_second": trainer.iterations_per_second(), **(extra or {})})
+
+
+def fold_cases(run: MonaiRun, data_identifier: str) -> tuple[list[CachedCase], list[CachedCase]]:
+    """The fold's training and validation cases, cached as tensors on the run's device."""
+    data_folder = plans_path(run.dataset_name, run.plans_identifier).parent / data_identifier
+    train_keys, val_keys = fold_split(run.dataset_name, data_folder, run.fold)
+    return cases_to_device(data_folder, train_keys, run.device), cases_to_device(data_folder, val_keys, run.device)
+
+
+def monai_run(dataset: str | int, configuration: str, fold: int | str, epochs: int,
                iterations_per_epoch: int | None, val_iterations: int | None, device: str, continue_training: bool,
                seed: int, plans_identifier: str, teacher: str | None = None, kd_alpha: float = KD_DEFAULT_ALPHA,
                kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> MonaiRun:
@@ -324,7 +387,7 @@ def _monai_run(dataset: str | int, configuration: str, fold: int | str, epochs: 
                     plans_identifier, setup.teacher, kd_alpha, kd_temperature)
 
 
-def _write_model_folder_files(run: MonaiRun) -> None:
+def write_model_folder_files(run: MonaiRun) -> None:
     """plans.json / dataset.json / dataset_fingerprint.json next to the folds, as nnU-Net's trainer writes them."""
     plans = {k: v for k, v in run.plans.items() if k != "continue_training"}
     atomic_write_json(run.output_folder / "plans.json", plans)
@@ -345,33 +408,15 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
     final validation Dice is computed on whole validation cases. ``teacher`` distils a trained configuration (or a
     checkpoint) of the same dataset into it (``XTinyMonaiTrainerKD_a{α}_T{T}...``; loss parts in the log).
     """
-    run = _monai_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
+    run = monai_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
                      continue_training, seed, plans_identifier, teacher, kd_alpha, kd_temperature)
     trainer = MonaiTrainer(run)
-    data_folder = plans_path(run.dataset_name, plans_identifier).parent / trainer.config.data_identifier
-    train_keys, val_keys = fold_split(run.dataset_name, data_folder, run.fold)
-    train_cases = cases_to_device(data_folder, train_keys, run.device)
-    val_cases = cases_to_device(data_folder, val_keys, run.device)
+    train_cases, val_cases = fold_cases(run, trainer.config.data_identifier)
     if run.resume is not None:
         trainer.load_checkpoint(run.resume)
-    _write_model_folder_files(run)
+    write_model_folder_files(run)
     started = time.perf_counter()
-    trainer.fit(train_cases, val_cases)
-    final, latest = run.fold_folder / "checkpoint_final.pth", run.fold_folder / "checkpoint_latest.pth"
-    if latest.is_file():
-        shutil.copyfile(latest, final.with_suffix(".tmp"))
-        final.with_suffix(".tmp").replace(final)
-        latest.unlink()
-    elif not final.is_file():
-        raise XTinyError(f"no checkpoint was written to {run.fold_folder}.", fix="rerun without --continue.")
-    exporter = prediction_exporter(run.plans, run.data_configuration, run.dataset_json,
-                                   run.fold_folder / "validation")
-    atomic_write_json(run.fold_folder / "validation" / "summary.json", trainer.validate(val_cases, export=exporter))
-    return TrainResult(output_folder=run.output_folder, checkpoint=final, trainer_name=run.trainer_name,
-                       plans_identifier=plans_identifier, configuration=run.configuration, fold=run.fold,
-                       validation_dice=read_validation_dice(run.fold_folder), backend="monai", epochs=run.epochs,
-                       iterations_per_epoch=run.iterations, seconds=round(time.perf_counter() - started, 3),
-                       extra={"iterations_per_second": trainer.iterations_per_second(),
-                              **({} if run.teacher is None else {"teacher": run.teacher.checkpoint,
-                                                                 "kd_alpha": kd_alpha,
-                                                                 "kd_temperature": kd_temperature})})
+    fit_together({run.configuration: trainer}, train_cases, val_cases, stream_seed=run.seed)
+    kd = {} if run.teacher is None else {"teacher": run.teacher.checkpoint, "kd_alpha": kd_alpha,
+                                         "kd_temperature": kd_temperature}
+    return finish_monai_training(trainer, val_cases, round(time.perf_counter() - started, 3), kd)

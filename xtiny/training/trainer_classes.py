@@ -98,6 +98,8 @@ class XTinyBudgetTrainer(nnUNetTrainer):
     budget_epochs = DEFAULT_EPOCHS
     budget_iterations = DEFAULT_ITERATIONS
     budget_val_iterations = DEFAULT_VAL_ITERATIONS
+    checkpoint_journal = None  # a family run's CheckpointJournal: its checkpoints are committed together
+    reports_epochs = True  # False in a family run, whose own bar reports every network
 
     def __init__(self, plans, configuration, fold, dataset_json, device=None):
         import torch
@@ -111,6 +113,8 @@ class XTinyBudgetTrainer(nnUNetTrainer):
     def on_epoch_end(self) -> None:
         """nnU-Net's epoch end, then XTiny's progress bar (or one line) is told."""
         super().on_epoch_end()
+        if not self.reports_epochs:
+            return
         from xtiny.console import epoch_done
 
         try:
@@ -120,7 +124,11 @@ class XTinyBudgetTrainer(nnUNetTrainer):
         epoch_done(self.current_epoch, self.num_epochs, "" if dice is None else f"EMA pseudo Dice {100 * dice:.1f} %")
 
     def save_checkpoint(self, filename: str) -> None:
-        """nnU-Net's checkpoint, written to a temp file and renamed: an interrupted write never corrupts it."""
+        """nnU-Net's checkpoint, written to a temp file and renamed: an interrupted write never corrupts it. In a
+        family run the rename waits for the family's commit (:mod:`xtiny.training.family_checkpoints`)."""
+        if self.checkpoint_journal is not None:
+            super().save_checkpoint(self.checkpoint_journal.stage(filename))
+            return
         tmp = f"{filename}.tmp{os.getpid()}"
         super().save_checkpoint(tmp)
         if os.path.exists(tmp):

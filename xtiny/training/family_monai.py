@@ -1,0 +1,79 @@
+"""Family runs with the MONAI backend: every member steps on each augmented batch of one stream
+(:func:`xtiny.training.monai_backend.fit_together`), with its own optimizer, schedule, initialisation seed and log;
+each lands in the folder a solo MONAI training of that budget writes, with ``fold_x/family_run.json`` beside it.
+Checkpoints of an epoch are committed together; finished members are read back, unfinished ones resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from xtiny.console import progress_bar, say
+from xtiny.training.family_checkpoints import CheckpointJournal, recover_journal
+from xtiny.training.family_nnunet import family_journal_path, write_family_records
+from xtiny.training.family_plan import FamilyPlan, check_family_memory, member_seed
+from xtiny.training.results import TrainResult
+
+
+def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> list[TrainResult]:
+    """Train every member of ``plan`` with the MONAI backend on one batch stream; one result per member, in order."""
+    from xtiny.training.monai_backend import (
+        MonaiTrainer,
+        finish_monai_training,
+        fit_together,
+        fold_cases,
+        monai_run,
+        write_model_folder_files,
+    )
+    from xtiny.training.sweep import finished_training
+
+    spec = plan.spec
+    runs = {c: monai_run(plan.dataset_name, c, spec.fold, spec.epochs, spec.iterations_per_epoch,
+                         spec.val_iterations, spec.device, False, member_seed(spec.seed, c), plan.plans_identifier)
+            for c in plan.configurations}
+    note = recover_journal(family_journal_path(plan), [r.fold_folder for r in runs.values()])
+    if note:
+        say(f"[family] {note}")
+    finished = {c for c, r in runs.items() if finished_training(r.fold_folder, not_before)}
+    to_train = [c for c in plan.configurations if c not in finished]
+    results: dict[str, TrainResult] = {}
+    if to_train:
+        device = runs[to_train[0]].device
+        memory = check_family_memory(plan, device)
+        write_family_records(plan, {c: runs[c].fold_folder for c in to_train}, {"memory": memory})
+        trainers = {}
+        for c in to_train:
+            latest = runs[c].fold_folder / "checkpoint_latest.pth"
+            runs[c] = dataclasses.replace(runs[c], resume=str(latest) if latest.is_file() else None)
+            trainers[c] = MonaiTrainer(runs[c])
+            if runs[c].resume is not None:
+                trainers[c].load_checkpoint(runs[c].resume)
+            write_model_folder_files(runs[c])
+        resumed = [f"{c} at epoch {t.epoch}" for c, t in trainers.items() if runs[c].resume is not None]
+        if resumed:
+            say(f"[family] resuming {', '.join(resumed)}")
+        leader = trainers[to_train[0]]
+        train_cases, val_cases = fold_cases(leader.run, leader.config.data_identifier)
+        first = min(t.epoch for t in trainers.values())
+        started = time.perf_counter()
+        with progress_bar((spec.epochs - first) * leader.run.iterations, f"family {plan.label}", unit="it") as bar:
+            fit_together(trainers, train_cases, val_cases, stream_seed=spec.seed,
+                         journal=CheckpointJournal(family_journal_path(plan)), bar=bar)
+        seconds = round(time.perf_counter() - started, 3)
+        for c, trainer in trainers.items():
+            results[c] = finish_monai_training(trainer, val_cases, seconds,
+                                               {"family": list(plan.configurations), "read_back": False})
+    for c in finished:
+        results[c] = _read_back(runs[c], plan)
+    return [results[c] for c in plan.configurations]
+
+
+def _read_back(run, plan: FamilyPlan) -> TrainResult:
+    from xtiny.nnunet.trained import read_validation_dice
+
+    return TrainResult(output_folder=run.output_folder, checkpoint=run.fold_folder / "checkpoint_final.pth",
+                       trainer_name=run.trainer_name, plans_identifier=run.plans_identifier,
+                       configuration=run.configuration, fold=run.fold,
+                       validation_dice=read_validation_dice(run.fold_folder), backend="monai", epochs=run.epochs,
+                       iterations_per_epoch=run.iterations, seconds=None,
+                       extra={"family": list(plan.configurations), "read_back": True})

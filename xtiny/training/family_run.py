@@ -1,0 +1,32 @@
+"""``train_family``: the entry point of family runs for both backends (see :mod:`.family_nnunet` and
+:mod:`.family_monai`)."""
+
+from __future__ import annotations
+
+from xtiny.paths import ensure_nnunet_env
+from xtiny.training.family_plan import FamilyPlan, plan_family
+from xtiny.training.results import TrainResult
+from xtiny.training.spec import TrainSpec
+
+
+def train_family(dataset: str | int, configurations, spec: TrainSpec, *,
+                 not_before: float | None = None) -> list[TrainResult]:
+    """Train ``configurations`` (a list, or ``"2d_xtiny8,2d"``) of ``dataset`` on one batch stream with ``spec``'s
+    backend and budget; one result per configuration, in order. Inputs are checked before anything is written."""
+    from xtiny.training import register_trainers
+
+    ensure_nnunet_env(quiet=True)
+    register_trainers()
+    if spec.kd is not None:
+        from xtiny.errors import XTinyError
+
+        raise XTinyError("a family run trains without a teacher.",
+                         fix="train KD students one by one (xtiny train --teacher), or leave --teacher out.")
+    plan: FamilyPlan = plan_family(dataset, configurations, spec)
+    if spec.backend == "monai":
+        from xtiny.training.family_monai import train_monai_family
+
+        return train_monai_family(plan, not_before=not_before)
+    from xtiny.training.family_nnunet import train_nnunet_family
+
+    return train_nnunet_family(plan, not_before=not_before)
