@@ -34,6 +34,7 @@ def searched(nnunet_work: Path) -> str:
 @pytest.mark.parametrize("flags, message", [
     (["--tolerance", "-1"], "--tolerance must be at least 0"),
     (["--max-steps", "0"], "--max-steps must be a whole number >= 1"),
+    (["--neighbours", "0"], "--neighbours must be a whole number >= 1"),
     (["--start", "2d_xtiny7"], "'2d_xtiny7' is not in the width family"),
 ])
 def test_bad_flags_exit_2_and_write_nothing(searched: str, flags: list[str], message: str, capsys) -> None:
@@ -60,12 +61,12 @@ def test_killed_confirm_resumes_and_auto_takes_the_confirmed_pick(searched: str,
 
     pick = json.loads(search_json_path(searched).read_text())["chosen"]
     assert pick != "2d_xtiny32", "the test needs a pick with a wider neighbour"
-    first = model_folder(searched, TRAINER, pick) / "fold_0"
+    first = model_folder(searched, TRAINER, pick) / "fold_0"  # validated first in confirm's family run
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "xtiny", "confirm", "-d", searched, *BUDGET, "--tolerance", "100"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
-    while not (first / "validation" / "summary.json").is_file():  # the pick's training has finished
+    while not (first / "validation" / "summary.json").is_file():  # the family has trained, the pick is validated
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else ""
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
@@ -79,8 +80,10 @@ def test_killed_confirm_resumes_and_auto_takes_the_confirmed_pick(searched: str,
     record = json.loads(confirm_json_path(searched).read_text())
     assert record["finished"] and record["probe_pick"] == pick and record["confirmed"] == pick  # tolerance 100
     assert record["trainings"][pick]["skipped_finished"] is True
-    wider = record["trail"][0]["wider"]
-    assert record["trainings"][wider]["skipped_finished"] is False and record["trail"][0]["decision"] == "keep"
+    assert len(record["family_runs"]) == 1 and record["family_runs"][0][0] == pick  # pick + neighbours, one run
+    wider = record["trail"][0]["wider"]  # the widest trained: its final validation ran in the rerun, not retrained
+    assert record["trainings"][wider]["skipped_finished"] is False and record["trail"][0]["decision"] == "confirmed"
+    assert all(r["family"] == record["family_runs"][0] for r in record["trainings"].values())
     assert record["costs"]["extra_s"] > 0 and confirm_json_path(searched).with_suffix(".png").stat().st_size > 1000
 
     assert resolve_auto_configuration(searched, "auto") == pick
@@ -88,16 +91,20 @@ def test_killed_confirm_resumes_and_auto_takes_the_confirmed_pick(searched: str,
 
 
 def test_a_wider_width_that_wins_is_taken_step_by_step(searched: str, capsys) -> None:
-    """Tolerance 0 with a start at the narrowest width: every step up whose Dice gain is positive is taken, at most
-    --max-steps of them, and the trail records each comparison."""
+    """Tolerance 0 from the narrowest width, one neighbour per family run: the confirmed width is the narrowest whose
+    Dice is within 0 points of the widest trained, and another family run higher up happens only while the widest
+    won, at most --max-steps of them."""
     from xtiny.artifacts import confirm_json_path
 
     assert main(["confirm", "-d", searched, *BUDGET, "--tolerance", "0", "--start", "2d_xtiny1",
-                 "--max-steps", "2"]) == 0
+                 "--neighbours", "1", "--max-steps", "2"]) == 0
     record = json.loads(confirm_json_path(searched).read_text())
-    assert record["start"] == "2d_xtiny1" and 1 <= len(record["trail"]) <= 2
-    for step in record["trail"]:
-        gain = 100 * (step["dice_wider"] - step["dice_pick"])
-        assert step["decision"] == ("step up" if gain > 0 else "keep")
-    taken = [s["wider"] for s in record["trail"] if s["decision"] == "step up"]
-    assert record["confirmed"] == (taken[-1] if taken else "2d_xtiny1")
+    runs = record["family_runs"]
+    assert record["start"] == "2d_xtiny1" and runs[0] == ["2d_xtiny1", "2d_xtiny2"] and 1 <= len(runs) <= 3
+    ladder = [c for run in runs for c in run]  # narrowest first: each run sits above the last
+    dice = {c: record["trainings"][c]["dice"] for c in ladder}
+    for n in range(1, len(runs)):  # a run higher up happened only because the widest trained before it won
+        below = ladder[:sum(len(r) for r in runs[:n])]
+        assert all(dice[below[-1]] > dice[c] for c in below[:-1])
+    within = [c for c in ladder if dice[c] >= dice[ladder[-1]]]
+    assert record["confirmed"] == within[0]

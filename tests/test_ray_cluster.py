@@ -270,7 +270,7 @@ def test_confirm_on_the_cluster(head: Head, planned_bus: str, capsys) -> None:
     run_search(planned_bus, k=4, seeds=1, device="cpu", caps=[32, 16, 8, 4, 2], progress=False)  # as test_sweep
     try:
         assert main(["confirm", "-d", planned_bus, *BUDGET, "--start", "2d_xtiny2", "--max-steps", "1",
-                     "--tolerance", "100", "--executor", "ray", "--ray-address", head.address]) == 0, \
+                     "--neighbours", "1", "--tolerance", "100", "--executor", "ray", "--ray-address", head.address]) == 0, \
             capsys.readouterr().err
         record = json.loads(confirm_json_path(planned_bus).read_text())
     finally:  # later tests resolve `auto` configurations of planned_bus without this confirm

@@ -21,7 +21,7 @@ from xtiny.artifacts import xtiny_dir
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
 from xtiny.sensitivity import DEFAULT_CONFIDENCE
-from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
 from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 
 DEFAULT_EXPORT_FORMATS = ("onnx", "int8", "bundle")
@@ -50,6 +50,7 @@ class RunOptions:
     confirm: bool = True
     confirm_tolerance: float = CONFIRM_TOLERANCE_POINTS
     confirm_max_steps: int = CONFIRM_MAX_STEPS
+    confirm_neighbours: int = CONFIRM_NEIGHBOURS
     confirm_epochs: int | None = None  # None: the pick's budget
     confirm_iterations_per_epoch: int | None = None
     num_processes: int | None = None

@@ -93,22 +93,36 @@ def _kd_inputs(opts: RunOptions) -> dict:
     return {"kd_alpha": opts.kd_alpha, "kd_temperature": opts.kd_temperature} if opts.distill else {}
 
 
+def _baseline_joins_confirm(opts: RunOptions) -> bool:
+    """The full baseline trains in confirm's first family run (same batches) when it has confirm's budget:
+    ``--budget equal-iterations``, no --distill (the baseline is then confirm's teacher and trains first)."""
+    same_epochs = (opts.baseline_epochs or opts.epochs) == (opts.confirm_epochs or opts.epochs)
+    same_iterations = (opts.baseline_iterations_per_epoch or opts.iterations_per_epoch) == \
+        (opts.confirm_iterations_per_epoch or opts.iterations_per_epoch)
+    return (opts.with_baseline and not opts.distill and opts.budget == "equal-iterations" and same_epochs
+            and same_iterations)
+
+
 def _confirm(opts: RunOptions, ctx: dict) -> dict:
-    """Train the pick and its wider neighbours at the pick's budget (or the confirm budget); step up while wider wins.
-    Under --distill every candidate is a KD student of the trained baseline."""
+    """Train the pick and its wider neighbours at the pick's budget (or the confirm budget) as family runs, with the
+    baseline in the first run when it has the same budget; step up while the widest wins. Under --distill every
+    candidate is a KD student of the trained baseline."""
     from xtiny.training.confirm import run_confirm
 
     record = run_confirm(opts.dataset, opts.configuration, epochs=opts.confirm_epochs or opts.epochs,
                          iterations_per_epoch=opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
                          val_iterations=opts.val_iterations, fold=opts.fold, tolerance=opts.confirm_tolerance,
-                         max_steps=opts.confirm_max_steps, device=opts.device, log=say, **_distillation(opts, ctx))
+                         max_steps=opts.confirm_max_steps, neighbours=opts.confirm_neighbours, device=opts.device,
+                         also_train=(opts.configuration,) if _baseline_joins_confirm(opts) else (), log=say,
+                         **_distillation(opts, ctx))
     return {"probe_pick": record["probe_pick"], "confirmed": record["confirmed"],
             "confirm_json_path": record["confirm_json"], "confirm_png_path": record["confirm_png"],
-            "extra_seconds": record["costs"]["extra_s"]}
+            "extra_seconds": record["costs"]["extra_s"], "family_runs": record["family_runs"]}
 
 
 def _confirm_inputs(opts: RunOptions, ctx: dict) -> dict:
     return {"tolerance": opts.confirm_tolerance, "max_steps": opts.confirm_max_steps,
+            "neighbours": opts.confirm_neighbours, "baseline_joins": _baseline_joins_confirm(opts),
             "epochs": opts.confirm_epochs or opts.epochs, "fold": opts.fold, "device": opts.device,
             "iterations": opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
             "val_iterations": opts.val_iterations, **_kd_inputs(opts)}

@@ -11,12 +11,18 @@ HELP = "confirm the width search's pick by training it against its wider neighbo
 
 def add_confirm_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
     """``--tolerance`` and ``--max-steps`` (shared with `xtiny run`; ``prefix`` names its confirm-only budget)."""
-    from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS  # light: no torch, no numpy
+    from xtiny.training import (  # light: no torch, no numpy
+        CONFIRM_MAX_STEPS,
+        CONFIRM_NEIGHBOURS,
+        CONFIRM_TOLERANCE_POINTS,
+    )
 
     parser.add_argument("--tolerance", type=float, default=CONFIRM_TOLERANCE_POINTS,
                         help=f"Dice points a wider width must win by to be taken (default {CONFIRM_TOLERANCE_POINTS})")
     parser.add_argument("--max-steps", type=int, default=CONFIRM_MAX_STEPS,
-                        help=f"at most this many steps up from the pick (default {CONFIRM_MAX_STEPS})")
+                        help=f"at most this many family runs up from the first (default {CONFIRM_MAX_STEPS})")
+    parser.add_argument("--neighbours", type=int, default=CONFIRM_NEIGHBOURS,
+                        help=f"wider widths trained with the pick in one family run (default {CONFIRM_NEIGHBOURS})")
     if prefix:
         parser.add_argument(f"--{prefix}epochs", type=int, default=None,
                             help="epochs of each confirm training (default: the pick's budget)")
@@ -46,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     record = run_confirm(args.dataset, args.configuration, epochs=args.epochs, iterations_per_epoch=args.iterations,
                          val_iterations=args.val_iterations, fold=args.fold, tolerance=args.tolerance,
-                         max_steps=args.max_steps, start=args.start, backend=args.backend, device=args.device,
+                         max_steps=args.max_steps, neighbours=args.neighbours, start=args.start,
+                         backend=args.backend, device=args.device,
                          jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args),
                          **teacher_options(args))
     if record["confirmed"] is None:
@@ -55,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     costs = record["costs"]
     print(f"probe pick: {record['probe_pick']}; confirmed: {record['confirmed']} ({record['stopped_because']})")
-    print(f"{len(record['trainings'])} trainings ({record['trainer']}): {costs['spent_s']:.0f} s spent now, "
+    print(f"{len(record['trainings'])} trainings in {len(record['family_runs'])} family runs ({record['trainer']}): "
+          f"{costs['spent_s']:.0f} s spent now, "
           f"{costs['extra_s']:.0f} s beyond the confirmed width's own training")
     if record["teacher"]:
         print(f"every training distilled {record['teacher']['configuration']} ({record['teacher']['checkpoint']}; "

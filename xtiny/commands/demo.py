@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         "confirm, train_pick, train_baseline; then evaluate, export, report")
     opts = RunOptions(dataset=folder.name, k=p["k"], seeds=p["seeds"], epochs=1, iterations_per_epoch=p["iterations"],
                       val_iterations=p["val_iterations"], with_baseline=not args.no_baseline, num_processes=2,
-                      confirm_max_steps=1, verbose=args.verbose)
+                      confirm_max_steps=1, confirm_neighbours=1, verbose=args.verbose)
     first = run_pipeline(opts, [s for s in STAGES if s.name in ("validate", "plan", "search")])
     search = read_json(first["search"]["search_json_path"], "search result")
     pick = search["chosen"]
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     opts.epochs = max(2, iterations // p["iterations"])
     total = opts.epochs * p["iterations"]
     say(f"[demo] plan: every net trains {opts.epochs} epochs x {p['iterations']} iterations = {total} iterations "
-        "(equal iterations)")
+        "(equal iterations), together in one family run (one batch stream) in the confirm stage")
     for name, seconds in per_iteration.items():
         role = {pick: "probe's pick (confirm, reused by train_pick)", "2d": "full nnU-Net 2d (baseline)"}.get(
             name, "its wider neighbour (confirm)")

@@ -58,6 +58,7 @@ def options_from_args(args: argparse.Namespace, dataset: str):
                       baseline_epochs=args.baseline_epochs,
                       export_formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                       verbose=args.verbose, budget=args.budget, confirm=not args.no_confirm, confirm_tolerance=args.tolerance, confirm_max_steps=args.max_steps,
+                      confirm_neighbours=args.neighbours,
                       confirm_epochs=args.confirm_epochs, confirm_iterations_per_epoch=args.confirm_iterations,
                       distill=args.distill, **_kd_settings(args))
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.pipeline_stages import STAGES
     from xtiny.training.confirm import check_confirm_settings
 
-    check_confirm_settings(args.tolerance, args.max_steps)  # bad flags fail before any work
+    check_confirm_settings(args.tolerance, args.max_steps, args.neighbours)  # bad flags fail before any work
     if args.kd_alpha is not None or args.kd_temperature is not None:
         from xtiny.errors import XTinyError
         from xtiny.pipeline import RunOptions

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_executor_arguments(parser)
     parser.add_argument("--caps", default=None, help="comma-separated width caps (default: the whole family)")
     parser.add_argument("--no-base", action="store_true", help="do not train the full base configuration")
+    parser.add_argument("--family-size", type=int, default=None,
+                        help="networks per family run (one batch stream); default: the widths split over --jobs "
+                             "runs; 1 trains each alone")
     parser.add_argument("--fold", default="0", help="cross-validation fold 0-4 or 'all'")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_sweep(args.dataset, epochs=args.epochs, backend=args.backend, jobs=args.jobs,
                        executor=args.executor, caps=caps, fold=args.fold, iterations_per_epoch=args.iterations,
                        val_iterations=args.val_iterations, device=args.device, include_base=not args.no_base,
-                       ray_options=ray_options_from(args))
+                       ray_options=ray_options_from(args), family_size=args.family_size)
     for row in result["candidates"]:
         if row.get("failed"):
             print(f"  {row['configuration']:>14}: FAILED: {row['error']}")

@@ -1,4 +1,5 @@
-"""`xtiny train`: train one configuration with nnU-Net's trainer (default) or the MONAI backend."""
+"""`xtiny train`: train one configuration with nnU-Net's trainer (default) or the MONAI backend; several
+comma-separated configurations of one base train together as a family run (one batch stream)."""
 
 import argparse
 
@@ -9,7 +10,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
     parser.add_argument("-c", "--configuration", default="auto",
                         help="configuration in the plans (e.g. 2d_xtiny8, 2d), 'auto' = the last search's pick, or a "
-                             "baseline (unext, cmunext_s, tinyunet; --backend monai, trained on the 2d data)")
+                             "baseline (unext, cmunext_s, tinyunet; --backend monai, trained on the 2d data); "
+                             "comma-separated names (2d_xtiny8,2d_xtiny16,2d) train as one family run: one data "
+                             "loader, every network stepped on each batch, each in its own result folder")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed: each network's initialisation seed derives from it and its name, the same alone "
+                             "as in a family run (default 0)")
     parser.add_argument("--epochs", type=int, default=1000, help="epoch budget (nnU-Net default 1000)")
     parser.add_argument("--iterations", type=int, default=None, help="training iterations per epoch (default 250)")
     parser.add_argument("--val-iterations", type=int, default=None,
@@ -55,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
     ensure_nnunet_env()
     name = resolve_dataset_name(args.dataset)
+    if "," in args.configuration:
+        return _train_family(args, name)
     configuration = resolve_auto_configuration(name, args.configuration)
     from xtiny.models import is_baseline
 
@@ -70,9 +78,17 @@ def run(args: argparse.Namespace) -> int:
         from xtiny.training.monai_backend import train_monai as train
     else:
         from xtiny.training.nnunet_backend import train_nnunet as train
+    from xtiny.training.family_plan import member_seed
+
+    seed = member_seed(args.seed, configuration)  # the initialisation this network gets in a family run too
+    extra = {**kd, "seed": seed} if args.backend == "monai" else kd
+    if args.backend != "monai":
+        import torch
+
+        torch.manual_seed(seed)
     result = train(name, configuration, fold=args.fold, epochs=args.epochs, iterations_per_epoch=args.iterations,
                    val_iterations=args.val_iterations, device=args.device,
-                   continue_training=args.continue_training, **kd)
+                   continue_training=args.continue_training, **extra)
     dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
     print(f"trained {configuration} of {name} ({args.backend} backend, {result.trainer_name}, fold {result.fold}) "
           f"in {result.seconds:.0f} s; validation Dice {dice}")
@@ -82,4 +98,32 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.training.nnunet_cli import nnunet_cli_hint
 
     print(nnunet_cli_hint(name, configuration, result.trainer_name, result.fold, args.device))
+    return 0
+
+
+def _train_family(args: argparse.Namespace, dataset_name: str) -> int:
+    """``-c a,b,c``: one family run (:func:`xtiny.training.family_run.train_family`)."""
+    from xtiny.errors import XTinyError
+    from xtiny.training import resolve_auto_configuration
+    from xtiny.training.family_plan import split_configurations
+    from xtiny.training.family_run import train_family
+    from xtiny.training.nnunet_cli import nnunet_cli_hint
+    from xtiny.training.spec import TrainSpec
+
+    if args.teacher is not None or args.continue_training:
+        raise XTinyError(f"--{'teacher' if args.teacher is not None else 'continue'} is for one configuration; "
+                         "a family run trains without a teacher and resumes by itself.",
+                         fix="leave it out (rerun the same command to resume a family run), or train one "
+                             "configuration with -c NAME.")
+    names = [resolve_auto_configuration(dataset_name, c) for c in split_configurations(args.configuration)]
+    spec = TrainSpec(backend=args.backend, epochs=args.epochs, iterations_per_epoch=args.iterations,
+                     val_iterations=args.val_iterations, fold=args.fold, device=args.device, seed=args.seed)
+    results = train_family(dataset_name, names, spec)
+    print(f"family run of {dataset_name} ({args.backend} backend, {spec.trainer_name}, fold {spec.fold}): "
+          f"{len(results)} networks on one batch stream")
+    for result in results:
+        dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
+        how = "read back (finished earlier)" if result.extra.get("read_back") else "trained"
+        print(f"  {result.configuration:>14}: validation Dice {dice} ({how}); {result.checkpoint}")
+    print(nnunet_cli_hint(dataset_name, names[0], spec.trainer_name, spec.fold, args.device))
     return 0

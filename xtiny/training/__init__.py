@@ -13,7 +13,8 @@ from xtiny.errors import XTinyError
 
 TRAINERS_DIR = Path(__file__).resolve().parent / "trainers"
 CONFIRM_TOLERANCE_POINTS = 1.0  # a wider width must beat the pick by more than this many Dice points
-CONFIRM_MAX_STEPS = 3  # steps up from the pick, at most
+CONFIRM_MAX_STEPS = 3  # family runs up from the first one, at most
+CONFIRM_NEIGHBOURS = 2  # wider widths trained with the pick in each family run of confirm
 
 
 def register_trainers() -> None:

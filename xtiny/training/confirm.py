@@ -1,12 +1,16 @@
 """Confirm the training-free pick by training it and its wider neighbours (``xtiny confirm``, ``xtiny run``'s
 ``confirm`` stage).
 
-Start at the probe's pick C. Train C and the next wider candidate W with one budget (by default the budget the
-pick will be trained with). If W beats C on fold validation Dice by more than ``tolerance`` Dice points, step up
-to W and compare again; stop after ``max_steps`` steps or at the widest configuration. Finished trainings of the
-same budget (an earlier sweep or confirm) are read back instead of retrained, unless they are older than the
-preprocessed data. Writes ``confirm_<base>.json`` (key ``"confirmed"``: the configuration to train) and a
-``.png`` next to ``search_<base>.json``, after every comparison, so a killed confirm resumes where it stopped.
+Start at the probe's pick C. Train C and its ``neighbours`` (default 2) next wider candidates as one family run
+(:func:`xtiny.training.sweep.train_family_job`: one batch stream, each network its own optimizer and seed), with
+one budget (by default the budget the pick will be trained with). Confirm the narrowest trained width whose fold
+validation Dice is within ``tolerance`` Dice points of the widest trained. While the widest still wins by more than
+that, train the next ``neighbours`` wider widths as another family run and decide again, at most ``max_steps``
+more runs. ``also_train`` (``xtiny run``: the full baseline at the same budget) joins the first family run without
+entering the decision, so its training comes from the same batches. Finished trainings of the same budget (an
+earlier sweep or confirm) are read back instead of retrained, unless they are older than the preprocessed data.
+Writes ``confirm_<base>.json`` (key ``"confirmed"``: the configuration to train) and a ``.png`` next to
+``search_<base>.json``, after every family run, so a killed confirm resumes where it stopped.
 
 With a ``teacher`` (``xtiny confirm --teacher``, ``xtiny run --distill``) every candidate trains as a KD student of
 it: the KD trainer of the budget (its own result folder, so KD and plain trainings are never read back for each
@@ -26,7 +30,7 @@ from xtiny.errors import XTinyError
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.splits import parse_fold
 from xtiny.paths import ensure_nnunet_env
-from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
 from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 from xtiny.training.ray_cluster import RayOptions
 from xtiny.training.results import trainer_name_for
@@ -39,8 +43,11 @@ def family_from_search(search: dict) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["cap"])
 
 
-def check_confirm_settings(tolerance: float, max_steps: int) -> None:
-    """XTinyError (exit 2) for a tolerance below 0 (or not a number) or fewer than 1 step."""
+def check_confirm_settings(tolerance: float, max_steps: int, neighbours: int = 1) -> None:
+    """XTinyError (exit 2) for a tolerance below 0 (or not a number), fewer than 1 step or 1 neighbour."""
+    if isinstance(neighbours, bool) or int(neighbours) != neighbours or neighbours < 1:
+        raise XTinyError(f"--neighbours must be a whole number >= 1 (got {neighbours}).",
+                         fix=f"pass e.g. --neighbours {CONFIRM_NEIGHBOURS}.")
     if not tolerance >= 0:
         raise XTinyError(f"--tolerance must be at least 0 Dice points (got {tolerance}).",
                          fix=f"pass e.g. --tolerance {CONFIRM_TOLERANCE_POINTS}.")
@@ -70,7 +77,8 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
                 max_steps: int = CONFIRM_MAX_STEPS, start: str | None = None, backend: str = "nnunet",
                 device: str = "cpu", jobs: int = 1, executor: str = "local", ray_options: RayOptions | None = None,
                 teacher: str | None = None, kd_alpha: float = KD_DEFAULT_ALPHA,
-                kd_temperature: float = KD_DEFAULT_TEMPERATURE, log=print) -> dict[str, Any]:
+                kd_temperature: float = KD_DEFAULT_TEMPERATURE, neighbours: int = CONFIRM_NEIGHBOURS,
+                also_train: tuple[str, ...] = (), log=print) -> dict[str, Any]:
     """Confirm the search's pick (or ``start``) against its wider neighbours; returns and writes the record.
     ``executor`` ``ray`` trains on Ray (``ray_options``: :mod:`xtiny.training.ray_cluster`); a training that
     failed there (after its retry) stops the confirm with a missing Dice, and a rerun retrains it. ``teacher`` (a
@@ -83,13 +91,12 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
         raise XTinyError(f"unknown backend '{backend}'.", fix=f"use one of {', '.join(BACKENDS)}.")
     kd = None if teacher is None else (kd_alpha, kd_temperature)
     trainer = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend, kd)  # bad budgets fail here
-    check_confirm_settings(tolerance, max_steps)
+    check_confirm_settings(tolerance, max_steps, neighbours)
     spec = None if kd is None else _check_teacher(name, teacher, fold, base_configuration, kd)
     search_path, search = _load_search(name, base_configuration)
     family = family_from_search(search)
     check_start(start, family, search_path)
     names = [r["name"] for r in family]
-    params = {r["name"]: r["params"] for r in family}
     job = {"dataset": name, "backend": backend, "fold": fold, "epochs": epochs,
            "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations, "device": device,
            "not_before": data_written_at(name, base_configuration)}
@@ -100,6 +107,7 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
         "start": start or search["chosen"], "search_json": str(search_path), "trainer": trainer, "backend": backend,
         "fold": fold, "epochs": epochs, "iterations_per_epoch": iterations_per_epoch,
         "val_iterations": val_iterations, "device": device, "tolerance_points": tolerance, "max_steps": max_steps,
+        "neighbours": neighbours, "also_train": list(also_train), "family_runs": [],
         "teacher": None if spec is None else {"checkpoint": spec.checkpoint, "configuration": spec.configuration,
                                               "trainer": spec.trainer},
         "kd_alpha": kd_alpha if kd else None, "kd_temperature": kd_temperature if kd else None,
@@ -108,7 +116,7 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
     with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any training
         record.update(runner.info)
         started = time.perf_counter()
-        current = _climb(record, runner.run, job, names, params, path, started, log)
+        current = _climb(record, runner.run, job, names, path, started, log)
     record["confirmed"] = current
     return _save(record, path, started, final=current is not None)
 
@@ -123,45 +131,80 @@ def _check_teacher(dataset_name: str, teacher: str, fold: int | str, base_config
                          check_trainable(dataset_name, base_configuration), *kd)
 
 
-def _climb(record: dict[str, Any], run_jobs, job: dict[str, Any], names: list[str], params: dict[str, int],
-           path: Path, started: float, log) -> str | None:
-    """Step up from ``record["start"]`` while the wider neighbour wins; fills ``record``, returns the pick (None
-    when a training failed)."""
-    tolerance, max_steps = record["tolerance_points"], record["max_steps"]
-    current, steps = record["start"], 0
+def _ladder(record: dict[str, Any], names: list[str]) -> list[str]:
+    """The trained widths from the start upward (narrowest first), the ones the decision compares."""
+    top = names.index(record["start"])
+    return [c for c in reversed(names[:top + 1]) if c in record["trainings"]]
+
+
+def _decide(record: dict[str, Any], ladder: list[str], tolerance: float) -> tuple[str | None, list[dict]]:
+    """The narrowest trained width within ``tolerance`` Dice points of the widest trained, and the comparisons."""
+    dice = {c: record["trainings"][c]["dice"] for c in ladder}
+    widest = ladder[-1]
+    if dice[widest] is None:
+        return None, []
+    rows, confirmed = [], None
+    for c in ladder[:-1]:
+        gap = None if dice[c] is None else round(100 * (dice[widest] - dice[c]), 3)
+        within = gap is not None and gap <= tolerance
+        if within and confirmed is None:
+            confirmed = c
+        rows.append({"pick": c, "wider": widest, "dice_pick": dice[c], "dice_wider": dice[widest], "gap_points": gap,
+                     "decision": ("confirmed" if c == confirmed else "within tolerance") if within
+                     else "wider wins"})
+    return confirmed or widest, rows
+
+
+def _climb(record: dict[str, Any], run_jobs, job: dict[str, Any], names: list[str], path: Path, started: float,
+           log) -> str | None:
+    """Train the start and its ``neighbours`` wider widths as one family run (with ``also_train``), confirm the
+    narrowest within tolerance of the widest trained, and train the next wider ones as another family run while
+    the widest still wins; fills ``record``, returns the pick (None when a training failed)."""
+    tolerance, max_steps, neighbours = record["tolerance_points"], record["max_steps"], record["neighbours"]
+    index = names.index(record["start"])
+    group = names[max(0, index - neighbours):index + 1]
+    extra = [c for c in record["also_train"] if c not in names]
+    steps = 0
     while True:
-        index = names.index(current)
-        if index == 0:
-            record["stopped_because"] = f"{current} is the widest configuration"
-            break
-        wider = names[index - 1]
-        todo = [c for c in (current, wider) if c not in record["trainings"]]
-        for row in run_jobs([{**job, "configuration": c} for c in todo]):
-            record["trainings"][row["configuration"]] = row
-            log(f"[confirm] {row['configuration']}: {_how(row)}")
-        failed = [record["trainings"][c] for c in (current, wider) if record["trainings"][c].get("failed")]
+        todo = [c for c in reversed(group) if c not in record["trainings"]] + \
+            [c for c in extra if c not in record["trainings"]]
+        if todo:
+            log(f"[confirm] family run: {', '.join(todo)}")
+            for row in run_jobs([{**job, "configurations": todo}]):
+                record["trainings"][row["configuration"]] = {**row, "also_trained": row["configuration"] in extra}
+                log(f"[confirm] {row['configuration']}: {_how(row)}")
+            record["family_runs"].append(todo)
+        extra = []
+        failed = [r for r in record["trainings"].values() if r.get("failed")]
         if failed:
             record["stopped_because"] = "; ".join(f"training {r['configuration']} failed ({r['error']})"
                                                   for r in failed)
             return None
-        dice_current, dice_wider = record["trainings"][current]["dice"], record["trainings"][wider]["dice"]
-        gap = None if dice_current is None or dice_wider is None else round(100 * (dice_wider - dice_current), 3)
-        step_up = gap is not None and gap > tolerance
-        record["trail"].append({"pick": current, "wider": wider, "dice_pick": dice_current, "dice_wider": dice_wider,
-                                "gap_points": gap, "params_pick": params[current], "params_wider": params[wider],
-                                "decision": "step up" if step_up else "keep"})
-        log(f"[confirm] {wider} vs {current}: {'+' if (gap or 0) >= 0 else ''}{gap} Dice points -> "
-            f"{'step up' if step_up else 'keep ' + current}")
+        ladder = _ladder(record, names)
+        if len(ladder) == 1:
+            record["stopped_because"] = f"{ladder[0]} is the widest configuration"
+            return ladder[0]
+        confirmed, comparisons = _decide(record, ladder, tolerance)
+        widest = ladder[-1]
+        step_up = confirmed == widest and names.index(widest) > 0 and steps < max_steps
+        record["trail"].extend({**row, "round": steps + 1} for row in comparisons)
+        log(f"[confirm] widest trained {widest}: narrowest within {tolerance} Dice points is {confirmed}"
+            f"{' -> step up' if step_up else ''}")
         _save(record, path, started)
+        if confirmed is None:
+            record["stopped_because"] = "a validation Dice is missing"
+            return None
         if not step_up:
-            record["stopped_because"] = (f"{wider} is within {tolerance} Dice points of {current}" if gap is not None
-                                         else "a validation Dice is missing")
-            break
-        current, steps = wider, steps + 1
-        if steps >= max_steps:
-            record["stopped_because"] = f"reached --max-steps {max_steps}"
-            break
-    return current
+            if confirmed != widest:
+                record["stopped_because"] = f"{confirmed} is within {tolerance} Dice points of {widest}"
+            elif names.index(widest) == 0:
+                record["stopped_because"] = f"{widest} is the widest configuration"
+            else:
+                record["stopped_because"] = f"reached --max-steps {max_steps}"
+            return confirmed
+        steps += 1
+        top = names.index(widest)
+        group = names[max(0, top - neighbours):top]
 
 
 def _how(row: dict[str, Any]) -> str:
@@ -182,7 +225,8 @@ def confirm_costs(record: dict[str, Any]) -> dict[str, Any]:
     spent = sum(r["train_seconds"] or 0.0 for r in rows)
     logged = sum(r["logged_seconds"] or 0.0 for r in rows)
     confirmed = record["trainings"].get(record.get("confirmed") or "", {})
-    extra = logged - (confirmed.get("logged_seconds") or 0.0)
+    anyway = sum(r["logged_seconds"] or 0.0 for r in rows if r.get("also_trained"))  # e.g. the baseline
+    extra = logged - (confirmed.get("logged_seconds") or 0.0) - anyway
     device = "gpu" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"
     return {"spent_s": round(spent, 3), "logged_s": round(logged, 3), "extra_s": round(extra, 3), "device": device}
 

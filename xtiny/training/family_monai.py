@@ -10,7 +10,7 @@ import time
 
 from xtiny.console import progress_bar, say
 from xtiny.training.family_checkpoints import CheckpointJournal, recover_journal
-from xtiny.training.family_nnunet import family_journal_path, write_family_records
+from xtiny.training.family_nnunet import family_journal_path, record_family_seconds, write_family_records
 from xtiny.training.family_plan import FamilyPlan, check_family_memory, member_seed
 from xtiny.training.results import TrainResult
 
@@ -59,10 +59,14 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
         with progress_bar((spec.epochs - first) * leader.run.iterations, f"family {plan.label}", unit="it") as bar:
             fit_together(trainers, train_cases, val_cases, stream_seed=spec.seed,
                          journal=CheckpointJournal(family_journal_path(plan)), bar=bar)
-        seconds = round(time.perf_counter() - started, 3)
         for c, trainer in trainers.items():
-            results[c] = finish_monai_training(trainer, val_cases, seconds,
+            results[c] = finish_monai_training(trainer, val_cases, None,
                                                {"family": list(plan.configurations), "read_back": False})
+        seconds = round(time.perf_counter() - started, 3)
+        record_family_seconds({c: runs[c].fold_folder for c in to_train}, seconds,
+                              {c: t.step_seconds for c, t in trainers.items()})
+        for c in to_train:
+            results[c].seconds = seconds
     for c in finished:
         results[c] = _read_back(runs[c], plan)
     return [results[c] for c in plan.configurations]

@@ -164,6 +164,36 @@ class NnunetFamilyLoop:
         return {k: (round(v / n, 5) if n else None) for k, v in self.timing.items()}
 
 
+def time_shares(seconds: float, step_seconds: dict[str, float]) -> dict[str, float]:
+    """The family run's ``seconds`` split over its members in proportion to their measured step times (equal shares
+    when unmeasured): what each network's training cost inside the family."""
+    measured = {c: float(v or 0.0) for c, v in step_seconds.items()}
+    total = sum(measured.values())
+    if total <= 0:
+        return {c: round(seconds / len(measured), 3) for c in measured}
+    return {c: round(seconds * v / total, 3) for c, v in measured.items()}
+
+
+def record_family_seconds(folders: dict[str, Path], seconds: float, step_seconds: dict[str, float]) -> None:
+    """Add the family's wall time and each member's share (:func:`time_shares`) to the members' records."""
+    from xtiny.atomic import read_json
+
+    shares = time_shares(seconds, step_seconds)
+    for configuration, folder in folders.items():
+        record = read_json(folder / FAMILY_RECORD, "family run record")
+        record.update(family_seconds=round(seconds, 3), share_seconds=shares[configuration],
+                      step_seconds={c: step_seconds.get(c) for c in shares})
+        atomic_write_json(folder / FAMILY_RECORD, record)
+
+
+def family_share_seconds(fold_folder: Path) -> float | None:
+    """A member's share of its family run's time (None when it was not trained in a finished family run)."""
+    from xtiny.atomic import read_json
+
+    path = Path(fold_folder) / FAMILY_RECORD
+    return read_json(path, "family run record").get("share_seconds") if path.is_file() else None
+
+
 def write_family_records(plan: FamilyPlan, folders: dict[str, Path], extra: dict) -> None:
     """``fold_x/family_run.json`` of each member: trained in a family run, with which others, with what seed."""
     for configuration, folder in folders.items():
@@ -218,6 +248,8 @@ def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) ->
                     loop.run_epoch(epoch, bar)
             loop.finish()
             timing = loop.step_seconds()
+            record_family_seconds({c: folders[c] for c in to_train}, time.perf_counter() - started,
+                                  {c: timing.get(c) for c in to_train})
             for trainer in members.values():
                 trainer.perform_actual_validation(False)
     for configuration in sorted(to_validate, key=plan.configurations.index):

@@ -172,6 +172,7 @@ class MonaiTrainer:
                                   batch=self.config.batch_dice, smooth_nr=1e-5, smooth_dr=1e-5)
         self.log: dict[str, list] = {"train_losses": [], "mean_fg_dice": [], "epoch_seconds": []}
         self.teacher, self._parts, self._losses = None, [], []
+        self.step_seconds = 0.0  # this session's seconds in train_step (a family run's share of the time)
         if run.teacher is not None:  # distillation: the frozen teacher runs on every augmented batch
             self.teacher = load_teacher_network(run.teacher.checkpoint, run.device)
             self.log.update(train_seg_losses=[], train_kd_losses=[])
@@ -318,7 +319,9 @@ def fit_together(trainers: dict[str, MonaiTrainer], train_cases: list[CachedCase
         for _ in range(run.iterations):
             image, label = stack_batch(sampler.sample(batch_size), transform)
             for trainer in stepping:
+                tic = time.perf_counter()
                 trainer.train_step(image, label)
+                trainer.step_seconds += time.perf_counter() - tic
             if bar is not None:
                 bar.update(1)
         val_batches = [stack_batch(val_sampler.sample(batch_size)) for _ in range(run.val_iterations)] \

@@ -228,27 +228,30 @@ def run_on_ray_worker(train: Callable[[dict[str, Any]], dict[str, Any]], job: di
     if gpu_ids and str(job["device"]).startswith("cuda"):
         job["device"] = "cuda:0"
     with job_thread_budget(cpus, "cuda" if str(job["device"]).startswith("cuda") else "cpu"):
-        row = train(job)
-    row["ray"] = {"node_id": context.get_node_id(), "host": socket.gethostname(), "pid": os.getpid(), "cpus": cpus,
-                  "gpu_ids": gpu_ids}
-    return row
+        out = train(job)
+    placement = {"node_id": context.get_node_id(), "host": socket.gethostname(), "pid": os.getpid(), "cpus": cpus,
+                 "gpu_ids": gpu_ids}
+    for row in out if isinstance(out, list) else [out]:
+        row["ray"] = placement
+    return out
 
 
-def failed_row(job: dict[str, Any], error: BaseException) -> dict[str, Any]:
-    """The row of a job that failed after its retry: its configuration, ``failed`` and the error in one line."""
+def failed_rows(job: dict[str, Any], error: BaseException) -> list[dict[str, Any]]:
+    """The rows of a job that failed after its retry, one per configuration it trains (a family run's
+    ``configurations``, else its ``configuration``): ``failed`` and the error in one line."""
     cause = getattr(error, "cause", None) or error
     text = str(cause).strip().splitlines()
     message = f"{type(cause).__name__}: {text[-1] if text else ''}".strip()
-    return {"configuration": job["configuration"], "failed": True, "error": message[:2000], "params": None,
-            "dice": None, "train_seconds": None, "logged_seconds": None, "device": job["device"],
-            "skipped_finished": False}
+    return [{"configuration": c, "failed": True, "error": message[:2000], "params": None, "dice": None,
+             "train_seconds": None, "logged_seconds": None, "device": job["device"], "skipped_finished": False}
+            for c in (job.get("configurations") or [job["configuration"]])]
 
 
 def run_ray_jobs(setup: RaySetup, train: Callable[[dict[str, Any]], dict[str, Any]],
                  jobs: list[dict[str, Any]], on_row: Callable[[dict[str, Any]], None] | None = None
                  ) -> list[dict[str, Any]]:
     """Run ``train`` over ``jobs`` on Ray (one retry each); rows in the order jobs finish, failed ones as
-    :func:`failed_row`. ``on_row`` sees each row as it arrives. Ctrl-C cancels the unfinished jobs."""
+    :func:`failed_rows`. ``on_row`` sees each row as it arrives. Ctrl-C cancels the unfinished jobs."""
     ray = require_ray()
     remote = ray.remote(run_on_ray_worker).options(
         num_cpus=setup.cpus_per_job, num_gpus=setup.gpus_per_job, max_retries=JOB_RETRIES, retry_exceptions=True,
@@ -260,12 +263,13 @@ def run_ray_jobs(setup: RaySetup, train: Callable[[dict[str, Any]], dict[str, An
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
                 try:
-                    row = ray.get(ref)
+                    out = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    row = failed_row(by_ref[ref], exc)
-                rows.append(row)
-                if on_row is not None:
-                    on_row(row)
+                    out = failed_rows(by_ref[ref], exc)
+                for row in out if isinstance(out, list) else [out]:
+                    rows.append(row)
+                    if on_row is not None:
+                        on_row(row)
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)

@@ -29,6 +29,9 @@ class TrainSpec:
     kd: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        from xtiny.nnunet.splits import parse_fold
+
+        object.__setattr__(self, "fold", parse_fold(self.fold))
         if self.backend not in SPEC_BACKENDS:
             raise XTinyError(f"unknown backend '{self.backend}'.", fix=f"use one of {', '.join(SPEC_BACKENDS)}.")
         for label, value in (("--epochs", self.epochs), ("--iterations", self.iterations_per_epoch),

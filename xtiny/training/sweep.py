@@ -94,6 +94,55 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
             "device": job["device"], "skipped_finished": skipped, **({"teacher": job["teacher"]} if kd else {})}
 
 
+def job_configurations(job: dict[str, Any]) -> list[str]:
+    """The configurations a job trains: ``job["configurations"]`` for a family run, else ``[job["configuration"]]``."""
+    return list(job.get("configurations") or [job["configuration"]])
+
+
+def train_family_job(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train a job's configurations as one family run (:func:`xtiny.training.family_run.train_family`; a single
+    configuration or a KD student trains alone with :func:`train_job`); one row per configuration, as
+    :func:`train_job` gives it. ``train_seconds`` and ``logged_seconds`` of a member are its share of the family's
+    time (by measured step time), so that a family's rows add up to its wall time."""
+    configurations = job_configurations(job)
+    if len(configurations) == 1 or job_kd(job):
+        return [train_job({**{k: v for k, v in job.items() if k != "configurations"}, "configuration": c})
+                for c in configurations]
+    from xtiny.training.family_nnunet import family_share_seconds
+    from xtiny.training.family_run import train_family
+    from xtiny.training.spec import TrainSpec
+
+    ensure_nnunet_env(quiet=True)
+    spec = TrainSpec(backend=job["backend"], epochs=job["epochs"], iterations_per_epoch=job["iterations_per_epoch"],
+                     val_iterations=job["val_iterations"], fold=job["fold"], device=job["device"],
+                     seed=job.get("seed", 0))
+    rows = []
+    for result in train_family(job["dataset"], configurations, spec, not_before=job_not_before(job)):
+        loaded = load_checkpoint(result.checkpoint)
+        share = family_share_seconds(result.fold_folder)
+        read_back = bool(result.extra.get("read_back"))
+        rows.append({"configuration": result.configuration, "trainer_name": result.trainer_name,
+                     "checkpoint": str(result.checkpoint), "params": count_checkpoint_parameters(loaded),
+                     "dice": result.validation_dice, "train_seconds": None if read_back else share,
+                     "logged_seconds": share if share is not None else logged_training_seconds(loaded),
+                     "device": job["device"], "skipped_finished": read_back, "family": configurations})
+    return rows
+
+
+def family_jobs(job: dict[str, Any], configurations: list[str], family_size: int | None) -> list[dict[str, Any]]:
+    """``configurations`` split into family runs of at most ``family_size`` networks (None: one run), in order."""
+    size = len(configurations) if not family_size else max(1, int(family_size))
+    return [{**job, "configurations": configurations[i:i + size]} for i in range(0, len(configurations), size)]
+
+
+def check_family_size(family_size: int | None) -> None:
+    """XTinyError (exit 2) for a ``--family-size`` that is not a whole number >= 1."""
+    if family_size is not None and (isinstance(family_size, bool) or int(family_size) != family_size
+                                    or family_size < 1):
+        raise XTinyError(f"--family-size must be a whole number >= 1 (got {family_size}).",
+                         fix="pass e.g. --family-size 4, or leave it out (one family run for all widths).")
+
+
 def observed_knee(rows: list[dict[str, Any]], tolerance: float = KNEE_TOLERANCE) -> str | None:
     """Smallest candidate (by parameters) whose Dice is within ``tolerance`` of the best Dice."""
     scored = [r for r in rows if r.get("dice") is not None]
@@ -120,13 +169,14 @@ def compare(rows: list[dict[str, Any]], probe_pick: str | None, knee: str | None
 
 
 def run_training_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
-    """Run :func:`train_job` over ``jobs`` here: in this process, or a local process pool when ``workers`` > 1."""
+    """Run :func:`train_family_job` over ``jobs`` here: in this process, or a local process pool when ``workers``
+    > 1; the rows of all jobs, in order."""
     if workers <= 1:
-        return [train_job(job) for job in jobs]
+        return [row for job in jobs for row in train_family_job(job)]
     import multiprocessing
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(train_job, jobs))
+        return [row for rows in pool.map(train_family_job, jobs) for row in rows]
 
 
 @dataclass
@@ -151,7 +201,7 @@ def training_executor(executor: str, workers: int, device: str,
         info = {"executor": "ray", "ray_address": setup.address or "local instance",
                 "cpus_per_job": setup.cpus_per_job, "gpus_per_job": setup.gpus_per_job,
                 "ray_nodes": [node_label(n) for n in setup.job_nodes]}
-        yield TrainingExecutor(lambda jobs: run_ray_jobs(setup, train_job, jobs), info)
+        yield TrainingExecutor(lambda jobs: run_ray_jobs(setup, train_family_job, jobs), info)
 
 
 def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -163,17 +213,20 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
               executor: str = "local", caps: list[int] | None = None, base_configuration: str = "2d",
               fold: int | str = 0, iterations_per_epoch: int | None = None, val_iterations: int | None = None,
               device: str = "cpu", include_base: bool = True,
-              ray_options: RayOptions | None = None) -> dict[str, Any]:
+              ray_options: RayOptions | None = None, family_size: int | None = None) -> dict[str, Any]:
     """Train the family of ``base_configuration`` (+ the base) with one budget; write sweep json + png.
 
     A job that failed (Ray: after its retry) is a row with ``"failed": True`` and its ``"error"``; its name is
-    listed under ``"failed"``. A rerun trains only the missing and failed candidates."""
+    listed under ``"failed"``. A rerun trains only the missing and failed candidates. The widths train as family
+    runs (:func:`train_family_job`) of at most ``family_size`` networks (None: as many runs as ``jobs``; 1: each
+    alone), one family run per job of the executor."""
     from xtiny.family import add_width_family
 
     ensure_nnunet_env(quiet=True)
     if backend not in BACKENDS:
         raise XTinyError(f"unknown backend '{backend}'.", fix=f"use one of {', '.join(BACKENDS)}.")
     trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend)  # a bad budget fails before any job
+    check_family_size(family_size)
     name = resolve_dataset_name(dataset)
     fold = parse_fold(fold)
     with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any write
@@ -181,9 +234,11 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
         if include_base and base_configuration not in configs:
             configs.insert(0, base_configuration)
         not_before = data_written_at(name, base_configuration)
-        job_list = [{"dataset": name, "configuration": c, "backend": backend, "fold": fold, "epochs": epochs,
-                     "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations,
-                     "device": device, "not_before": not_before} for c in configs]
+        job = {"dataset": name, "backend": backend, "fold": fold, "epochs": epochs,
+               "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations, "device": device,
+               "not_before": not_before}
+        size = family_size or -(-len(configs) // max(1, jobs))
+        job_list = family_jobs(job, configs, size)
         started = time.perf_counter()
         rows = sort_rows(runner.run(job_list))
     search = search_json_path(name, base_configuration)
@@ -194,6 +249,7 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
               "device": device, "knee_tolerance": KNEE_TOLERANCE, "candidates": rows,
               "comparison": compare(rows, probe_pick, knee), "search_json": str(search) if probe_pick else None,
               "failed": [r["configuration"] for r in rows if r.get("failed")], **runner.info,
+              "family_runs": [j["configurations"] for j in job_list],
               "wall_seconds": round(time.perf_counter() - started, 3)}
     path = sweep_json_path(name, base_configuration)
     atomic_write_json(path, result)
