@@ -103,9 +103,17 @@ def confirm_section(confirm: dict | None, confirm_json: Path | None, stages: dic
         f"<b>{html.escape(str(confirm.get('confirmed')))}</b> ({html.escape(str(confirm.get('stopped_because')))}). "
         f"Every training: {html.escape(str(confirm.get('trainer')))} (fold {html.escape(str(confirm.get('fold')))})"
         f"{taught}, tolerance {confirm.get('tolerance_points')} Dice points, at most {confirm.get('max_steps')} steps.")
+    runs = confirm.get("family_runs") or []
+    if runs:
+        joined = [c for c in confirm.get("also_train") or [] if c in confirm.get("trainings", {})]
+        section.paragraphs.append(
+            f"Trained as {len(runs)} family run{'s' if len(runs) > 1 else ''} (one batch stream each, the same "
+            f"iterations for every network): " + "; ".join(html.escape(" + ".join(r)) for r in runs)
+            + (f". {html.escape(', '.join(joined))} trained in the first one as the baseline, outside the decision."
+               if joined else "."))
     rows = [[s["pick"], s["wider"], _pct_or_na(s.get("dice_pick")), _pct_or_na(s.get("dice_wider")),
              _fmt(s.get("gap_points")), s["decision"]] for s in confirm.get("trail", [])]
-    section.tables.append((["pick", "wider", "Dice pick (%)", "Dice wider (%)", "gap (points)", "decision"],
+    section.tables.append((["width", "widest trained", "Dice width (%)", "Dice widest (%)", "gap (points)", "decision"],
                            rows, set()))
     full, how = _full_size_seconds(confirm, stages)
     extra = costs.get("extra_s")
