@@ -39,7 +39,11 @@ def _train(work: Path, results: str, dataset: str, configurations: list[str], se
     """One ``xtiny train`` process (a family run when several configurations), in its own results folder."""
     folder = work / results
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "nnUNet_results": str(folder), "nnUNet_n_proc_DA": os.environ.get("nnUNet_n_proc_DA", "0")}
+    env = {**os.environ, "nnUNet_results": str(folder)}
+    if args.device.startswith("cuda") and os.environ.get("XTINY_BENCH_DA") is None:
+        env.pop("nnUNet_n_proc_DA", None)  # nnU-Net's own augmentation workers on a GPU machine
+    elif args.device == "cpu":
+        env.setdefault("nnUNet_n_proc_DA", "0")
     cmd = [sys.executable, "-m", "xtiny", "train", "-d", dataset, "-c", ",".join(configurations),
            "--epochs", str(args.epochs), "--iterations", str(args.iterations), "--val-iterations",
            str(args.val_iterations), "--device", args.device, "--seed", str(seed)]

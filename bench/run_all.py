@@ -32,9 +32,16 @@ CPU_PLAN = [
     ("fast paths", ["bench_fast_paths.py"]),  # the timings tests must not assert; ~2 min
     ("probe speed", ["bench_probe_speed.py", "--k", "8"]),  # ~6 min (torch.compile included)
     ("stop rule", ["bench_stop_rule.py", "--budget", "small"]),  # 7 datasets, shares selection's data; ~15 min
+    # family runs vs solo runs: Dice equivalence (3 seeds) and wall times side by side; ~35 min on 2 cores
+    ("family runs", ["bench_family.py", "--datasets", "bus", "cardiac", "--seeds", "3", "--size", "96",
+                     "--epochs", "6", "--iterations", "20"]),
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
+    # first: what a family run costs on a GPU against its members' solo runs, and where a step's time goes per width
+    # (target: pick + 2 wider + full <= 1.3x the full net alone); 256 px, 2 x 250 iterations, 2 seeds, ~5 min
+    ("family runs", ["bench_family.py", "--datasets", "bus", "--seeds", "2", "--size", "256", "--cases", "60",
+                     "--epochs", "2", "--iterations", "250", "--val-iterations", "10", "--device", "cuda"]),
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1", "--device", "cuda"]),
     ("probe chunk size", ["bench_probe_chunks.py", "--device", "cuda", "--chunks", "1,2,4,8,16,32"]),
     ("probe speed", ["bench_probe_speed.py", "--k", "32", "--device", "cuda"]),  # TF32, batch-all, compile

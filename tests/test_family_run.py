@@ -182,7 +182,7 @@ def test_a_family_that_does_not_fit_exits_2_before_training(family_dataset: str,
     assert _files(nnunet_work / "results") == before
 
 
-def test_monai_family_run(family_dataset: str) -> None:
+def test_monai_family_members_are_usable_by_evaluate_and_export(family_dataset: str, tmp_path: Path) -> None:
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.training.family_run import train_family
     from xtiny.training.spec import TrainSpec
@@ -199,6 +199,12 @@ def test_monai_family_run(family_dataset: str) -> None:
         assert record["backend"] == "monai" and record["family"] == ["2d_xtiny4", "2d_xtiny8", "unext"]
     again = train_family(family_dataset, "2d_xtiny4,2d_xtiny8,unext", spec)
     assert all(r.extra["read_back"] for r in again)
+    trainer = "XTinyMonaiTrainer_2ep_2it_1val"
+    assert main(["evaluate", "-d", family_dataset, "-c", "2d_xtiny8", "unext", "--trainer", trainer,
+                 "--no-latency"]) == 0
+    assert main(["export", "-d", family_dataset, "-c", "2d_xtiny4", "--trainer", trainer, "--format", "onnx",
+                 "-o", str(tmp_path / "export")]) == 0
+    assert list((tmp_path / "export").rglob("*.onnx"))
 
 
 def test_checkpoint_journal_commits_all_or_completes_after_a_kill(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ def test_every_stage_ran_and_left_its_outputs(pipeline_run: dict) -> None:
     confirmed = stages["confirm"]["outputs"]["confirmed"]
     assert stages["train_pick"]["outputs"]["configuration"] == confirmed
     assert stages["train_pick"]["outputs"]["reused_finished"] is True  # the confirm stage trained it already
+    first_run = stages["confirm"]["outputs"]["family_runs"][0]  # the pick and its 2 wider widths, one batch stream
+    assert first_run[0] == stages["search"]["outputs"]["chosen"] and 2 <= len(first_run) <= 3
     assert Path(stages["train_pick"]["outputs"]["checkpoint_path"]).is_file()
     assert Path(stages["export"]["outputs"]["bundle_dir"], "manifest.json").is_file()
     assert Path(stages["report"]["outputs"]["report_path"]).is_file()
@@ -98,7 +100,8 @@ def test_distill_adds_the_teacher_and_the_distilled_pick(pipeline_run: dict, cap
     from xtiny.pipeline_stages import STAGES
 
     capsys.readouterr()
-    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS, "--distill", "--kd-alpha", "0.5"]) == 0
+    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS, "--distill", "--kd-alpha", "0.5",
+                 "--neighbours", "1"]) == 0
     out = capsys.readouterr().out
     for stage in ("validate", "plan", "search"):
         assert f"[{stage}] up to date, skipped" in out, stage
@@ -113,7 +116,7 @@ def test_distill_adds_the_teacher_and_the_distilled_pick(pipeline_run: dict, cap
     confirm = json.loads(Path(stages["confirm"]["outputs"]["confirm_json_path"]).read_text())
     assert confirm["teacher"]["checkpoint"] == teacher and confirm["teacher"]["configuration"] == "2d"
     assert (confirm["kd_alpha"], confirm["kd_temperature"]) == (0.5, RunOptions(dataset="").kd_temperature)
-    assert "KD_a0p5_T" in confirm["trainer"] and len(confirm["trainings"]) == 2
+    assert "KD_a0p5_T" in confirm["trainer"] and len(confirm["trainings"]) in (2, 3)  # 1 neighbour, 1 step
     assert all(row["trainer_name"] == confirm["trainer"] and row["teacher"] == teacher
                for row in confirm["trainings"].values())
     kd = stages["train_pick_kd"]["outputs"]
@@ -127,7 +130,7 @@ def test_distill_adds_the_teacher_and_the_distilled_pick(pipeline_run: dict, cap
     confirm_stage = next(s for s in STAGES if s.name == "confirm")
     context = {name: state.outputs(name) for name in stages}
     options = RunOptions(dataset=pipeline_run["name"], k=4, seeds=1, epochs=1, iterations_per_epoch=5,
-                         val_iterations=1, confirm_max_steps=1, distill=True, kd_alpha=0.5)
+                         val_iterations=1, confirm_max_steps=1, confirm_neighbours=1, distill=True, kd_alpha=0.5)
     assert state.stage_key(confirm_stage, options, context) == stages["confirm"]["key"]
     options.kd_temperature += 1
     assert state.stage_key(confirm_stage, options, context) != stages["confirm"]["key"]
@@ -156,9 +159,11 @@ def test_edited_raw_label_reruns_plan_search_and_everything_after(pipeline_run: 
     label[:8, :8] = 1 - (label[:8, :8] > 0)  # flip a corner of the mask
     Image.fromarray(label.astype(np.uint8)).save(label_path)
     capsys.readouterr()
-    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS]) == 0
+    run_args = [*RUN_ARGS, "--with-baseline"]  # the baseline joins confirm's first family run (equal budgets)
+    assert main(["run", "-d", pipeline_run["name"], *run_args]) == 0
     out = capsys.readouterr().out
-    for stage in ("validate", "plan", "search", "confirm", "train_pick", "evaluate", "export", "report"):
+    for stage in ("validate", "plan", "search", "confirm", "train_pick", "train_baseline", "evaluate", "export",
+                  "report"):
         assert f"[{stage}] running" in out, stage
     assert "read back (finished earlier)" not in out  # trainings older than the new data are redone
     after = json.loads(pipeline_run["state_path"].read_text())["stages"]
@@ -166,5 +171,9 @@ def test_edited_raw_label_reruns_plan_search_and_everything_after(pipeline_run: 
     assert after["plan"]["outputs"]["replanned"] is True
     assert after["search"]["key"] != before["search"]["key"]  # the new search's inputs differ
     assert after["search"]["key"]["upstream"]["plan"] != before["search"]["key"]["upstream"]["plan"]
-    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS]) == 0
+    assert after["confirm"]["outputs"]["family_runs"][0][-1] == "2d"  # the pick, its wider widths, the baseline
+    assert after["train_baseline"]["outputs"]["reused_finished"] is True  # trained in confirm's family run
+    html = Path(after["report"]["outputs"]["report_path"]).read_text()
+    assert "trained in the first one as the baseline" in html
+    assert main(["run", "-d", pipeline_run["name"], *run_args]) == 0
     assert "running" not in capsys.readouterr().out  # and nothing more once it has caught up

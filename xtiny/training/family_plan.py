@@ -145,4 +145,8 @@ def check_family_memory(plan: FamilyPlan, device) -> dict:
         raise XTinyError(f"the family {plan.label} needs about {total / gib:.1f} GiB on {device.type} to train, but "
                          f"{free / gib:.1f} GiB are free.",
                          fix="train fewer networks per run (e.g. the widest alone), or free memory.")
+    from xtiny.console import say
+
+    say(f"[family] {len(per_member)} networks ({plan.label}): about {total / gib:.2f} GiB to train together on "
+        f"{device.type}, {free / gib:.1f} GiB free")
     return {"estimated_bytes": per_member, "estimated_total_bytes": total, "free_bytes": free}
