@@ -209,8 +209,23 @@ def _middle(volume: np.ndarray) -> np.ndarray:
     return np.asarray(volume[volume.shape[0] // 2])
 
 
+def export_checks_table(section: Section, export_dir: Path) -> None:
+    """The export's checks (``export_report.json``): each model file against the PyTorch network, and the rule."""
+    from xtiny.export.fidelity import CHECK_HEADER, check_rows
+
+    checks = (load_json_if_present(export_dir / "export_report.json") or {}).get("metrics", {}).get("checks")
+    if not checks:
+        return
+    section.paragraphs.append(f"Export checks of <code>{html.escape(str(export_dir))}</code> against the PyTorch "
+                              f"network on {html.escape(str(checks.get('inputs', '')))}. Rule: "
+                              f"{html.escape(str(checks.get('rule', '')))}.")
+    section.tables.append((CHECK_HEADER, check_rows(checks), set()))
+
+
 def _edge_section(export_dirs: list[Path]) -> Section:
     section = Section("Edge bundle")
+    for export_dir in export_dirs:
+        export_checks_table(section, export_dir)
     manifests = [d / "edge" / "manifest.json" for d in export_dirs if (d / "edge" / "manifest.json").is_file()]
     if not manifests:
         section.missing = "no edge bundle yet: run `xtiny export`."
