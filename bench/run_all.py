@@ -32,6 +32,8 @@ CPU_PLAN = [
     ("fast paths", ["bench_fast_paths.py"]),  # the timings tests must not assert; ~2 min
     ("probe speed", ["bench_probe_speed.py", "--k", "8"]),  # ~6 min (torch.compile included)
     ("stop rule", ["bench_stop_rule.py", "--budget", "small"]),  # 7 datasets, shares selection's data; ~15 min
+    # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32); ~6 min
+    ("mni demo", ["bench_mni_demo.py", "--minutes", "4", "--no-baseline"]),
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
