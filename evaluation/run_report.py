@@ -217,8 +217,23 @@ def _middle(volume: np.ndarray) -> np.ndarray:
     return np.asarray(volume[volume.shape[0] // 2])
 
 
+def export_checks_table(section: Section, export_dir: Path) -> None:
+    """The export's checks (``export_report.json``): each model file against the PyTorch network, and the rule."""
+    from xtiny.export.fidelity import CHECK_HEADER, check_rows
+
+    checks = (load_json_if_present(export_dir / "export_report.json") or {}).get("metrics", {}).get("checks")
+    if not checks:
+        return
+    section.paragraphs.append(f"Export checks of <code>{html.escape(str(export_dir))}</code> against the PyTorch "
+                              f"network on {html.escape(str(checks.get('inputs', '')))}. Rule: "
+                              f"{html.escape(str(checks.get('rule', '')))}.")
+    section.tables.append((CHECK_HEADER, check_rows(checks), set()))
+
+
 def _edge_section(export_dirs: list[Path]) -> Section:
     section = Section("Edge bundle")
+    for export_dir in export_dirs:
+        export_checks_table(section, export_dir)
     manifests = [d / "edge" / "manifest.json" for d in export_dirs if (d / "edge" / "manifest.json").is_file()]
     if not manifests:
         section.missing = "no edge bundle yet: run `xtiny export`."
@@ -240,14 +255,33 @@ def _edge_section(export_dirs: list[Path]) -> Section:
     return section
 
 
+def failure_section(failure: dict | None) -> list[Section]:
+    """The report's first section when the run stopped at a failed stage: which, its error, the fix; else none."""
+    if not failure:
+        return []
+    stage = html.escape(str(failure.get("stage")))
+    section = Section(f"Run stopped: stage {failure.get('stage')} failed")
+    section.missing = (f"The stage '{failure.get('stage')}' failed after {failure.get('seconds', 0):.0f} s; this report "
+                       "shows the stages that finished before it. Fix the cause and rerun the same command: it redoes "
+                       f"{failure.get('stage')} and what follows it, the finished stages are skipped.")
+    section.paragraphs.append(f"<b>Error ({stage}):</b> {html.escape(str(failure.get('error')))}")
+    if failure.get("fix"):
+        section.paragraphs.append(f"<b>Fix:</b> {html.escape(str(failure['fix']))}")
+    if failure.get("log"):
+        section.paragraphs.append(f"Library output of the stage: <code>{html.escape(str(failure['log']))}</code>")
+    return [section]
+
+
 @dataclass
 class ReportInputs:
-    """The files a report shows: the width search result, the evaluation summary and the export folders."""
+    """The files a report shows: the width search result, the evaluation summary and the export folders; and the
+    stage that failed, if the run stopped at one."""
 
     search_json: Path | None = None
     summary_json: Path | None = None
     export_dirs: list[Path] = field(default_factory=list)
     confirm_json: Path | None = None
+    failure: dict | None = None  # run.json's "failed": the stage that failed, its error and fix
 
 
 def recorded_report_inputs(dataset_name: str) -> ReportInputs:
@@ -256,7 +290,8 @@ def recorded_report_inputs(dataset_name: str) -> ReportInputs:
     from xtiny.artifacts import evaluation_dir, xtiny_dir
 
     root = xtiny_dir(dataset_name)
-    stages = (load_json_if_present(root / "run.json") or {}).get("stages", {})
+    run_state = load_json_if_present(root / "run.json") or {}
+    stages = run_state.get("stages", {})
     if stages:
         def recorded(stage: str, key: str) -> Path | None:
             value = stages.get(stage, {}).get("outputs", {}).get(key)
@@ -264,7 +299,8 @@ def recorded_report_inputs(dataset_name: str) -> ReportInputs:
 
         export = recorded("export", "export_dir")
         return ReportInputs(recorded("search", "search_json_path"), recorded("evaluate", "summary_path"),
-                            [export] if export else [], recorded("confirm", "confirm_json_path"))
+                            [export] if export else [], recorded("confirm", "confirm_json_path"),
+                            run_state.get("failed"))
     searches = sorted(root.glob("search_*.json"), key=lambda p: p.stat().st_mtime)
     summaries = sorted(evaluation_dir(dataset_name).glob("summary_*.json"), key=lambda p: p.stat().st_mtime)
     confirm = searches[-1].with_name(searches[-1].name.replace("search_", "confirm_", 1)) if searches else None
@@ -295,7 +331,8 @@ def build_report(dataset_name: str, inputs: ReportInputs | None = None) -> Path:
     raw_dir = nnunet_dirs().raw / dataset_name
     search = load_json_if_present(inputs.search_json) if inputs.search_json else None
     search_png = inputs.search_json.with_suffix(".png") if inputs.search_json else root / "missing.png"
-    sections = [_dataset_section(dataset_name, raw_dir, fig_dir), _search_section(search, search_png)]
+    sections = [*failure_section(inputs.failure), _dataset_section(dataset_name, raw_dir, fig_dir),
+                _search_section(search, search_png)]
     run_state = load_json_if_present(root / "run.json") or {}
     confirm = load_json_if_present(inputs.confirm_json) if inputs.confirm_json else None
     sections.append(confirm_section(confirm, inputs.confirm_json, run_state.get("stages", {})))

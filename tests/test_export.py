@@ -25,7 +25,15 @@ def test_every_format_written_and_checked(exported):
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert all(d.dim_param for i, d in enumerate(dims) if i != 1)  # batch + spatial axes are dynamic
-    assert metrics["onnx_max_abs_diff"] <= 1e-4
+    checks = metrics["checks"]
+    assert checks["fp32"]["passed"] and checks["fp32"]["label_agreement"] >= 0.999
+    assert checks["fp32"]["max_abs_diff"] <= checks["fp32"]["allowed_abs_diff"]
+    assert checks["torchscript"]["passed"] and checks["torchscript"]["max_rel_diff"] < 1e-4
+    for variant in ("int8", "int8_qoperator"):  # recorded: labels vs torch and Dice vs fp32
+        assert 0 < checks[variant]["label_agreement"] <= 1 and checks[variant]["max_abs_diff"] > 0
+        assert checks[variant]["dice_drop_vs_fp32"] == pytest.approx(metrics["dice_fp32"] - metrics[f"dice_{variant}"])
+        assert checks[variant]["passed"] == (metrics[f"dice_{variant}"] >= metrics["dice_fp32"] - 0.01)
+    assert json.loads((out / "export_report.json").read_text())["metrics"]["checks"] == checks
     ops_qdq = {n.op_type for n in onnx.load(str(edge / "model.int8.onnx")).graph.node}
     ops_qop = {n.op_type for n in onnx.load(str(edge / "model.int8_qoperator.onnx")).graph.node}
     assert "QuantizeLinear" in ops_qdq and "QLinearConv" in ops_qop
@@ -39,6 +47,8 @@ def test_every_format_written_and_checked(exported):
     assert pre["normalization_schemes"] and pre["patch_size"] and pre["labels"]["background"] == 0
     card = (edge / "README.md").read_text()
     assert "Intended use" in card
+    assert "## Export checks" in card and f"| fp32 | {checks['fp32']['max_abs_diff']:.2e} |" in card
+    assert manifest["metrics"]["checks"] == checks
     speed = metrics["speed"]["rows"]
     assert {(r["engine"], r["format"]) for r in speed} >= {("ort", "fp32"), ("openvino", "fp32"), ("ort", "int8")}
     assert all(r["tile_ms"] > 0 and r["tiles_per_s"] > 0 for r in speed if r["format"] == "fp32")
@@ -178,3 +188,90 @@ def test_replace_tree_swaps_whole_folders_and_recovers(tmp_path):
     (dest).rename(tmp_path / ".edge.old")  # a crash between the two renames
     recover_tree(dest)
     assert (dest / "a").read_text() == "new"
+
+
+def _export_scaled_checkpoint(exported: dict, factor: float, out, **kwargs) -> dict:
+    """Export the trained checkpoint with its segmentation heads' weights and biases times ``factor`` (logits
+    ``factor`` times larger, as a longer-trained net's), saved next to it under another name, removed afterwards."""
+    import torch
+
+    from xtiny.export import export_model
+    from xtiny.nnunet.trained import find_trainer_folder
+
+    fold = find_trainer_folder(exported["dataset"], exported["configuration"], exported["trainer"]) / "fold_0"
+    checkpoint = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    checkpoint["network_weights"] = {k: v * factor if ".seg_layers." in k else v
+                                     for k, v in checkpoint["network_weights"].items()}
+    scaled = fold / "checkpoint_scaled.pth"
+    torch.save(checkpoint, scaled)
+    try:
+        return export_model(exported["dataset"], exported["configuration"], 0, output_dir=out,
+                            trainer=exported["trainer"], checkpoint_name=scaled.name, max_val_cases=1,
+                            calibration_patches=2, log=lambda *_: None, **kwargs)
+    finally:
+        scaled.unlink()
+
+
+def test_export_with_large_logits_passes(exported, tmp_path):
+    """fp32 kernels differ in absolute terms with the size of the logits; the check scales with it (issue #32)."""
+    report = _export_scaled_checkpoint(exported, 1000.0, tmp_path / "out", formats=["onnx", "torchscript"])
+    checks = report["metrics"]["checks"]
+    for name in ("fp32", "torchscript"):
+        assert checks[name]["passed"] and checks[name]["max_abs_logit"] > 1000, checks[name]
+        assert checks[name]["label_agreement"] >= 0.999 and checks[name]["max_rel_diff"] < 1e-5
+    assert checks["fp32"]["max_abs_diff"] > 1e-4  # what the former fixed bound refused: a few ulps of logits > 1000
+    assert (tmp_path / "out" / "edge" / "model.onnx").is_file()
+
+
+def test_export_that_changed_a_weight_is_refused(exported, tmp_path, monkeypatch, capsys):
+    """An ONNX file whose one weight tensor no longer matches the network is refused: exit 2, the file and the
+    numbers named, nothing written in place of the output."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    import xtiny.export.onnx_export
+    from xtiny.cli import main
+
+    real_export = xtiny.export.onnx_export.export_onnx
+
+    def export_then_change_a_weight(net, path, example):
+        written = real_export(net, path, example)
+        model = onnx.load(str(written))
+        weight = next(t for t in model.graph.initializer if len(t.dims) == 4)  # the first convolution's weights
+        values = numpy_helper.to_array(weight)
+        noise = np.random.default_rng(0).standard_normal(values.shape).astype(values.dtype)
+        weight.CopyFrom(numpy_helper.from_array(values + 0.05 * values.std() * noise, weight.name))
+        onnx.save(model, str(written))
+        return written
+
+    monkeypatch.setattr(xtiny.export.onnx_export, "export_onnx", export_then_change_a_weight)
+    out = tmp_path / "out"
+    code = main(["export", "-d", exported["dataset"], "-c", exported["configuration"], "--trainer", exported["trainer"],
+                 "-o", str(out), "--format", "onnx"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ONNX export" in err and "model.onnx does not compute what the network computes" in err
+    assert "max |diff|" in err and "relative" in err and "argmax labels agree on" in err and "Fix:" in err
+    assert not (out / "edge").exists() and not (out / "export_report.json").exists()
+
+
+def test_tolerance_scales_with_the_logits_and_labels_must_agree():
+    """The rule on plain arrays: rounding-sized differences pass at any logit size, a shift of a few percent of the
+    logits fails, and so do flipped labels within the logit tolerance."""
+    import numpy as np
+
+    from xtiny.export.fidelity import compare_logits
+
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    for scale in (1.0, 1e4):
+        ref = logits * scale
+        rounding = compare_logits([ref], [ref + ref * 1e-6 * rng.standard_normal(ref.shape).astype(np.float32)])
+        assert rounding.within_tolerance and rounding.max_rel_diff < 1e-5, rounding
+        shifted = compare_logits([ref], [ref + 0.05 * scale * rng.standard_normal(ref.shape).astype(np.float32)])
+        assert not shifted.within_tolerance and shifted.worst_ratio > 10, shifted
+    swapped = logits.copy()
+    swapped[0, :2, :4, :4] = logits[0, 1::-1, :4, :4]  # 16 voxels of two classes exchanged: labels flip
+    flipped = compare_logits([logits], [swapped], atol=10.0)  # logits within tolerance, labels not
+    assert flipped.worst_ratio <= 1 and flipped.label_agreement < 0.999 and not flipped.within_tolerance

@@ -92,6 +92,48 @@ def test_report_shows_what_the_run_recorded(pipeline_run: dict) -> None:
     assert "nnUNetv2_predict -i INPUT_FOLDER" in html and "-device cpu" in html
 
 
+def test_failed_late_stage_still_writes_the_report_and_the_rerun_redoes_only_it(
+        pipeline_run: dict, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    """The export fails (the trained checkpoint is corrupt when it reads it): exit 2, the report is written from the
+    finished stages with the failure at the top, the export is not recorded as done; once fixed, the rerun redoes the
+    export and the report only."""
+    import shutil
+
+    stages = pipeline_run["state"]["stages"]
+    checkpoint = Path(stages["train_pick"]["outputs"]["checkpoint_path"])
+    report = Path(stages["report"]["outputs"]["report_path"])
+    shutil.copy2(checkpoint, tmp_path / checkpoint.name)
+    shutil.rmtree(stages["export"]["outputs"]["export_dir"])  # so the export runs again
+    checkpoint.write_bytes(b"not a checkpoint any more")
+    capsys.readouterr()
+    try:
+        assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS]) == 2
+    finally:
+        shutil.copy2(tmp_path / checkpoint.name, checkpoint)
+    captured = capsys.readouterr()
+    finished = ("validate", "plan", "search", "confirm", "train_pick", "evaluate")
+    for stage in finished:
+        assert f"[{stage}] up to date, skipped" in captured.out, stage
+    assert "[export] failed after" in captured.out and f"[report] written after the failure: {report}" in captured.out
+    assert "cannot load checkpoint" in captured.err
+    state = json.loads(pipeline_run["state_path"].read_text())
+    assert list(state["stages"]) == list(finished)  # neither export nor the report recorded as done
+    assert state["failed"]["stage"] == "export" and "cannot load checkpoint" in state["failed"]["error"]
+    html = report.read_text()
+    assert html.index("Run stopped: stage export failed") < html.index("<h2>Dataset</h2>")
+    assert "cannot load checkpoint" in html and "<b>Fix:</b>" in html
+    assert "Pick: <b>" in html and "Extra training cost" in html  # the finished stages are in it
+
+    assert main(["run", "-d", pipeline_run["name"], *RUN_ARGS]) == 0
+    out = capsys.readouterr().out
+    for stage in finished:
+        assert f"[{stage}] up to date, skipped" in out, stage
+    assert "[export] running" in out and "[report] running" in out
+    state = json.loads(pipeline_run["state_path"].read_text())
+    assert "failed" not in state and list(state["stages"]) == [*finished, "export", "report"]
+    assert "Run stopped" not in report.read_text() and "Export checks of" in report.read_text()
+
+
 def test_distill_adds_the_teacher_and_the_distilled_pick(pipeline_run: dict, capsys: pytest.CaptureFixture) -> None:
     """``--distill`` on a finished run: the baseline (teacher) trains first, then confirm again with every candidate
     a KD student of it, the pick (read back or trained), the distilled pick (read back from confirm), evaluation,

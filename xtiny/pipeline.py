@@ -1,9 +1,13 @@
 """`xtiny run`: validate → plan & preprocess → search → train → evaluate → export → report.
 
-Each stage records its key and what it wrote in ``xtiny_dir/run.json``. Keys chain, as in make or DVC: a stage's
+Each stage records its key and what it wrote in ``xtiny_dir/run.json`` once it has finished. Keys chain, as in make or DVC: a stage's
 key holds its own inputs (options, and for ``validate`` the raw data's fingerprint) plus the digest of every
 stage it consumes (that stage's key and outputs). Change anything upstream and exactly the stages downstream of
 it rerun; change nothing and every stage is skipped (its outputs must still exist).
+
+A stage that fails is not recorded as done (its earlier record is dropped) and ``run.json`` keeps the failure under
+``"failed"``; the stages marked ``after_failure`` (the report) still run, unrecorded, from the stages that finished,
+and the error is raised again. The next run redoes the failed stage and what follows it.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Stage:
     upstream: tuple[str, ...] | Callable[[RunOptions], tuple[str, ...]] = ()
     enabled: Callable[[RunOptions], bool] = field(default=lambda opts: True)
     summary: Callable[[dict], str] | None = None
+    after_failure: bool = False  # also runs (unrecorded) after a failed stage, with ``context["failed"]``
 
     def upstream_of(self, opts: RunOptions) -> tuple[str, ...]:
         return self.upstream(opts) if callable(self.upstream) else self.upstream
@@ -110,6 +115,20 @@ class RunState:
         self.data["stages"][name] = {"key": key, "outputs": outputs, "seconds": round(seconds, 2)}
         self.save()
 
+    def forget(self, name: str) -> None:
+        """Drop a stage's record: the next run redoes it."""
+        self.data["stages"].pop(name, None)
+        self.save()
+
+    def record_failure(self, name: str, error: Exception, seconds: float, log_path: Path | None) -> dict:
+        """Drop the stage's record (it is not done) and keep what failed, the error and its fix under ``"failed"``."""
+        self.data["stages"].pop(name, None)
+        message = error.message if isinstance(error, XTinyError) else f"{type(error).__name__}: {error}"
+        self.data["failed"] = {"stage": name, "error": message, "fix": getattr(error, "fix", None),
+                               "seconds": round(seconds, 2), "log": str(log_path) if log_path else None}
+        self.save()
+        return self.data["failed"]
+
     def add_command(self, command: str) -> None:
         if command not in self.data["commands"]:
             self.data["commands"].append(command)
@@ -124,8 +143,11 @@ def _paths(outputs: dict) -> list[str]:
     return [v for k, v in outputs.items() if isinstance(v, str) and (k.endswith("_path") or k.endswith("_dir"))]
 
 
-def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], None] | None = None) -> dict:
-    """Run (or skip) every enabled stage in :func:`stage_order`; returns ``{stage: outputs}``.
+def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], None] | None = None, *,
+                 until: str | None = None) -> dict:
+    """Run (or skip) every enabled stage in :func:`stage_order` (through stage ``until`` only, when given); returns
+    ``{stage: outputs}``. When a stage fails, the ``after_failure`` stages after it run from what finished, and the
+    error is raised again (module docstring).
 
     Unless ``opts.verbose``, what nnU-Net and the other libraries print goes to ``xtiny_dir/logs/<stage>.log`` and
     the terminal shows one line when a stage starts and one when it ends (plus progress bars)."""
@@ -138,10 +160,13 @@ def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], Non
     opts.dataset = resolve_dataset_name(opts.dataset)
     logs = xtiny_dir(opts.dataset) / "logs"
     state = RunState(xtiny_dir(opts.dataset) / "run.json")
+    state.data.pop("failed", None)  # the failure of an earlier run is this run's to redo
     state.add_command(shlex.join(["xtiny", *sys.argv[1:]]) if sys.argv[1:] else "xtiny run")
     context: dict = {"state": state}
     results: dict = {}
-    for stage in stage_order(stages, opts):
+    order = stage_order(stages, opts)
+    names = [s.name for s in order]
+    for index, stage in enumerate(order[:names.index(until) + 1] if until in names else order):
         key = state.stage_key(stage, opts, context)
         if state.is_fresh(stage.name, key):
             log(f"[{stage.name}] up to date, skipped")
@@ -152,14 +177,38 @@ def run_pipeline(opts: RunOptions, stages: list[Stage], log: Callable[[str], Non
         context["previous_key"] = state.data["stages"].get(stage.name, {}).get("key")
         context["key"] = key
         started = time.perf_counter()
-        with quiet_output(log_path):
-            outputs = stage.run(opts, context)
+        try:
+            with quiet_output(log_path):
+                outputs = stage.run(opts, context)
+        except Exception as exc:
+            context["failed"] = state.record_failure(stage.name, exc, time.perf_counter() - started, log_path)
+            log(f"[{stage.name}] failed after {context['failed']['seconds']:.1f} s")
+            run_after_failure([s for s in order[index + 1:] if s.after_failure], opts, context, logs, log)
+            raise
         seconds = time.perf_counter() - started
         state.record(stage.name, key, outputs, seconds)
         results[stage.name] = context[stage.name] = outputs
         summary = stage.summary(outputs) if stage.summary else ""
         log(f"[{stage.name}] done in {seconds:.1f} s{': ' + summary if summary else ''}")
     return results
+
+
+def run_after_failure(stages: list[Stage], opts: RunOptions, context: dict, logs: Path, log: Callable[[str], None],
+                      ) -> None:
+    """Run ``stages`` (the report) from the stages that finished, ``context["failed"]`` saying what did not; never
+    recorded as done, and a failure of theirs only logged (the first error is the one raised)."""
+    from xtiny.console import quiet_output
+
+    for stage in stages:
+        context["state"].forget(stage.name)  # what it writes now is not the finished run's: redone by the next run
+        try:
+            with quiet_output(None if opts.verbose else logs / f"{stage.name}.log"):
+                outputs = stage.run(opts, context)
+        except Exception as exc:  # the stage's own failure must not hide the first one
+            log(f"[{stage.name}] could not run after the failure either: {exc}")
+            continue
+        summary = stage.summary(outputs) if stage.summary else ""
+        log(f"[{stage.name}] written after the failure{': ' + summary if summary else ''}")
 
 
 def stage_order(stages: list[Stage], opts: RunOptions) -> list[Stage]:

@@ -251,13 +251,14 @@ def _export(opts: RunOptions, ctx: dict) -> dict:
 
 
 def _report(opts: RunOptions, ctx: dict) -> dict:
-    """The report of exactly what this run produced (any base configuration)."""
+    """The report of exactly what this run produced (any base configuration); after a failed stage, of the stages
+    that finished, the failure at the top."""
     from xtiny.evaluation.run_report import ReportInputs, build_report
 
     inputs = ReportInputs(search_json=_recorded(ctx, "search", "search_json_path"),
                           summary_json=_recorded(ctx, "evaluate", "summary_path"),
                           export_dirs=[p for p in [_recorded(ctx, "export", "export_dir")] if p],
-                          confirm_json=_recorded(ctx, "confirm", "confirm_json_path"))
+                          confirm_json=_recorded(ctx, "confirm", "confirm_json_path"), failure=ctx.get("failed"))
     return {"report_path": str(build_report(opts.dataset, inputs))}
 
 
@@ -311,5 +312,6 @@ STAGES = [
     Stage("export", lambda o, c: {"formats": list(o.export_formats)}, _export, upstream=("train_pick",),
           summary=lambda out: f"{out.get('bundle_dir') or out.get('export_dir')}"),
     Stage("report", lambda o, c: {}, _report,
-          upstream=lambda o: ("validate", "search", *_pick_upstream(o), *_trained_stages(o), "evaluate", "export")),
+          upstream=lambda o: ("validate", "search", *_pick_upstream(o), *_trained_stages(o), "evaluate", "export"),
+          summary=lambda out: out["report_path"], after_failure=True),
 ]

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RunOptions(dataset=folder.name, k=p["k"], seeds=p["seeds"], epochs=1, iterations_per_epoch=p["iterations"],
                       val_iterations=p["val_iterations"], with_baseline=not args.no_baseline, num_processes=2,
                       confirm_max_steps=1, confirm_neighbours=1, verbose=args.verbose)
-    first = run_pipeline(opts, [s for s in STAGES if s.name in ("validate", "plan", "search")])
+    first = run_pipeline(opts, STAGES, until="search")  # a failure here still writes the report
     search = read_json(first["search"]["search_json_path"], "search result")
     pick = search["chosen"]
     nets = [n for n in (pick, _wider(search, pick), None if args.no_baseline else "2d") if n]

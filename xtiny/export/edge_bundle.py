@@ -83,6 +83,24 @@ batch size in brackets; `xtiny predict --engine auto` picks the faster engine on
 """
 
 
+def checks_section(checks: dict | None) -> str:
+    """The model card's export checks: each model against the PyTorch network (``xtiny.export.fidelity``)."""
+    if not checks:
+        return ""
+    from xtiny.export.fidelity import CHECK_HEADER, check_rows
+
+    lines = ["| " + " | ".join(CHECK_HEADER) + " |", "|" + "---|" * len(CHECK_HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in check_rows(checks)]
+    table = "\n".join(lines)
+    return f"""
+## Export checks
+Each model file against the PyTorch network on {checks.get('inputs', 'real patches')}; max rel diff is max |diff| over
+the largest logit. Rule: {checks.get('rule', '')}.
+
+{table}
+"""
+
+
 def mirroring_section(metrics: dict) -> str:
     """What mirroring (test-time augmentation) buys on the held-out cases, or nothing if not measured."""
     if "mirroring_dice_gain" not in metrics:
@@ -123,7 +141,7 @@ XTiny edge bundle exported from nnU-Net trainer `{model.trainer_name}`
 
 Recommended model on the export machine: **`{rec}`** (smallest latency among the formats whose validation Dice
 is within 1 point of fp32; see `latency_ms_*` above).
-{speed_section(metrics.get("speed"))}{mirroring_section(metrics)}
+{checks_section(metrics.get("checks"))}{speed_section(metrics.get("speed"))}{mirroring_section(metrics)}
 ## Intended use
 Research and edge deployment experiments: segmentation of images acquired like the training data, with the
 same channels and file format. Run with `xtiny predict BUNDLE -i IN -o OUT` (numpy + onnxruntime; OpenVINO too

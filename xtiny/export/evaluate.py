@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from xtiny.edge.sliding import sliding_window_logits
+from xtiny.export.fidelity import MAX_DICE_DROP
 from xtiny.export.onnx_export import INPUT_NAME
 
 
@@ -88,8 +89,8 @@ def latency_ms(path: str | Path, example: np.ndarray, *, threads: int = 1, repea
     return float(np.median(times))
 
 
-def recommend(metrics: dict, models: dict[str, str], max_dice_drop: float = 0.01) -> str:
-    """The fastest model whose validation Dice is within ``max_dice_drop`` of fp32."""
+def recommend(metrics: dict, models: dict[str, str], max_dice_drop: float = MAX_DICE_DROP) -> str:
+    """The fastest model whose validation Dice is within ``max_dice_drop`` of fp32 (INT8's Dice check)."""
     base = metrics.get("dice_fp32")
     best, best_ms = "fp32", metrics.get("latency_ms_fp32", float("inf"))
     for name in models:

@@ -1,4 +1,5 @@
-"""ONNX fp32 and TorchScript export of an nnU-Net network, checked against torch on real inputs."""
+"""ONNX fp32 and TorchScript export of an nnU-Net network, and the logits of each (checked by
+:mod:`xtiny.export.fidelity`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
-from xtiny.errors import XTinyError
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -46,36 +45,36 @@ def export_onnx(net, path: str | Path, example: np.ndarray) -> Path:
     return path
 
 
-def onnx_max_abs_diff(net, onnx_path: str | Path, inputs: list[np.ndarray]) -> float:
-    """Largest |torch - onnxruntime| logit difference over ``inputs``."""
-    import onnxruntime
+def torch_logits(net, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The network's (or a loaded TorchScript module's) logits for each of ``inputs``."""
     import torch
 
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    worst = 0.0
     with torch.no_grad():
-        for x in inputs:
-            ref = net(torch.from_numpy(x)).numpy()
-            got = session.run(None, {INPUT_NAME: x})[0]
-            if ref.shape != got.shape:
-                raise XTinyError(f"ONNX output shape {got.shape} differs from torch {ref.shape}.")
-            worst = max(worst, float(np.abs(ref - got).max()))
-    return worst
+        return [net(torch.from_numpy(x)).numpy() for x in inputs]
+
+
+def onnx_logits(onnx_path: str | Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """onnxruntime's (CPU) logits of the model file for each of ``inputs``."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    return [session.run(None, {INPUT_NAME: x})[0] for x in inputs]
 
 
 def export_torchscript(net, path: str | Path, example: np.ndarray) -> Path:
-    """``torch.jit.trace`` of the network, saved to ``path``, reloaded and compared once."""
+    """``torch.jit.trace`` of the network, saved to ``path`` (checked by the caller, reloaded from the file)."""
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    x = torch.from_numpy(example)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(net, (x,), check_trace=False)
-        traced.save(str(path))
-        again = torch.jit.load(str(path))
-        diff = float((again(x) - net(x)).abs().max())
-    if diff > 1e-4:
-        raise XTinyError(f"TorchScript export {path} differs from the network (max |diff| {diff:.2e}).")
+        torch.jit.trace(net, (torch.from_numpy(example),), check_trace=False).save(str(path))
     return path
+
+
+def load_torchscript(path: str | Path):
+    """The saved TorchScript module, on the CPU."""
+    import torch
+
+    return torch.jit.load(str(path), map_location="cpu")
