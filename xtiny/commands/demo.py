@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=None,
                         help="wall-clock target after install (default 9, --quick 4)")
     parser.add_argument("--no-baseline", action="store_true", help="skip training the full nnU-Net 2d")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="time the nets again and make a new plan (a rerun reuses the recorded plan, so the same "
+                             "command skips every finished stage; another --minutes also makes a new plan)")
     parser.add_argument("--verbose", action="store_true", help="show everything nnU-Net prints")
 
 
@@ -55,7 +58,8 @@ def _wider(search: dict, pick: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from xtiny.atomic import read_json
+    from xtiny.artifacts import xtiny_dir
+    from xtiny.atomic import atomic_write_json, read_json
     from xtiny.console import say
     from xtiny.pipeline import RunOptions, run_pipeline
     from xtiny.pipeline_stages import STAGES
@@ -76,13 +80,24 @@ def run(args: argparse.Namespace) -> int:
     search = read_json(first["search"]["search_json_path"], "search result")
     pick = search["chosen"]
     nets = [n for n in (pick, _wider(search, pick), None if args.no_baseline else "2d") if n]
-    say(f"[demo] timing 5 training iterations of {', '.join(nets)} on this machine...")
-    per_iteration = {n: seconds_per_iteration(folder.name, n) for n in nets}
-    elapsed = time.perf_counter() - started
+    plan_key = {"profile": profile, "minutes": minutes, "pick": pick, "nets": nets,
+                "iterations": p["iterations"]}
+    plan_path = xtiny_dir(folder.name) / "demo_plan.json"
+    recorded = read_json(plan_path, "demo plan") if plan_path.is_file() else None
+    if recorded is not None and recorded.get("key") == plan_key and not args.recalibrate:
+        per_iteration, opts.epochs, elapsed = recorded["per_iteration"], recorded["epochs"], recorded["elapsed"]
+        say(f"[demo] reusing the plan recorded in {plan_path} (--recalibrate times the nets again)")
+    else:
+        say(f"[demo] timing 5 training iterations of {', '.join(nets)} on this machine...")
+        per_iteration = {n: seconds_per_iteration(folder.name, n) for n in nets}
+        elapsed = time.perf_counter() - started
+        reserve = RESERVE_SECONDS + 40 * per_iteration.get("2d", per_iteration[pick])
+        budget = minutes * 60 - elapsed - reserve - START_SECONDS * len(nets)
+        iterations = max(2 * p["iterations"], int(budget / sum(per_iteration.values())))
+        opts.epochs = max(2, iterations // p["iterations"])
+        atomic_write_json(plan_path, {"key": plan_key, "per_iteration": per_iteration, "epochs": opts.epochs,
+                                      "elapsed": round(elapsed, 2)})
     reserve = RESERVE_SECONDS + 40 * per_iteration.get("2d", per_iteration[pick])
-    budget = minutes * 60 - elapsed - reserve - START_SECONDS * len(nets)
-    iterations = max(2 * p["iterations"], int(budget / sum(per_iteration.values())))
-    opts.epochs = max(2, iterations // p["iterations"])
     total = opts.epochs * p["iterations"]
     say(f"[demo] plan: every net trains {opts.epochs} epochs x {p['iterations']} iterations = {total} iterations "
         "(equal iterations), together in one family run (one batch stream) in the confirm stage")
