@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from xtiny.errors import XTinyError
+from xtiny.nnunet.width_names import width_label
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,11 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def display_name(name: str) -> str:
-    """Human name for tables: ``cmunext_s`` → ``CMUNeXt-S``; ``2d`` → ``nnU-Net 2d``; ``2d_xtiny8`` → ``XTiny C=8``."""
+    """Human name for tables: ``cmunext_s`` → ``CMUNeXt-S``; ``2d`` → ``nnU-Net 2d``; a width candidate
+    (``2d_xtiny8``, ``3d_fullres_xtiny8``) → :func:`xtiny.nnunet.width_names.width_label`."""
     if is_baseline(name):
         return get_spec(name).display
-    if name.startswith("2d_xtiny"):
-        return f"XTiny C={name[len('2d_xtiny'):]}"
-    return f"nnU-Net {name}"
+    return width_label(name) or f"nnU-Net {name}"
 
 
 def build_model(name: str, in_channels: int, num_classes: int, *, dataset: str | None = None,

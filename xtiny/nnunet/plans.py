@@ -11,6 +11,7 @@ from pathlib import Path
 from xtiny.atomic import read_json
 from xtiny.errors import XTinyError
 from xtiny.nnunet.names import dataset_id_of
+from xtiny.nnunet.width_names import is_width_configuration
 from xtiny.paths import nnunet_dirs
 
 PLANS_IDENTIFIER = "nnUNetPlans"
@@ -49,7 +50,7 @@ def require_configuration(plans: dict, configuration: str, path: Path | str) -> 
     if configuration in configs:
         return
     dataset_name = str(plans.get("dataset_name", Path(path).parent.name))
-    if "_xtiny" in configuration:
+    if is_width_configuration(configuration):
         fix = f"run `xtiny search -d {dataset_name}` (it writes the xtiny configurations) or pick an existing one."
     else:
         fix = f"run `{planning_command(dataset_name, configuration)}` or pick an existing configuration."

@@ -17,6 +17,7 @@ from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, load_plans, planning_command, plans_path
 from xtiny.nnunet.splits import parse_fold
 from xtiny.nnunet.trained import model_folder, read_validation_dice
+from xtiny.nnunet.width_names import base_of
 from xtiny.paths import ensure_nnunet_env
 from xtiny.training.distill import (
     KD_DEFAULT_ALPHA,
@@ -43,7 +44,7 @@ def check_trainable(dataset_name: str, configuration: str, plans_identifier: str
     plans = load_plans(dataset_name, configuration, plans_identifier)
     if not is_preprocessed(dataset_name, configuration, plans_identifier):
         raise XTinyError(f"configuration '{configuration}' of {dataset_name} has no preprocessed data.",
-                         fix=f"run `{planning_command(dataset_name, configuration.split('_xtiny')[0])}` first.")
+                         fix=f"run `{planning_command(dataset_name, base_of(configuration))}` first.")
     return plans
 
 
