@@ -58,11 +58,16 @@ def require_configuration(plans: dict, configuration: str, path: Path | str) -> 
                      f"(available: {', '.join(configs) or 'none'}).", fix=fix)
 
 
-def configuration_manager(plans: dict, configuration: str):
-    """nnU-Net's ``ConfigurationManager`` for ``configuration`` (inheritance resolved by nnU-Net)."""
+def plans_manager(plans: dict):
+    """nnU-Net's ``PlansManager`` of a plans dict (configurations, label manager, intensity properties)."""
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    return PlansManager(plans).get_configuration(configuration)
+    return PlansManager(plans)
+
+
+def configuration_manager(plans: dict, configuration: str):
+    """nnU-Net's ``ConfigurationManager`` for ``configuration`` (inheritance resolved by nnU-Net)."""
+    return plans_manager(plans).get_configuration(configuration)
 
 
 def configuration_dict(plans: dict, configuration: str) -> dict:
