@@ -160,8 +160,7 @@ def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds:
     started = time.perf_counter()
     ensure_nnunet_env(quiet=True)
     name = resolve_dataset_name(dataset)
-    if rule not in RULES:
-        raise XTinyError(f"unknown knee rule '{rule}'.", fix=f"use one of: {', '.join(RULES)}.")
+    RULES.get(rule)  # XTinyError naming the rules
     extra = [p for p in dict.fromkeys(proxies) if p != "jacobian"]
     unknown = [p for p in extra if p not in PROXIES]
     if unknown:
