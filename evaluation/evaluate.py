@@ -42,7 +42,9 @@ def predict_cases(model: ModelFolder, cases: Sequence[str], raw_dir: Path, ds: d
     """Predict ``cases`` with nnU-Net's predictor; returns the network (for cost) and the output folder."""
     from xtiny.devices import resolve_device
     from xtiny.nnunet.predictor import trained_predictor
+    from xtiny.training import register_trainers
 
+    register_trainers()  # nnU-Net's predictor looks the model's trainer class up by name
     predictor = trained_predictor(model.training_dir, model.fold, model.checkpoint.name, resolve_device(device),
                                   use_mirroring=use_mirroring)
     ending = ds["file_ending"]
