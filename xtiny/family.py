@@ -52,12 +52,6 @@ def candidate_configuration(plans: dict, base_configuration: str, cap: int) -> d
     return {"inherits_from": base_configuration, "architecture": arch}
 
 
-def base_features(dataset_name: str, base_configuration: str = "2d") -> list[int]:
-    """``features_per_stage`` of the base configuration."""
-    plans = load_plans(dataset_name, base_configuration)
-    return list(configuration_dict(plans, base_configuration)["architecture"]["arch_kwargs"]["features_per_stage"])
-
-
 def add_width_family(dataset_name: str, base_configuration: str = "2d", caps: list[int] | None = None) -> list[str]:
     """Write the ``{base}_xtiny{C}`` configurations into ``nnUNetPlans.json``; return their names, widest first.
 

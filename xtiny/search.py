@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -465,6 +464,3 @@ def format_table(result: dict) -> str:
                      + ", ".join(f"{p} -> {pick}" for p, pick in result["picks_by_proxy"].items()))
     return "\n".join(lines)
 
-
-def dumps(result: dict) -> str:
-    return json.dumps(result, indent=2)
