@@ -47,6 +47,7 @@ def main() -> int:
     from xtiny.export.pipeline import export_model
     from xtiny.family import add_width_family
     from xtiny.nnunet.splits import fold_split
+    from xtiny.nnunet.width_names import width_configuration_name
     from xtiny.paths import nnunet_dirs
     from xtiny.training.trainer_classes import budget_trainer_name
 
@@ -65,7 +66,7 @@ def main() -> int:
         for case in val_ids:
             shutil.copy(nnunet_dirs().raw / name / "imagesTr" / f"{case}_0000.png", inputs)
         for cap in args.caps:
-            config = f"2d_xtiny{cap}"
+            config = width_configuration_name("2d", cap)
             trained_with_monai(work, name, config, args.epochs, args.iterations)
             out = Path(tmp) / config
             export_model(name, config, 0, formats=["onnx", "bundle"], output_dir=out / "export", trainer=trainer,

@@ -37,6 +37,7 @@ def main() -> int:
     from xtiny.export.quantize import quantize_int8
     from xtiny.family import add_width_family
     from xtiny.nnunet.trained import load_trained_model
+    from xtiny.nnunet.width_names import width_configuration_name
     from xtiny.training.trainer_classes import budget_trainer_name
 
     load_start, started = load_average(), time.perf_counter()
@@ -47,7 +48,7 @@ def main() -> int:
     trainer = budget_trainer_name(args.epochs, args.iterations, 0, backend="monai")
     rows, details = [], {}
     for cap in args.caps:
-        config = f"2d_xtiny{cap}"
+        config = width_configuration_name("2d", cap)
         trained_with_monai(work, name, config, args.epochs, args.iterations)
         report = export_model(name, config, 0, formats=["onnx", "int8"], output_dir=work / "int8" / config,
                               trainer=trainer, max_val_cases=args.val_cases, log=lambda *_: None)

@@ -72,6 +72,7 @@ def main() -> int:
     from xtiny.meta_pass import meta_profile
     from xtiny.nnunet.networks import build_planned_network
     from xtiny.nnunet.plans import load_plans
+    from xtiny.nnunet.width_names import width_configuration_name
     from xtiny.sensitivity.inputs import load_probe_inputs
     from xtiny.sensitivity.probe import (
         chunk_size_for,
@@ -83,7 +84,7 @@ def main() -> int:
     device = resolve_device(args.device)
     name = synthetic_dataset(Path(args.work), "bus", 990, max(args.k, 60), args.size)
     add_width_family(name, "2d")
-    candidate = f"2d_xtiny{args.cap}"
+    candidate = width_configuration_name("2d", args.cap)
     images = load_probe_inputs(name, "2d", args.k).images
     built = build_planned_network(name, candidate, deep_supervision=False, seed=0)  # as nnU-Net builds it
     net = swap_instance_norms(copy.deepcopy(built))  # as the search probes it

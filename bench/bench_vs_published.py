@@ -137,7 +137,7 @@ def ours_command(args) -> list[str]:
 
 def published_pick(log: Path, out_dir: Path) -> dict:
     """The published pick (its ``XTinyU-Net: <config>`` line) and its per-candidate rows from the CSV it wrote."""
-    from xtiny.family import candidate_name
+    from xtiny.nnunet.width_names import width_configuration_name
 
     found = re.findall(r"^XTinyU-Net: (\S+)\s*$", log.read_text(errors="replace"), re.M)
     match = CANDIDATE.fullmatch(found[-1]) if found else None
@@ -147,7 +147,7 @@ def published_pick(log: Path, out_dir: Path) -> dict:
             rows += [{"name": r["cfg"], "params": int(r["params"]), "score": float(r["jacobian"])}
                      for r in csv.DictReader(f) if CANDIDATE.fullmatch(r["cfg"])]
     return {"pick": found[-1] if found else None, "cap": int(match.group(1)) if match else None,
-            "as_ours": candidate_name("2d", int(match.group(1))) if match else None, "candidates": rows}
+            "as_ours": width_configuration_name("2d", int(match.group(1))) if match else None, "candidates": rows}
 
 
 def _side(label: str, cmd: list[str], env: dict, work: Path) -> dict:

@@ -71,11 +71,11 @@ def write_dataset_json(folder: Path, *, channel_names: dict[str, str], labels: d
                        file_ending: str, regions_class_order: tuple[int, ...] | None = None,
                        **extra: Any) -> Path:
     """Write ``dataset.json`` with nnU-Net's own :func:`generate_dataset_json` (plus ``extra`` keys)."""
-    from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+    from xtiny.nnunet.raw_format import generate_raw_dataset_json
 
-    generate_dataset_json(str(folder), channel_names=channel_names, labels=labels, num_training_cases=num_training,
-                          file_ending=file_ending, regions_class_order=regions_class_order, **extra)
-    return folder / "dataset.json"
+    return generate_raw_dataset_json(folder, channel_names=channel_names, labels=labels,
+                                     num_training_cases=num_training, file_ending=file_ending,
+                                     regions_class_order=regions_class_order, **extra)
 
 
 def existing_with_id(raw_dir: Path, dataset_id: int) -> list[Path]:

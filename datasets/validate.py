@@ -99,7 +99,7 @@ def _load_json(report: ValidationReport) -> dict[str, Any] | None:
 
 
 def _expected_labels(report: ValidationReport, meta: dict[str, Any]) -> list[int] | None:
-    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+    from xtiny.nnunet.raw_format import label_manager
 
     path = report.folder / "dataset.json"
     labels = meta["labels"]
@@ -108,7 +108,7 @@ def _expected_labels(report: ValidationReport, meta: dict[str, Any]) -> list[int
                    'add "background": 0 to labels.')
         return None
     try:
-        manager = LabelManager(labels, regions_class_order=meta.get("regions_class_order"))
+        manager = label_manager(labels, meta.get("regions_class_order"))
     except Exception as exc:  # nnU-Net raises AssertionError/TypeError on malformed label specs
         report.add(path, f"labels are malformed for nnU-Net ({exc}).", "see nnU-Net's dataset_format.md.")
         return None
@@ -286,10 +286,10 @@ def validate_dataset(path: str | Path, *, max_cases: int | None = None) -> Valid
     if expected is None:
         return report
     report.labels = expected
-    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
+    from xtiny.nnunet.raw_format import image_reader
 
     try:
-        reader = determine_reader_writer_from_dataset_json(meta, None, verbose=False)()
+        reader = image_reader(meta)
     except Exception as exc:  # nnU-Net raises RuntimeError when no reader fits
         report.add(folder / "dataset.json", f"no nnU-Net reader supports file_ending '{ending}' ({exc}).",
                    "use .nii.gz for 3D and .png for 2D data.")

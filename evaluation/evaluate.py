@@ -40,16 +40,13 @@ def _labels(ds: dict) -> list[int]:
 def predict_cases(model: ModelFolder, cases: Sequence[str], raw_dir: Path, ds: dict, out_dir: Path, *,
                   device: str = "cpu", use_mirroring: bool = False):
     """Predict ``cases`` with nnU-Net's predictor; returns the network (for cost) and the output folder."""
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-
     from xtiny.devices import resolve_device
+    from xtiny.nnunet.predictor import trained_predictor
+    from xtiny.training import register_trainers
 
-    dev = resolve_device(device)
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=use_mirroring,
-                                perform_everything_on_device=dev.type == "cuda", device=dev, verbose=False,
-                                allow_tqdm=False)
-    predictor.initialize_from_trained_model_folder(str(model.training_dir), use_folds=(model.fold,),
-                                                   checkpoint_name=model.checkpoint.name)
+    register_trainers()  # nnU-Net's predictor looks the model's trainer class up by name
+    predictor = trained_predictor(model.training_dir, model.fold, model.checkpoint.name, resolve_device(device),
+                                  use_mirroring=use_mirroring)
     ending = ds["file_ending"]
     n_ch = len(ds["channel_names"])
     inputs = [[str(raw_dir / "imagesTr" / f"{c}_{i:04d}{ending}") for i in range(n_ch)] for c in cases]
@@ -149,13 +146,12 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     distilled twin ``2d_xtiny8@nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` side by side); a distilled model is listed as
     ``<configuration> + KD``. Returns the summary dict (also written atomically to ``summary_<split>_fold<F>.json``).
     """
-    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
-
     from xtiny.artifacts import evaluation_dir
     from xtiny.atomic import atomic_write_json, atomic_write_text
     from xtiny.evaluation import metrics, plots, table
     from xtiny.models import display_name
     from xtiny.nnunet.names import resolve_dataset_name
+    from xtiny.nnunet.raw_format import image_reader
 
     name = resolve_dataset_name(dataset)
     ds, raw_dir = _dataset_info(name)
@@ -170,7 +166,7 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     cases = split_cases(name, [conf for conf, _ in entries], fold, split)
     out = evaluation_dir(name)
     tag = f"{split}_fold{fold}"
-    reader = determine_reader_writer_from_dataset_json(ds, str(raw_dir / "labelsTr" / f"{cases[0]}{ds['file_ending']}"))()
+    reader = image_reader(ds, str(raw_dir / "labelsTr" / f"{cases[0]}{ds['file_ending']}"))
     summary = {"dataset": name, "fold": str(fold), "split": split, "num_cases": len(cases), "labels": labels,
                "conventions": metrics.CONVENTIONS, "cost_definitions": _cost_defs(), "models": {}}
     rows: list[dict] = []

@@ -48,8 +48,7 @@ def write_plots(summary: dict, rows: list[dict], out_dir: Path, tag: str) -> lis
         params, dice = (e.get("cost") or {}).get("params"), e["foreground"]["dice"]["mean"]
         if not params or dice is None:
             continue
-        is_family = "_xtiny" in m
-        marker, colour = ("o", "C0") if is_family else (("^", "C2") if "_" not in m and m[:1].isdigit() else ("s", "C1"))
+        is_family, marker, colour = _marker(e.get("configuration", m))
         ax.scatter([params], [dice], marker=marker, color=colour, s=40)
         its = (e.get("training") or {}).get("iterations")
         ax.annotate(f"{e['display']}{f' ({its} it)' if its else ''}", (params, dice), fontsize=7, xytext=(3, 3),
@@ -66,3 +65,14 @@ def write_plots(summary: dict, rows: list[dict], out_dir: Path, tag: str) -> lis
                  "full nnU-Net; squares: other nets)", fontsize=8)
     save(fig, f"dice_vs_params_{tag}.png")
     return paths
+
+
+def _marker(configuration: str) -> tuple[bool, str, str]:
+    """``(is_family, marker, colour)``: circles for the width family, a triangle for a full nnU-Net
+    configuration (``2d``, ``3d_fullres``), squares for the other networks."""
+    from xtiny.models import is_baseline
+    from xtiny.nnunet.width_names import is_width_configuration
+
+    if is_width_configuration(configuration):
+        return True, "o", "C0"
+    return (False, "s", "C1") if is_baseline(configuration) else (False, "^", "C2")

@@ -171,7 +171,7 @@ def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: i
     from xtiny.plotting import pyplot
 
     plt = pyplot()
-    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
+    from xtiny.nnunet.raw_format import image_reader
 
     meta = json.loads((raw_dir / "dataset.json").read_text())
     ending = meta["file_ending"]
@@ -182,7 +182,7 @@ def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: i
     cases = sorted(p.name[: -len(ending)] for p in models[0][1].glob(f"*{ending}"))[:max_cases]
     if not cases:
         return None
-    reader = determine_reader_writer_from_dataset_json(meta, str(raw_dir / "labelsTr" / f"{cases[0]}{ending}"))()
+    reader = image_reader(meta, str(raw_dir / "labelsTr" / f"{cases[0]}{ending}"))
     n_channels = len(meta["channel_names"])
     cols = 2 + len(models)
     fig, axes = plt.subplots(len(cases), cols, figsize=(2.2 * cols, 2.2 * len(cases)), squeeze=False)

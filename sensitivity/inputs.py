@@ -100,14 +100,13 @@ class ProbeSource:
 
 def probe_source(dataset_name: str, base_configuration: str) -> ProbeSource:
     """Check the plans and the preprocessed data of ``base_configuration`` and list its training cases (sorted)."""
-    from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
-
+    from xtiny.nnunet.cases import dataset_class_of
     from xtiny.nnunet.plans import configuration_dict, load_plans, require_preprocessed
 
     plans = load_plans(dataset_name, base_configuration)
     cfg = configuration_dict(plans, base_configuration)
     folder = require_preprocessed(dataset_name, plans, base_configuration)
-    dataset_class = infer_dataset_class(str(folder))
+    dataset_class = dataset_class_of(folder)
     identifiers = sorted(dataset_class.get_identifiers(str(folder)))
     return ProbeSource(str(folder), dataset_class, identifiers, [int(p) for p in cfg["patch_size"]])
 

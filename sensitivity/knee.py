@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xtiny.errors import XTinyError
+from xtiny.registry import Registry
 
+RULES: Registry[Callable[..., Knee]] = Registry("knee rule")
 MIN_CANDIDATES = 5
 FLAT_RTOL = 1e-12
 
@@ -97,6 +99,7 @@ def _result(rule, caps, scores, names, norm, d, flat, index, details) -> Knee:
                 variation=variation, index=0 if flat else int(index), flat=flat, details=details)
 
 
+@RULES.register("tv")
 def tv_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] | None = None) -> Knee:
     """The paper's total-variation rule (module docstring). ``details["gains"]`` maps k → gain(k)."""
     caps, scores, names, norm, d, flat = _prepare(caps, scores, names)
@@ -113,6 +116,7 @@ def tv_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] |
                    {"gains": {str(k): g for k, g in gains.items()}, "k": best_k})
 
 
+@RULES.register("pwl")
 def piecewise_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] | None = None) -> Knee:
     """Two-segment piecewise-linear fit (comparison rule, not the default).
 
@@ -136,12 +140,8 @@ def piecewise_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence
     return _result("pwl", caps, scores, names, norm, d, flat, best, {"sse": {str(b): e for b, e in errors.items()}})
 
 
-RULES: dict[str, Callable[..., Knee]] = {"tv": tv_knee, "pwl": piecewise_knee}
-
 
 def select_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] | None = None,
                 rule: str = "tv") -> Knee:
     """Apply knee rule ``rule`` (``tv`` = the paper's, default; ``pwl`` = two-segment fit)."""
-    if rule not in RULES:
-        raise XTinyError(f"unknown knee rule '{rule}'.", fix=f"use one of: {', '.join(RULES)}.")
-    return RULES[rule](caps, scores, names)
+    return RULES.get(rule)(caps, scores, names)

@@ -23,7 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from xtiny.devices import resolve_device
+from xtiny.registry import Registry
 from xtiny.sensitivity.probe import chunk_size_for, jacobian_score, primary_logits
+
+PROXIES: Registry[Callable[..., float]] = Registry("proxy")
 
 
 def _as_tensor(images) -> torch.Tensor:
@@ -68,11 +71,13 @@ def _loss_grads(network: nn.Module, images, device: torch.device, groups: int = 
     return results
 
 
+@PROXIES.register("jacobian")
 def jacobian(network: nn.Module, images, *, device="cpu") -> float:
     """The paper's probe (mean input-gradient norm), for the comparison table."""
     return jacobian_score(copy.deepcopy(network), images, device=device)
 
 
+@PROXIES.register("gradnorm")
 def gradnorm(network: nn.Module, images, *, device="cpu") -> float:
     """GradNorm: sum over parameter tensors of ``||dL/dθ||_2`` (pseudo-label CE)."""
     net = copy.deepcopy(network)
@@ -80,6 +85,7 @@ def gradnorm(network: nn.Module, images, *, device="cpu") -> float:
     return float(sum(g.double().norm() for g in grads if g is not None))
 
 
+@PROXIES.register("snip")
 def snip(network: nn.Module, images, *, device="cpu") -> float:
     """SNIP saliency: ``sum |θ · dL/dθ|`` over all parameters (pseudo-label CE)."""
     net = copy.deepcopy(network)
@@ -88,6 +94,7 @@ def snip(network: nn.Module, images, *, device="cpu") -> float:
                      for p, g in zip(net.parameters(), grads, strict=True) if g is not None))
 
 
+@PROXIES.register("zico")
 def zico(network: nn.Module, images, *, device="cpu", groups: int = 4) -> float:
     """ZiCo: ``sum over weight tensors of log( sum_θ mean|g| / std(g) )``, statistics over ``groups`` mini-batches.
 
@@ -110,6 +117,7 @@ def zico(network: nn.Module, images, *, device="cpu", groups: int = 4) -> float:
     return total
 
 
+@PROXIES.register("naswot")
 def naswot(network: nn.Module, images, *, device="cpu") -> float:
     """NASWOT: ``log|det K_H|`` with ``K_H[i, j]`` = number of activation units on which images i and j agree.
 
@@ -137,6 +145,7 @@ def naswot(network: nn.Module, images, *, device="cpu") -> float:
     return float(logdet) if float(sign) > 0 else float("-inf")
 
 
+@PROXIES.register("synflow")
 def synflow(network: nn.Module, images, *, device="cpu") -> float:
     """SynFlow: ``sum |θ · dR/dθ|`` with ``R = sum(f_|θ|(1))`` (all-ones input, absolute weights, float64).
 
@@ -154,7 +163,3 @@ def synflow(network: nn.Module, images, *, device="cpu") -> float:
     primary_logits(net(torch.ones((1, *shape), dtype=torch.float64, device=device))).sum().backward()
     return float(sum((p.detach() * p.grad).abs().sum() for p in net.parameters() if p.grad is not None))
 
-
-PROXIES: dict[str, Callable[..., float]] = {
-    "jacobian": jacobian, "naswot": naswot, "synflow": synflow, "gradnorm": gradnorm, "snip": snip, "zico": zico,
-}

@@ -50,3 +50,28 @@ def test_nnunet_finds_trainers_through_ext_env(monkeypatch):
     assert os.environ["nnUNet_extTrainer"].split(os.pathsep).count(str(TRAINERS_DIR)) == 1
     assert recursive_find_trainer_class_by_name("nnUNetTrainer_XTiny_3ep").budget_epochs == 3
     assert recursive_find_trainer_class_by_name("XTinyMonaiTrainer").__name__ == "XTinyMonaiTrainer"
+
+
+def test_checkpoint_is_written_atomically(planned_bus, tmp_path):
+    """XTiny's trainers save nnU-Net's checkpoint through xtiny.atomic: the old file is replaced whole, and a
+    save that fails (here: something in it that cannot be pickled) leaves the old file and no temporary file."""
+    import torch
+
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.nnunet.plans import load_plans, read_preprocessed_dataset_json
+
+    trainer = budget_trainer_class("nnUNetTrainer_XTiny_1ep_1it_0val")(
+        plans={**load_plans(planned_bus), "continue_training": False}, configuration="2d", fold=0,
+        dataset_json=read_preprocessed_dataset_json(planned_bus), device=torch.device("cpu"))
+    trainer.initialize()
+    target = tmp_path / "checkpoint_latest.pth"
+    target.write_bytes(b"an older checkpoint")
+    trainer.save_checkpoint(str(target))
+    saved = load_checkpoint(target)
+    assert saved["trainer_name"] == "nnUNetTrainer_XTiny_1ep_1it_0val" and saved["current_epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    before = target.read_bytes()
+    trainer.my_init_kwargs = {**trainer.my_init_kwargs, "unpicklable": lambda: None}
+    with pytest.raises(Exception, match="pickle|lambda"):
+        trainer.save_checkpoint(str(target))
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [target.name]

@@ -1,6 +1,6 @@
 """The width-capped candidate family, written into nnU-Net's plans, and networks built exactly as nnU-Net does.
 
-A candidate ``{base}_xtiny{C}`` inherits everything from ``base`` (so it shares the base's preprocessed
+A candidate (named by :mod:`xtiny.nnunet.width_names`, ``{base}_xtiny{C}``) inherits everything from ``base`` (so it shares the base's preprocessed
 data) and overrides only ``architecture`` with ``arch_kwargs.features_per_stage[i] = min(C, base[i])``.
 (The override has to carry the whole ``architecture`` dict because nnU-Net resolves ``inherits_from``
 with a shallow ``dict.update``.)
@@ -16,13 +16,7 @@ from xtiny.atomic import atomic_write_json
 from xtiny.errors import XTinyError
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.plans import configuration_dict, load_plans, plans_path, require_configuration
-
-SUFFIX = "_xtiny"
-
-
-def candidate_name(base_configuration: str, cap: int) -> str:
-    """``("2d", 8)`` → ``"2d_xtiny8"``."""
-    return f"{base_configuration}{SUFFIX}{int(cap)}"
+from xtiny.nnunet.width_names import parse_width_configuration, width_configuration_name
 
 
 def default_caps(features_per_stage: list[int]) -> list[int]:
@@ -58,12 +52,6 @@ def candidate_configuration(plans: dict, base_configuration: str, cap: int) -> d
     return {"inherits_from": base_configuration, "architecture": arch}
 
 
-def base_features(dataset_name: str, base_configuration: str = "2d") -> list[int]:
-    """``features_per_stage`` of the base configuration."""
-    plans = load_plans(dataset_name, base_configuration)
-    return list(configuration_dict(plans, base_configuration)["architecture"]["arch_kwargs"]["features_per_stage"])
-
-
 def add_width_family(dataset_name: str, base_configuration: str = "2d", caps: list[int] | None = None) -> list[str]:
     """Write the ``{base}_xtiny{C}`` configurations into ``nnUNetPlans.json``; return their names, widest first.
 
@@ -79,7 +67,7 @@ def add_width_family(dataset_name: str, base_configuration: str = "2d", caps: li
     configs = plans["configurations"]
     names, changed = [], False
     for cap in normalize_caps(caps, fps):
-        name = candidate_name(base_configuration, cap)
+        name = width_configuration_name(base_configuration, cap)
         entry = candidate_configuration(plans, base_configuration, cap)
         if name in configs:
             if _canonical(configs[name]) != _canonical(entry):
@@ -103,7 +91,6 @@ def _canonical(obj: Any) -> str:
 
 def family_members(plans: dict, base_configuration: str) -> list[tuple[str, int]]:
     """``(name, cap)`` of every ``{base}_xtiny{C}`` configuration in the plans, widest first."""
-    prefix = f"{base_configuration}{SUFFIX}"
-    out = [(n, int(n[len(prefix):])) for n in plans.get("configurations", {})
-           if n.startswith(prefix) and n[len(prefix):].isdigit()]
+    parsed = {n: parse_width_configuration(n) for n in plans.get("configurations", {})}
+    out = [(n, p[1]) for n, p in parsed.items() if p is not None and p[0] == base_configuration]
     return sorted(out, key=lambda t: -t[1])

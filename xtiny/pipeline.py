@@ -18,7 +18,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtiny.artifacts import xtiny_dir
@@ -227,12 +227,6 @@ def stage_order(stages: list[Stage], opts: RunOptions) -> list[Stage]:
         order.append(ready)
         waiting.remove(ready)
     return order
-
-
-def options_dict(opts: RunOptions) -> dict:
-    data = asdict(opts)
-    data["export_formats"] = list(opts.export_formats)
-    return data
 
 
 def require(context: dict, stage: str) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -160,8 +159,7 @@ def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds:
     started = time.perf_counter()
     ensure_nnunet_env(quiet=True)
     name = resolve_dataset_name(dataset)
-    if rule not in RULES:
-        raise XTinyError(f"unknown knee rule '{rule}'.", fix=f"use one of: {', '.join(RULES)}.")
+    RULES.get(rule)  # XTinyError naming the rules
     extra = [p for p in dict.fromkeys(proxies) if p != "jacobian"]
     unknown = [p for p in extra if p not in PROXIES]
     if unknown:
@@ -466,6 +464,3 @@ def format_table(result: dict) -> str:
                      + ", ".join(f"{p} -> {pick}" for p, pick in result["picks_by_proxy"].items()))
     return "\n".join(lines)
 
-
-def dumps(result: dict) -> str:
-    return json.dumps(result, indent=2)

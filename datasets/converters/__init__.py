@@ -12,15 +12,12 @@ import tempfile
 from pathlib import Path
 
 from xtiny.errors import XTinyError
+from xtiny.registry import Registry
 
-CONVERTERS: dict[str, str] = {
-    "busbra": "xtiny.datasets.converters.busbra",
-    "echonet": "xtiny.datasets.converters.echonet",
-    "isic2018": "xtiny.datasets.converters.isic2018",
-    "fives": "xtiny.datasets.converters.fives",
-    "brats2021": "xtiny.datasets.converters.brats2021",
-    "acdc": "xtiny.datasets.converters.acdc",
-}
+# converter name → its module (imported when used)
+CONVERTERS: Registry[str] = Registry("converter", [
+    (name, f"xtiny.datasets.converters.{name}") for name in ("busbra", "echonet", "isic2018", "fives", "brats2021",
+                                                             "acdc")])
 
 
 def convert(name: str, src: str | Path, *, raw_dir: str | Path, dataset_id: int | None = None) -> Path:
@@ -28,9 +25,7 @@ def convert(name: str, src: str | Path, *, raw_dir: str | Path, dataset_id: int 
     from xtiny.datasets.converters._archive import safe_extract
     from xtiny.datasets.rawio import check_id_free, dataset_folder_name, staged_dataset, write_dataset_json
 
-    if name not in CONVERTERS:
-        raise XTinyError(f"unknown converter '{name}'.", fix=f"use one of: {', '.join(CONVERTERS)}.")
-    module = importlib.import_module(CONVERTERS[name])
+    module = importlib.import_module(CONVERTERS.get(name))
     src, raw_dir = Path(src), Path(raw_dir)
     if not src.exists():
         raise XTinyError(f"source {src} does not exist.", fix="pass the extracted dataset folder or its archive.")

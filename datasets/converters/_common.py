@@ -19,8 +19,9 @@ def find_dir(root: Path, *names: str) -> Path:
                      fix="pass the dataset's top folder as published (see the converter's docstring).")
 
 
-def read_image(path: Path, rgb: bool) -> np.ndarray:
-    """Read a 2D image as uint8 grey (H, W) or RGB (H, W, 3)."""
+def read_uint8_image(path: Path, rgb: bool) -> np.ndarray:
+    """Read a published 2D image as uint8 grey (H, W) or RGB (H, W, 3) (alpha dropped, colour made grey when
+    ``rgb`` is False); not :func:`xtiny.edge.imageio.read_image`, which reads any image in nnU-Net's axes."""
     from skimage import color, io
 
     arr = io.imread(str(path))

@@ -18,9 +18,7 @@ MODALITIES = ("t1", "t1ce", "t2", "flair")
 
 
 def convert(src: Path, stage: Path) -> dict[str, Any]:
-    from nnunetv2.dataset_conversion.Dataset137_BraTS21 import (
-        copy_BraTS_segmentation_and_convert_labels_to_nnUNet,
-    )
+    from xtiny.nnunet.raw_format import convert_brats_segmentation
 
     images, labels = stage / "imagesTr", stage / "labelsTr"
     images.mkdir()
@@ -33,7 +31,7 @@ def convert(src: Path, stage: Path) -> dict[str, Any]:
             continue
         for c, f in enumerate(files):
             shutil.copy(f, images / f"{case.name}_{c:04d}.nii.gz")
-        copy_BraTS_segmentation_and_convert_labels_to_nnUNet(str(seg), str(labels / f"{case.name}.nii.gz"))
+        convert_brats_segmentation(seg, labels / f"{case.name}.nii.gz")
         count += 1
     require_cases(count, src, "BraTS2021_XXXXX folders with t1/t1ce/t2/flair/seg")
     return dict(channel_names={"0": "T1", "1": "T1ce", "2": "T2", "3": "Flair"},

@@ -10,7 +10,7 @@ from xtiny.datasets.converters._common import (
     binary_labels,
     find_dir,
     read_binary_mask,
-    read_image,
+    read_uint8_image,
     require_cases,
 )
 from xtiny.datasets.rawio import write_case
@@ -26,7 +26,7 @@ def convert(src: Path, stage: Path) -> dict[str, Any]:
         mask = masks / ("mask_" + image.name[len("bus_"):])
         if not mask.is_file():
             continue
-        write_case(stage, image.stem, read_image(image, rgb=False), read_binary_mask(mask), ".png")
+        write_case(stage, image.stem, read_uint8_image(image, rgb=False), read_binary_mask(mask), ".png")
         count += 1
     require_cases(count, src, "Images/bus_*.png with Masks/mask_*.png")
     return dict(channel_names={"0": "US"}, labels=binary_labels("lesion"), num_training=count, file_ending=".png",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xtiny.datasets.converters._common import binary_labels, read_binary_mask, read_image, require_cases
+from xtiny.datasets.converters._common import binary_labels, read_binary_mask, read_uint8_image, require_cases
 from xtiny.datasets.rawio import write_case
 
 NAME = "FIVES"
@@ -24,7 +24,7 @@ def convert(src: Path, stage: Path) -> dict[str, Any]:
             mask = truth / image.name
             if mask.is_file():
                 case = f"{split}_{image.stem}".replace(" ", "_")
-                write_case(stage, case, read_image(image, rgb=True), read_binary_mask(mask), ".png")
+                write_case(stage, case, read_uint8_image(image, rgb=True), read_binary_mask(mask), ".png")
                 count += 1
     require_cases(count, src, "*/Original/*.png with */Ground truth/*.png")
     return dict(channel_names={"0": "R", "1": "G", "2": "B"}, labels=binary_labels("vessel"), num_training=count,

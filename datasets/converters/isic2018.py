@@ -11,7 +11,7 @@ from xtiny.datasets.converters._common import (
     binary_labels,
     find_dir,
     read_binary_mask,
-    read_image,
+    read_uint8_image,
     require_cases,
 )
 from xtiny.datasets.rawio import write_case
@@ -27,7 +27,7 @@ def convert(src: Path, stage: Path) -> dict[str, Any]:
     for image in sorted(images.glob("ISIC_*.jpg")):
         mask = truth / f"{image.stem}_segmentation.png"
         if mask.is_file():
-            write_case(stage, image.stem, read_image(image, rgb=True), read_binary_mask(mask), ".png")
+            write_case(stage, image.stem, read_uint8_image(image, rgb=True), read_binary_mask(mask), ".png")
             count += 1
     require_cases(count, src, "ISIC_*.jpg with ISIC_*_segmentation.png")
     return dict(channel_names={"0": "R", "1": "G", "2": "B"}, labels=binary_labels("lesion"), num_training=count,

@@ -19,23 +19,17 @@ from typing import Any
 import numpy as np
 
 from xtiny.errors import XTinyError
+from xtiny.registry import Registry
 
 GENERATOR_VERSION = 1
-KINDS: dict[str, str] = {
-    "bus": "xtiny.datasets.synth.bus",
-    "derm": "xtiny.datasets.synth.derm",
-    "fundus": "xtiny.datasets.synth.fundus",
-    "echo": "xtiny.datasets.synth.echo",
-    "cardiac": "xtiny.datasets.synth.cardiac",
-    "brain3d": "xtiny.datasets.synth.brain3d",
-}
+# synthetic kind → its module (imported when used)
+KINDS: Registry[str] = Registry("synthetic kind", [
+    (kind, f"xtiny.datasets.synth.{kind}") for kind in ("bus", "derm", "fundus", "echo", "cardiac", "brain3d")])
 
 
 def kind_module(kind: str) -> ModuleType:
     """The module implementing ``kind`` (``SPEC`` + ``generate_case``)."""
-    if kind not in KINDS:
-        raise XTinyError(f"unknown synthetic kind '{kind}'.", fix=f"use one of: {', '.join(KINDS)}.")
-    return importlib.import_module(KINDS[kind])
+    return importlib.import_module(KINDS.get(kind))
 
 
 def generate_case(kind: str, seed: int, index: int, num_cases: int, size: int) -> tuple[np.ndarray, np.ndarray]:

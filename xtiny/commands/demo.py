@@ -10,7 +10,7 @@ import argparse
 
 HELP = "the whole job on a built-in dataset (synthetic, or real brain MRI with --dataset mni), sized to fit --minutes"
 
-DEMO_IDS = {"default": 500, "quick": 501, "mni": 510}  # separate datasets, so switching profiles never mixes results
+DEMO_IDS = {"default": 500, "quick": 508, "mni": 511}  # own ids, never one that `xtiny datasets` writes
 PROFILES = {
     "default": {"cases": 60, "size": 128, "k": 16, "seeds": 2, "val_iterations": 4, "iterations": 40, "minutes": 9.0},
     "quick": {"cases": 30, "size": 96, "k": 8, "seeds": 1, "val_iterations": 2, "iterations": 20, "minutes": 4.0},

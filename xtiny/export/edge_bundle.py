@@ -16,9 +16,9 @@ from xtiny.versions import stack_versions
 
 def preprocess_description(model: TrainedModel, models: dict[str, str]) -> dict:
     """Everything the edge runtime needs to redo nnU-Net's preprocessing and inference for this model."""
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    from xtiny.nnunet.plans import plans_manager
 
-    plans = PlansManager(model.plans)
+    plans = plans_manager(model.plans)
     config = plans.get_configuration(model.configuration)
     labels = plans.get_label_manager(model.dataset_json)
     if labels.has_regions:

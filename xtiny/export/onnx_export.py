@@ -14,9 +14,9 @@ INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 def stride_product(plans: dict, configuration: str) -> list[int]:
     """Per-axis product of the encoder strides: spatial sizes fed to the network must be multiples of it."""
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    from xtiny.nnunet.plans import configuration_manager
 
-    kwargs = PlansManager(plans).get_configuration(configuration).network_arch_init_kwargs
+    kwargs = configuration_manager(plans, configuration).network_arch_init_kwargs
     strides = kwargs["strides"]
     dims = len(strides[0]) if isinstance(strides[0], (list, tuple)) else 1
     prod = [1] * dims

@@ -10,8 +10,11 @@ import numpy as np
 
 from xtiny.atomic import atomic_write_json, recover_tree, replace_tree
 from xtiny.errors import XTinyError
+from xtiny.registry import Registry
 
-FORMATS = ("onnx", "int8", "torchscript", "monai", "bundle")
+FORMATS: Registry[str] = Registry("export format", [("onnx", "ONNX fp32"), ("int8", "ONNX INT8 (QDQ and QOperator)"),
+                                                    ("torchscript", "TorchScript"), ("monai", "MONAI bundle"),
+                                                    ("bundle", "XTiny edge bundle")])
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "int8_qoperator": "model.int8_qoperator.onnx"}
 STAGING = ".export-staging"  # everything is written here first, then swapped into place folder by folder
 PRODUCTS = ("edge", "torchscript", "monai_bundle")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from xtiny.errors import XTinyError
+from xtiny.nnunet.width_names import width_label
+from xtiny.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -48,17 +50,17 @@ def _tinyunet(c: int, k: int) -> nn.Module:
     return TinyUNet(c, k)
 
 
-REGISTRY: dict[str, ModelSpec] = {
-    "unext": ModelSpec("unext", "UNeXt", _unext, "Valanarasu & Patel, MICCAI 2022", 1_470_000, 3, 32),
-    "cmunext_s": ModelSpec("cmunext_s", "CMUNeXt-S", _cmunext_s, "Tang et al., ISBI 2024", 417_500, 3, 16),
-    "tinyunet": ModelSpec("tinyunet", "TinyU-Net", _tinyunet, "Chen et al., MICCAI 2024", 481_100, 3, 16),
-}
+REGISTRY: Registry[ModelSpec] = Registry("model", [(spec.name, spec) for spec in (
+    ModelSpec("unext", "UNeXt", _unext, "Valanarasu & Patel, MICCAI 2022", 1_470_000, 3, 32),
+    ModelSpec("cmunext_s", "CMUNeXt-S", _cmunext_s, "Tang et al., ISBI 2024", 417_500, 3, 16),
+    ModelSpec("tinyunet", "TinyU-Net", _tinyunet, "Chen et al., MICCAI 2024", 481_100, 3, 16),
+)], hint=" or an nnU-Net configuration of the dataset's plans (e.g. 2d, 2d_xtiny8)")
 ALIASES = {"cmunext-s": "cmunext_s", "tinyu-net": "tinyunet", "tiny_unet": "tinyunet"}
 
 
 def baseline_names() -> list[str]:
     """Registered baseline names (not counting nnU-Net plan configurations)."""
-    return list(REGISTRY)
+    return REGISTRY.names()
 
 
 def is_baseline(name: str) -> bool:
@@ -66,20 +68,16 @@ def is_baseline(name: str) -> bool:
 
 
 def get_spec(name: str) -> ModelSpec:
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in REGISTRY:
-        raise XTinyError(f"unknown model '{name}'.", fix=f"use one of {', '.join(REGISTRY)} or an nnU-Net "
-                                                          "configuration of the dataset's plans (e.g. 2d, 2d_xtiny8).")
-    return REGISTRY[key]
+    """The registered baseline ``name`` (case and aliases such as ``cmunext-s`` accepted); XTinyError otherwise."""
+    return REGISTRY.get(ALIASES.get(name.lower(), name.lower()))
 
 
 def display_name(name: str) -> str:
-    """Human name for tables: ``cmunext_s`` → ``CMUNeXt-S``; ``2d`` → ``nnU-Net 2d``; ``2d_xtiny8`` → ``XTiny C=8``."""
+    """Human name for tables: ``cmunext_s`` → ``CMUNeXt-S``; ``2d`` → ``nnU-Net 2d``; a width candidate
+    (``2d_xtiny8``, ``3d_fullres_xtiny8``) → :func:`xtiny.nnunet.width_names.width_label`."""
     if is_baseline(name):
         return get_spec(name).display
-    if name.startswith("2d_xtiny"):
-        return f"XTiny C={name[len('2d_xtiny'):]}"
-    return f"nnU-Net {name}"
+    return width_label(name) or f"nnU-Net {name}"
 
 
 def build_model(name: str, in_channels: int, num_classes: int, *, dataset: str | None = None,

@@ -18,11 +18,16 @@ class PreprocessedCase:
     properties: dict
 
 
-def load_preprocessed_cases(data_folder: str | Path, identifiers: list[str]) -> list[PreprocessedCase]:
-    """Read ``identifiers`` from a preprocessed data folder into memory, in order."""
+def dataset_class_of(data_folder: str | Path) -> type:
+    """nnU-Net's dataset class for a preprocessed data folder (blosc2 or numpy files)."""
     from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 
-    dataset = infer_dataset_class(str(data_folder))(str(data_folder), list(identifiers))
+    return infer_dataset_class(str(data_folder))
+
+
+def load_preprocessed_cases(data_folder: str | Path, identifiers: list[str]) -> list[PreprocessedCase]:
+    """Read ``identifiers`` from a preprocessed data folder into memory, in order."""
+    dataset = dataset_class_of(data_folder)(str(data_folder), list(identifiers))
     out = []
     for ident in identifiers:
         data, seg, _, properties = dataset.load_case(ident)

@@ -61,6 +61,14 @@ def save_checkpoint_atomically(obj: Any, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def resume_trainer(trainer: Any, continue_training: bool) -> None:
+    """Load into nnU-Net's ``trainer`` the checkpoint ``nnUNetv2_train --c`` continues from (nnU-Net's own
+    ``maybe_load_checkpoint``); nothing without ``continue_training``."""
+    from nnunetv2.run.run_training import maybe_load_checkpoint
+
+    maybe_load_checkpoint(trainer, continue_training, False)
+
+
 def count_checkpoint_parameters(checkpoint: str | os.PathLike | dict) -> int:
     """Number of weights in a checkpoint's ``network_weights`` (floating-point tensors), each tensor counted once:
     nnU-Net's state dict lists shared modules under several keys (``convs.0.conv`` = ``convs.0.all_modules.0``,

@@ -7,6 +7,7 @@ from typing import Any
 from xtiny.nnunet.plans import (
     configuration_manager,
     load_plans,
+    plans_manager,
     plans_path,
     read_preprocessed_dataset_json,
     require_configuration,
@@ -16,9 +17,8 @@ from xtiny.nnunet.plans import (
 def network_io(plans: dict, dataset_description: dict, configuration: str) -> tuple[Any, Any, int, int]:
     """``(plans_manager, configuration_manager, input_channels, output_heads)`` as nnU-Net's trainer computes them."""
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    manager = PlansManager(plans)
+    manager = plans_manager(plans)
     config = configuration_manager(plans, configuration)
     channels = determine_num_input_channels(manager, config, dataset_description)
     heads = manager.get_label_manager(dataset_description).num_segmentation_heads

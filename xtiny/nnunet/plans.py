@@ -11,6 +11,7 @@ from pathlib import Path
 from xtiny.atomic import read_json
 from xtiny.errors import XTinyError
 from xtiny.nnunet.names import dataset_id_of
+from xtiny.nnunet.width_names import is_width_configuration
 from xtiny.paths import nnunet_dirs
 
 PLANS_IDENTIFIER = "nnUNetPlans"
@@ -49,7 +50,7 @@ def require_configuration(plans: dict, configuration: str, path: Path | str) -> 
     if configuration in configs:
         return
     dataset_name = str(plans.get("dataset_name", Path(path).parent.name))
-    if "_xtiny" in configuration:
+    if is_width_configuration(configuration):
         fix = f"run `xtiny search -d {dataset_name}` (it writes the xtiny configurations) or pick an existing one."
     else:
         fix = f"run `{planning_command(dataset_name, configuration)}` or pick an existing configuration."
@@ -57,11 +58,16 @@ def require_configuration(plans: dict, configuration: str, path: Path | str) -> 
                      f"(available: {', '.join(configs) or 'none'}).", fix=fix)
 
 
-def configuration_manager(plans: dict, configuration: str):
-    """nnU-Net's ``ConfigurationManager`` for ``configuration`` (inheritance resolved by nnU-Net)."""
+def plans_manager(plans: dict):
+    """nnU-Net's ``PlansManager`` of a plans dict (configurations, label manager, intensity properties)."""
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    return PlansManager(plans).get_configuration(configuration)
+    return PlansManager(plans)
+
+
+def configuration_manager(plans: dict, configuration: str):
+    """nnU-Net's ``ConfigurationManager`` for ``configuration`` (inheritance resolved by nnU-Net)."""
+    return plans_manager(plans).get_configuration(configuration)
 
 
 def configuration_dict(plans: dict, configuration: str) -> dict:

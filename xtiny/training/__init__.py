@@ -1,7 +1,8 @@
 """Training: nnU-Net's own trainer (:mod:`.nnunet_backend`), a MONAI backend (:mod:`.monai_backend`), the oracle
 sweep (:mod:`.sweep`) and XTiny's nnU-Net trainer classes (:mod:`.trainer_classes`, found by nnU-Net through
-``nnUNet_extTrainer``). Importing this package adds :data:`TRAINERS_DIR` to ``nnUNet_extTrainer`` (cheap,
-idempotent), so nnU-Net's predictor finds XTiny's trainer classes. Heavy imports stay inside the submodules."""
+``nnUNet_extTrainer``). Importing this package changes nothing: the code that lets nnU-Net look a trainer up by
+name (training, nnU-Net's predictor, ``xtiny env``) calls :func:`register_trainers` first. Heavy imports stay inside
+the submodules."""
 
 from __future__ import annotations
 
@@ -22,9 +23,6 @@ def register_trainers() -> None:
     current = [p for p in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep) if p.strip()]
     if str(TRAINERS_DIR) not in current:
         os.environ["nnUNet_extTrainer"] = os.pathsep.join([*current, str(TRAINERS_DIR)])
-
-
-register_trainers()
 
 
 def resolve_auto_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d",

@@ -136,7 +136,7 @@ def resolve_teacher(dataset_name: str, teacher: str, fold: int | str, student_co
     if (t_heads, t_dims) != (s_heads, s_dims):
         raise XTinyError(f"teacher {t_conf} ({path}) has {t_heads} output channels in {t_dims}D, the student "
                          f"{student_configuration} {s_heads} in {s_dims}D.",
-                         fix="use a teacher of the same dimensionality and label set (e.g. 2d for a 2d_xtiny student).")
+                         fix="use a teacher of the same dimensionality and label set (e.g. 2d for a 2d_xtiny8 student).")
     if str(init.get("fold")) != str(fold):
         raise XTinyError(f"teacher checkpoint {path} was trained on fold {init.get('fold')}, the student trains on "
                          f"fold {fold}: that teacher has seen the student's validation cases.",

@@ -21,11 +21,7 @@ atomically, so nnU-Net's predictor and XTiny's export load them like nnU-Net res
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +32,11 @@ from xtiny.atomic import atomic_write_json, read_json
 from xtiny.console import epoch_done
 from xtiny.errors import XTinyError
 from xtiny.nnunet.checkpoints import load_checkpoint, save_checkpoint_atomically
+from xtiny.nnunet.export_prediction import prediction_exporter
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, plans_path
 from xtiny.nnunet.splits import fold_split
 from xtiny.nnunet.trained import model_folder, read_validation_dice
+from xtiny.nnunet.trainer_defaults import nnunet_trainer_defaults, trainer_input_channels
 from xtiny.training.distill import (
     KD_DEFAULT_ALPHA,
     KD_DEFAULT_TEMPERATURE,
@@ -57,26 +55,6 @@ MIRROR_AXES_2D = (0, 1)
 BASELINE_DATA_CONFIGURATION = "2d"
 
 
-def nnunet_trainer_defaults(plans: dict, configuration: str, dataset_json: dict):
-    """An ``nnUNetTrainer`` instance for reading nnU-Net's own hyperparameters and optimiser (built in a throwaway
-    results folder, quietly: nothing is written where the user's results are)."""
-    import torch
-    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-
-    previous = os.environ.get("nnUNet_results")
-    with tempfile.TemporaryDirectory(prefix="xtiny-nnunet-defaults-") as tmp, \
-            contextlib.redirect_stdout(io.StringIO()):
-        os.environ["nnUNet_results"] = tmp
-        try:
-            return nnUNetTrainer({**plans, "continue_training": False}, configuration, 0, dataset_json,
-                                 torch.device("cpu"))
-        finally:
-            if previous is None:
-                os.environ.pop("nnUNet_results", None)
-            else:
-                os.environ["nnUNet_results"] = previous
-
-
 def predict_logits(network, case: CachedCase, patch_size, use_amp: bool):
     """Sliding-window logits (Z, classes, Y, X) for one cached case."""
     import torch
@@ -86,24 +64,6 @@ def predict_logits(network, case: CachedCase, patch_size, use_amp: bool):
         logits = sliding_window_inference(case.image, roi_size=tuple(patch_size), sw_batch_size=4,
                                           predictor=network, overlap=0.5, mode="gaussian")
     return torch.as_tensor(logits).as_subclass(torch.Tensor).float()
-
-
-def prediction_exporter(plans: dict, data_configuration: str, dataset_json: dict, folder: Path):
-    """A callable ``(case, logits)`` writing ``folder/<case><file_ending>`` in raw geometry (nnU-Net's export)."""
-    from nnunetv2.inference.export_prediction import export_prediction_from_logits
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
-    manager = PlansManager(plans)
-    config = manager.get_configuration(data_configuration)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def export(case: CachedCase, logits) -> None:
-        if case.properties is None:
-            return
-        export_prediction_from_logits(logits.permute(1, 0, 2, 3).cpu(), case.properties, config, manager,
-                                      dataset_json, str(folder / case.key), num_threads_torch=1)
-
-    return export
 
 
 def _num(value) -> float | None:
@@ -158,9 +118,7 @@ class MonaiTrainer:
                              f"{run.dataset_name} is not).", fix="use --backend nnunet.")
         self.labels = [int(v) for v in label_manager.foreground_labels]
         self.oversample = float(defaults.oversample_foreground_percent)
-        from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-
-        channels = determine_num_input_channels(defaults.plans_manager, self.config, run.dataset_json)
+        channels = trainer_input_channels(defaults, run.dataset_json)
         self.network = build_model(run.configuration, channels,
                                    label_manager.num_segmentation_heads, dataset=run.dataset_name, seed=run.seed,
                                    patch_size=self.config.patch_size).to(run.device)

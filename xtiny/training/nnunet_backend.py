@@ -13,10 +13,12 @@ from typing import Any
 
 from xtiny.devices import resolve_device
 from xtiny.errors import XTinyError
+from xtiny.nnunet.checkpoints import resume_trainer
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, load_plans, planning_command, plans_path
 from xtiny.nnunet.splits import parse_fold
 from xtiny.nnunet.trained import model_folder, read_validation_dice
+from xtiny.nnunet.width_names import base_of
 from xtiny.paths import ensure_nnunet_env
 from xtiny.training.distill import (
     KD_DEFAULT_ALPHA,
@@ -43,7 +45,7 @@ def check_trainable(dataset_name: str, configuration: str, plans_identifier: str
     plans = load_plans(dataset_name, configuration, plans_identifier)
     if not is_preprocessed(dataset_name, configuration, plans_identifier):
         raise XTinyError(f"configuration '{configuration}' of {dataset_name} has no preprocessed data.",
-                         fix=f"run `{planning_command(dataset_name, configuration.split('_xtiny')[0])}` first.")
+                         fix=f"run `{planning_command(dataset_name, base_of(configuration))}` first.")
     return plans
 
 
@@ -125,7 +127,6 @@ def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0,
     """
     import torch
     from batchgenerators.utilities.file_and_folder_operations import load_json
-    from nnunetv2.run.run_training import maybe_load_checkpoint
 
     run = prepare_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
                       continue_training, plans_identifier, "nnunet", teacher, kd_alpha, kd_temperature)
@@ -139,7 +140,7 @@ def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0,
     trainer = budget_trainer_class(trainer_name)(plans=plans, configuration=configuration, fold=fold,
                                                  dataset_json=dataset_json, device=torch_device)
     start = time.perf_counter()
-    maybe_load_checkpoint(trainer, continue_training, False)
+    resume_trainer(trainer, continue_training)
     if torch_device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     with cpu_thread_budget(torch_device.type):

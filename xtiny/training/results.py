@@ -5,7 +5,7 @@ Where results live and how they are read is the ground floor's job (:mod:`xtiny.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,6 @@ class TrainResult:
     @property
     def fold_folder(self) -> Path:
         return self.output_folder / f"fold_{self.fold}"
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["output_folder"], out["checkpoint"] = str(self.output_folder), str(self.checkpoint)
-        return out
 
 
 def trainer_name_for(epochs: int, iterations_per_epoch: int | None, val_iterations: int | None,

@@ -26,11 +26,12 @@ record of :mod:`xtiny.training.distill`) and ``XTinyMonaiTrainerKD_a0p5_T2_100ep
 
 from __future__ import annotations
 
-import os
+import io
 import re
 
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from xtiny.atomic import atomic_write_bytes
 from xtiny.training import TRAINERS_DIR, register_trainers  # noqa: F401  (re-exported)
 
 DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS = 1000, 250, 50
@@ -124,15 +125,15 @@ class XTinyBudgetTrainer(nnUNetTrainer):
         epoch_done(self.current_epoch, self.num_epochs, "" if dice is None else f"EMA pseudo Dice {100 * dice:.1f} %")
 
     def save_checkpoint(self, filename: str) -> None:
-        """nnU-Net's checkpoint, written to a temp file and renamed: an interrupted write never corrupts it. In a
-        family run the rename waits for the family's commit (:mod:`xtiny.training.family_checkpoints`)."""
-        if self.checkpoint_journal is not None:
-            super().save_checkpoint(self.checkpoint_journal.stage(filename))
-            return
-        tmp = f"{filename}.tmp{os.getpid()}"
-        super().save_checkpoint(tmp)
-        if os.path.exists(tmp):
-            os.replace(tmp, filename)
+        """nnU-Net's checkpoint, serialized in memory, then written by :func:`xtiny.atomic.atomic_write_bytes`
+        (temp file, fsync, rename; the temp file removed on error): an interrupted write never corrupts it. In a
+        family run it goes to the family's staged file, renamed at the family's commit
+        (:mod:`xtiny.training.family_checkpoints`)."""
+        buffer = io.BytesIO()
+        super().save_checkpoint(buffer)  # torch.save into the buffer; nothing when nnU-Net skips checkpointing
+        if buffer.tell():
+            journal = self.checkpoint_journal
+            atomic_write_bytes(filename if journal is None else journal.stage(filename), buffer.getvalue())
 
 
 class XTinyMonaiTrainer(nnUNetTrainer):
