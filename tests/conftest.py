@@ -29,11 +29,13 @@ def nnunet_work() -> Path:
     return _SESSION_DIR
 
 
-def _planned(kind: str, dataset_id: int, cases: int, size: int, configurations: tuple[str, ...]) -> str:
+def planned_synthetic(kind: str, dataset_id: int, cases: int, size: int,
+                      configurations: tuple[str, ...] = ("2d",), seed: int = 0) -> str:
+    """A synthetic ``kind`` dataset in the session's nnU-Net folders, planned and preprocessed; its name."""
     from xtiny.datasets.synth import generate_dataset
     from xtiny.nnunet.planning import plan_and_preprocess
 
-    generate_dataset(kind, dataset_id=dataset_id, num_cases=cases, seed=0, size=size,
+    generate_dataset(kind, dataset_id=dataset_id, num_cases=cases, seed=seed, size=size,
                      raw_dir=Path(os.environ["nnUNet_raw"]))
     return plan_and_preprocess(dataset_id, configurations=configurations, num_processes=2)
 
@@ -41,13 +43,13 @@ def _planned(kind: str, dataset_id: int, cases: int, size: int, configurations: 
 @pytest.fixture(scope="session")
 def planned_bus() -> str:
     """Synthetic breast-ultrasound dataset (id 901, 12 cases, 64x64), nnU-Net-planned and preprocessed for 2d."""
-    return _planned("bus", 901, 12, 64, ("2d",))
+    return planned_synthetic("bus", 901, 12, 64, ("2d",))
 
 
 @pytest.fixture(scope="session")
 def planned_cardiac() -> str:
     """Synthetic multi-class cardiac MRI dataset (id 902, 12 cases, 64x64), planned and preprocessed for 2d."""
-    return _planned("cardiac", 902, 12, 64, ("2d",))
+    return planned_synthetic("cardiac", 902, 12, 64, ("2d",))
 
 
 @pytest.fixture(scope="session")

@@ -21,12 +21,10 @@ TRAINER = "nnUNetTrainer_XTiny_1ep_5it_1val"
 @pytest.fixture(scope="module")
 def searched(nnunet_work: Path) -> str:
     """A small bus dataset (id 955), planned, with a width search over caps 32..1 (pick somewhere inside)."""
-    from xtiny.datasets.synth import generate_dataset
-    from xtiny.nnunet.planning import plan_and_preprocess
+    from tests.conftest import planned_synthetic
     from xtiny.search import run_search
 
-    generate_dataset("bus", dataset_id=955, num_cases=10, seed=3, size=64, raw_dir=nnunet_work / "raw")
-    name = plan_and_preprocess(955, configurations=("2d",), num_processes=2)
+    name = planned_synthetic("bus", 955, 10, 64, seed=3)
     run_search(name, k=3, seeds=1, device="cpu", caps=[32, 16, 8, 4, 2, 1], progress=False)
     return name
 

@@ -25,12 +25,10 @@ TRAINER = "nnUNetTrainer_XTiny_2ep_3it_1val"
 @pytest.fixture(scope="module")
 def family_dataset(nnunet_work: Path) -> str:
     """A small bus dataset (id 958), planned, with the width family 16/8/4 in its plans."""
-    from xtiny.datasets.synth import generate_dataset
+    from tests.conftest import planned_synthetic
     from xtiny.family import add_width_family
-    from xtiny.nnunet.planning import plan_and_preprocess
 
-    generate_dataset("bus", dataset_id=958, num_cases=10, seed=5, size=64, raw_dir=nnunet_work / "raw")
-    name = plan_and_preprocess(958, configurations=("2d",), num_processes=2)
+    name = planned_synthetic("bus", 958, 10, 64, seed=5)
     add_width_family(name, "2d", caps=[16, 8, 4])
     return name
 
