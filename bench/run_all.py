@@ -35,9 +35,9 @@ CPU_PLAN = [
     # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32). Not timed at this
     # budget yet: the default budget took 23 min under load ~6 (2 cores shared), 8.5 of them the baseline skipped here
     ("mni demo", ["bench_mni_demo.py", "--minutes", "4", "--no-baseline"]),
-    # family runs vs solo runs: Dice equivalence (3 seeds) and wall times side by side; ~35 min on 2 cores
-    ("family runs", ["bench_family.py", "--datasets", "bus", "cardiac", "--seeds", "3", "--size", "96",
-                     "--epochs", "6", "--iterations", "20"]),
+    # family runs vs solo runs: Dice equivalence (3 seeds) and wall times side by side; ~35 min on 2 idle cores
+    ("family runs", ["bench_family.py", "--datasets", "bus", "cardiac", "--seeds", "3", "--size", "64",
+                     "--cases", "24", "--epochs", "5", "--iterations", "20"]),
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
