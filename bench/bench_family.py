@@ -47,9 +47,15 @@ def _train(work: Path, results: str, dataset: str, configurations: list[str], se
     cmd = [sys.executable, "-m", "xtiny", "train", "-d", dataset, "-c", ",".join(configurations),
            "--epochs", str(args.epochs), "--iterations", str(args.iterations), "--val-iterations",
            str(args.val_iterations), "--device", args.device, "--seed", str(seed)]
-    measured = run_measured(cmd, env=env, log=folder / f"{'+'.join(configurations)}.log")
-    if measured["returncode"] != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed; see {measured['log']}")
+    log = folder / f"{'+'.join(configurations)}.log"
+    report = log.with_suffix(".rusage.json")  # run_measured's report, written when the process has ended
+    finished = json.loads(report.read_text()) if report.is_file() else None
+    if finished is not None and finished["returncode"] == 0:  # measured by an earlier, interrupted run of this bench
+        measured = {"wall_s": round(finished["wall_s"], 2), "max_process_rss_gib": round(finished["maxrss_kib"] / 2**20, 3)}
+    else:
+        measured = run_measured(cmd, env=env, log=log)
+        if measured["returncode"] != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed; see {measured['log']}")
     trainer = f"nnUNetTrainer_XTiny_{args.epochs}ep_{args.iterations}it_{args.val_iterations}val"
     out = {"wall_s": measured["wall_s"], "peak_rss_gib": measured["max_process_rss_gib"], "dice": {}, "steps": {}}
     for configuration in configurations:
@@ -81,14 +87,16 @@ def main() -> int:
     work = Path(args.work or tempfile.mkdtemp(prefix="xtiny-bench-family-"))
     caps = [args.pick, 2 * args.pick, 4 * args.pick]
     load_start = load_average()
-    rows, cost_rows, step_rows, per_dataset = [], [], [], {}
+    cost_rows, step_rows, per_dataset = [], [], {}
+    datasets = {}
     for kind in args.datasets:
-        dataset = synthetic_dataset(work, kind, DATASET_IDS[kind], args.cases, args.size)
-        add_width_family(dataset, "2d", caps=caps)
-        pick, wider = f"2d_xtiny{caps[0]}", [f"2d_xtiny{c}" for c in caps[1:]]
-        members = [pick, *wider, "2d"]
-        runs = []
-        for seed in range(args.seeds):
+        datasets[kind] = synthetic_dataset(work, kind, DATASET_IDS[kind], args.cases, args.size)
+        add_width_family(datasets[kind], "2d", caps=caps)
+    pick, wider = f"2d_xtiny{caps[0]}", [f"2d_xtiny{c}" for c in caps[1:]]
+    members = [pick, *wider, "2d"]
+    for seed in range(args.seeds):  # seeds outermost: a shortened run still covers every dataset
+        for kind, dataset in datasets.items():
+            runs = per_dataset.setdefault(kind, {"members": members, "runs": []})["runs"]
             print(f"[bench_family] {kind} seed {seed}: family run of {', '.join(members)}", flush=True)
             family = _train(work, f"family_{kind}_s{seed}", dataset, members, seed, args)
             solo = {c: _train(work, f"solo_{kind}_s{seed}", dataset, [c], seed, args) for c in members}
@@ -106,22 +114,35 @@ def main() -> int:
                     round(100 * (family["wall_s"] - solo_s[pick] - full) / full, 1), load_average()])
                 step_rows.append([kind, "family " + "+".join(members),
                                   *[_ms(family["steps"].get(k)) for k in ["data", *members]]])
-        per_dataset[kind] = runs
-        for c in members:
+            _write(args, per_dataset, cost_rows, step_rows, caps, load_start)  # after every seed: a kill keeps it
+    print(f"[bench_family] wrote bench/results/family_{args.device}.json")
+    return 0
+
+
+def _equivalence_rows(per_dataset: dict) -> list[list]:
+    rows = []
+    for kind, data in per_dataset.items():
+        runs = data["runs"]
+        for c in data["members"]:
             diffs = [100 * (r["family"]["dice"][c] - r["solo"][c]["dice"]) for r in runs]
             solo_dice = [100 * r["solo"][c]["dice"] for r in runs]
             family_dice = [100 * r["family"]["dice"][c] for r in runs]
             spread = statistics.stdev(solo_dice) if len(solo_dice) > 1 else None
             mean_diff = statistics.mean(diffs)
-            rows.append([kind, c, round(statistics.mean(solo_dice), 2), round(statistics.mean(family_dice), 2),
+            rows.append([kind, c, len(runs), round(statistics.mean(solo_dice), 2), round(statistics.mean(family_dice), 2),
                          round(mean_diff, 2), None if spread is None else round(spread, 2),
                          None if spread is None else abs(mean_diff) <= spread])
+    return rows
+
+
+def _write(args, per_dataset: dict, cost_rows: list, step_rows: list, caps: list[int], load_start: float) -> None:
     write_result(
         f"family_{args.device}",
         f"Family runs vs solo runs: validation Dice and wall time ({args.device}, {args.size} px, "
-        f"{args.epochs} x {args.iterations} iterations, {args.seeds} seeds)",
-        ["dataset", "configuration", "solo Dice % (mean)", "family Dice % (mean)", "family - solo (pts, paired)",
-         "solo seed spread (pts, sd)", "within the spread"], rows,
+        f"{args.epochs} x {args.iterations} iterations, up to {args.seeds} seeds)",
+        ["dataset", "configuration", "seeds done", "solo Dice % (mean)", "family Dice % (mean)",
+         "family - solo (pts, paired)", "solo seed spread (pts, sd)", "within the spread"],
+        _equivalence_rows(per_dataset),
         extra_tables=[
             {"title": "Wall time of whole training processes (s), solo sums vs family runs, side by side",
              "header": ["dataset", "seed", "(a) 2d alone", "(b) pick alone", "(c) pick + 2 wider, solo",
@@ -141,9 +162,8 @@ def main() -> int:
                "confirm extra: the wider neighbours' training beyond the pick's own (the pick's training is reused "
                "by train_pick), as a share of one full-size 2d training at the same budget; 'with 2d joined' also "
                "trains the baseline in the same run (xtiny run), counting what the baseline's solo run would cost "
-               "as not extra."])
-    print(f"[bench_family] wrote bench/results/family_{args.device}.json")
-    return 0
+               "as not extra.",
+               "The JSON is rewritten after every seed; 'seeds done' says how many a dataset's row rests on."])
 
 
 def _ms(seconds: float | None) -> float | None:
