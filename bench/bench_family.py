@@ -124,8 +124,8 @@ def _equivalence_rows(per_dataset: dict) -> list[list]:
     for kind, data in per_dataset.items():
         runs = data["runs"]
         for c in data["members"]:
-            diffs = [100 * (r["family"]["dice"][c] - r["solo"][c]["dice"]) for r in runs]
-            solo_dice = [100 * r["solo"][c]["dice"] for r in runs]
+            diffs = [100 * (r["family"]["dice"][c] - r["solo"][c]["dice"][c]) for r in runs]
+            solo_dice = [100 * r["solo"][c]["dice"][c] for r in runs]
             family_dice = [100 * r["family"]["dice"][c] for r in runs]
             spread = statistics.stdev(solo_dice) if len(solo_dice) > 1 else None
             mean_diff = statistics.mean(diffs)
