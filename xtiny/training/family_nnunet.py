@@ -175,14 +175,15 @@ def time_shares(seconds: float, step_seconds: dict[str, float]) -> dict[str, flo
 
 
 def record_family_seconds(folders: dict[str, Path], seconds: float, step_seconds: dict[str, float]) -> None:
-    """Add the family's wall time and each member's share (:func:`time_shares`) to the members' records."""
+    """Add the family's wall time, each member's share (:func:`time_shares`) and the measured step times (``data``:
+    waiting for the batch; one entry per network) to the members' records."""
     from xtiny.atomic import read_json
 
-    shares = time_shares(seconds, step_seconds)
+    shares = time_shares(seconds, {c: step_seconds.get(c) for c in folders})
     for configuration, folder in folders.items():
         record = read_json(folder / FAMILY_RECORD, "family run record")
         record.update(family_seconds=round(seconds, 3), share_seconds=shares[configuration],
-                      step_seconds={c: step_seconds.get(c) for c in shares})
+                      step_seconds=dict(step_seconds))
         atomic_write_json(folder / FAMILY_RECORD, record)
 
 
@@ -248,8 +249,7 @@ def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) ->
                     loop.run_epoch(epoch, bar)
             loop.finish()
             timing = loop.step_seconds()
-            record_family_seconds({c: folders[c] for c in to_train}, time.perf_counter() - started,
-                                  {c: timing.get(c) for c in to_train})
+            record_family_seconds({c: folders[c] for c in to_train}, time.perf_counter() - started, timing)
             for trainer in members.values():
                 trainer.perform_actual_validation(False)
     for configuration in sorted(to_validate, key=plan.configurations.index):
