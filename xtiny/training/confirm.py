@@ -210,7 +210,12 @@ def _climb(record: dict[str, Any], run_jobs, job: dict[str, Any], names: list[st
 def _how(row: dict[str, Any]) -> str:
     if row.get("failed"):
         return f"FAILED ({row['error']})"
-    how = "read back (finished earlier)" if row["skipped_finished"] else f"trained in {row['train_seconds']:.0f} s"
+    if row["skipped_finished"]:
+        how = "read back (finished earlier)"
+    elif row.get("train_seconds") is None:
+        how = "validated now (trained earlier)"
+    else:
+        how = f"trained in {row['train_seconds']:.0f} s"
     return f"Dice {_pct(row['dice'])} ({how})"
 
 

@@ -10,7 +10,12 @@ import time
 
 from xtiny.console import progress_bar, say
 from xtiny.training.family_checkpoints import CheckpointJournal, recover_journal
-from xtiny.training.family_nnunet import family_journal_path, record_family_seconds, write_family_records
+from xtiny.training.family_nnunet import (
+    family_journal_path,
+    is_current,
+    record_family_seconds,
+    write_family_records,
+)
 from xtiny.training.family_plan import FamilyPlan, check_family_memory, member_seed
 from xtiny.training.results import TrainResult
 
@@ -44,7 +49,7 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
         trainers = {}
         for c in to_train:
             latest = runs[c].fold_folder / "checkpoint_latest.pth"
-            runs[c] = dataclasses.replace(runs[c], resume=str(latest) if latest.is_file() else None)
+            runs[c] = dataclasses.replace(runs[c], resume=str(latest) if is_current(latest, not_before) else None)
             trainers[c] = MonaiTrainer(runs[c])
             if runs[c].resume is not None:
                 trainers[c].load_checkpoint(runs[c].resume)

@@ -39,6 +39,11 @@ def family_journal_path(plan: FamilyPlan) -> Path:
         f"family_journal_{trainer}_fold_{plan.spec.fold}.json"
 
 
+def is_current(checkpoint: Path, not_before: float | None) -> bool:
+    """A checkpoint exists and was written after ``not_before`` (older ones were trained on other data)."""
+    return checkpoint.is_file() and (not_before is None or checkpoint.stat().st_mtime >= not_before)
+
+
 def fold_folder_of(plan: FamilyPlan, configuration: str) -> Path:
     return model_folder(plan.dataset_name, plan.spec.trainer_name, configuration, plan.plans_identifier) / \
         f"fold_{plan.spec.fold}"
@@ -221,8 +226,8 @@ def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) ->
     if note:
         say(f"[family] {note}")
     finished = {c for c, f in folders.items() if finished_training(f, not_before)}
-    to_validate = {c for c, f in folders.items()
-                   if c not in finished and (f / "checkpoint_final.pth").is_file()}
+    to_validate = {c for c, f in folders.items()  # trained after the data, its final validation missing
+                   if c not in finished and is_current(f / "checkpoint_final.pth", not_before)}
     to_train = [c for c in plan.configurations if c not in finished | to_validate]
     memory = check_family_memory(plan, device) if to_train else {}
     dataset_json = read_preprocessed_dataset_json(plan.dataset_name)
@@ -230,7 +235,7 @@ def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) ->
     timing: dict[str, float | None] = {}
     if to_train:
         resume = {c: folders[c] / "checkpoint_latest.pth" for c in to_train}
-        resume = {c: (p if p.is_file() else None) for c, p in resume.items()}
+        resume = {c: (p if is_current(p, not_before) else None) for c, p in resume.items()}
         write_family_records(plan, {c: folders[c] for c in to_train}, {"memory": memory})
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
