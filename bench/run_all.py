@@ -35,7 +35,8 @@ CPU_PLAN = [
     # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32). Not timed at this
     # budget yet: the default budget took 23 min under load ~6 (2 cores shared), 8.5 of them the baseline skipped here
     ("mni demo", ["bench_mni_demo.py", "--minutes", "4", "--no-baseline"]),
-    # family runs vs solo runs: Dice equivalence (3 seeds) and wall times side by side; ~35 min on 2 idle cores
+    # family runs vs solo runs: Dice equivalence (3 seeds) and wall times side by side; ~70 min on 2 idle cores
+    # (about 12 min per dataset and seed; resumable with --work DIR, the JSON is rewritten after every seed)
     ("family runs", ["bench_family.py", "--datasets", "bus", "cardiac", "--seeds", "3", "--size", "64",
                      "--cases", "24", "--epochs", "5", "--iterations", "20"]),
 ]
