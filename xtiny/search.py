@@ -5,15 +5,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xtiny.errors import XTinyError
+from xtiny.records.width_search import SearchRecord, write_search_record
 from xtiny.sensitivity import DEFAULT_CONFIDENCE
 from xtiny.versions import stack_versions
+
+if TYPE_CHECKING:
+    import torch
+
+    from xtiny.sensitivity.cache import ScoreCache
+    from xtiny.sensitivity.inputs import ProbeInputs, ProbeSource
 
 MACS_NOTE = ("macs: multiply-accumulates of conv, transposed conv and linear ops for one sample at the patch size, "
              "counted by forward hooks at a reduced size and scaled (xtiny.meta_pass.scaled_profile; equal to "
@@ -116,9 +123,10 @@ def _finite(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchSetup:
-    """Everything the scoring step needs: the family in the plans, the probe inputs, the cache and the settings."""
+    """Everything the scoring step needs: the family in the plans, the probe inputs, the cache and the settings.
+    Not changed in place: the stop rule returns a copy with the images and seeds it used."""
 
     dataset_name: str
     configuration: str
@@ -126,16 +134,16 @@ class SearchSetup:
     cap_of: dict[str, int]
     plans: dict
     plans_file: Path
-    inputs: Any
+    inputs: ProbeInputs | None  # fixed: the K images; sequential: None until the stop rule has used its images
     seeds: list[int]
     proxies: list[str]
-    device: Any
-    cache: Any
+    device: torch.device
+    cache: ScoreCache
     chunk_size: int | None
     started: float
     inputs_seconds: float = 0.0
     confidence: float | None = None  # None: fixed K and seeds (no stop rule)
-    source: Any = None  # sequential: the ProbeSource to read batches from
+    source: ProbeSource | None = None  # sequential: where to read batches from
     order: list[str] | None = None  # sequential: the cases in probe order, cut at the image budget
 
 
@@ -179,11 +187,10 @@ def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds:
         order = [source.identifiers[i] for i in spread_order(len(source.identifiers))][:k]
     names = add_width_family(name, configuration, list(caps) if caps is not None else None)
     plans = load_plans(name)
-    setup = SearchSetup(name, configuration, names, dict(family_members(plans, configuration)), plans,
-                        plans_path(name), inputs, seed_values, extra, dev, ScoreCache(cache_dir(name), enabled=use_cache),
-                        chunk_size, started, confidence=confidence, source=source, order=order)
-    setup.inputs_seconds = time.perf_counter() - started
-    return setup
+    cache = ScoreCache(cache_dir(name), enabled=use_cache)
+    return SearchSetup(name, configuration, names, dict(family_members(plans, configuration)), plans,
+                       plans_path(name), inputs, seed_values, extra, dev, cache, chunk_size, started,
+                       inputs_seconds=time.perf_counter() - started, confidence=confidence, source=source, order=order)
 
 
 class CandidateProbe:
@@ -253,10 +260,11 @@ def score_candidate(setup: SearchSetup, candidate: str, bar) -> dict:
     return probe.record(setup.seeds, [setup.inputs.case_ids])
 
 
-def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], dict]:
+def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], dict, SearchSetup]:
     """Step 2 with the stop rule: probe every candidate on the first batch with the first seeds, then add images or a
     seed until the pick's bootstrap agreement reaches ``setup.confidence`` (:mod:`xtiny.sensitivity.stop_rule`).
-    Returns the candidate entries and the ``sampling`` trail for search.json."""
+    Returns the candidate entries, the ``sampling`` trail for search.json and a copy of ``setup`` holding the images
+    and seeds the stop rule used."""
     from xtiny.sensitivity.stop_rule import BOOTSTRAP_RESAMPLES, FIRST_ROUND_SEEDS, batch_bounds, next_step
 
     bounds = batch_bounds(len(setup.order))
@@ -302,10 +310,10 @@ def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], 
         else:
             n_batches += 1
     used = [case for ids in batches[:n_batches] for case in ids]
-    max_seeds, setup.seeds = len(setup.seeds), setup.seeds[:n_seeds]
-    setup.inputs = loaded[0] if n_batches == 1 else type(loaded[0])(  # the batches already read, not read again
+    max_seeds = len(setup.seeds)
+    setup = replace(setup, seeds=setup.seeds[:n_seeds], inputs=loaded[0] if n_batches == 1 else type(loaded[0])(
         np.concatenate([loaded[b].images for b in range(n_batches)]), used, loaded[0].patch_size,
-        loaded[0].data_folder)
+        loaded[0].data_folder))  # the batches already read, not read again
     for probe in probes:  # extra proxies: recorded on the images and seeds the stop rule used
         for seed in setup.seeds:
             for proxy in setup.proxies:
@@ -315,7 +323,7 @@ def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], 
                 "max_seeds": max_seeds, "images_used": len(used), "seeds_used": len(setup.seeds),
                 "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "probe_order": "van der Corput over the sorted cases",
                 "rounds": rounds, "stopped_because": rounds[-1]["why"]}
-    return [p.record(setup.seeds, batches[:n_batches]) for p in probes], sampling
+    return [p.record(setup.seeds, batches[:n_batches]) for p in probes], sampling, setup
 
 
 def choose_width(setup: SearchSetup, candidates: list[dict], rule: str) -> dict:
@@ -339,40 +347,42 @@ def choose_width(setup: SearchSetup, candidates: list[dict], rule: str) -> dict:
             "picks_by_proxy": by_proxy}
 
 
-def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule: str, sampling: dict) -> dict:
-    """Step 4, record: the search.json content."""
+def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule: str,
+                  sampling: dict) -> SearchRecord:
+    """Step 4, record: what search.json holds (without its own paths, which :func:`run_search` adds)."""
     knee = choice["knee"]
-    result = {
-        "dataset": setup.dataset_name,
-        "base_configuration": setup.configuration,
-        "chosen": knee.chosen,
-        "chosen_cap": knee.chosen_cap,
-        "rule": rule,
-        "knee": {"index": knee.index, "flat": knee.flat, **knee.details},
-        "picks_by_rule": choice["picks_by_rule"],
-        "picks_by_proxy": choice["picks_by_proxy"],
-        "k": len(setup.inputs.case_ids),
-        "seeds": setup.seeds,
-        "device": str(setup.device),
-        "proxies": setup.proxies,
-        "sampling": sampling,
-        "inputs": {"case_ids": setup.inputs.case_ids, "patch_size": setup.inputs.patch_size,
-                   "images_sha1": setup.inputs.sha1, "data_folder": setup.inputs.data_folder,
-                   "selection": "centre slice/patch, centre crop or zero pad"},
-        "plans_file": str(setup.plans_file),
-        "candidates": candidates,
-        "macs_note": MACS_NOTE,
-        "timings": {"inputs_and_family_s": setup.inputs_seconds, "total_s": time.perf_counter() - setup.started},
-        "versions": stack_versions(),
-    }
     rounds = sampling.get("rounds") or [{}]
+    warning = None
     if knee.flat:
-        result["warning"] = "all sensitivity scores are equal: no knee detectable, the widest candidate is returned."
+        warning = "all sensitivity scores are equal: no knee detectable, the widest candidate is returned."
     elif rounds[-1].get("agreement", 1.0) < sampling.get("confidence", 0.0):
-        result["warning"] = (f"the pick is not settled: {rounds[-1]['agreement']:.0%} of the bootstrap resamples give "
-                             f"{knee.chosen} (confidence {sampling['confidence']}); {rounds[-1]['why']}. Confirm it by "
-                             f"training its neighbours (xtiny confirm; xtiny run does by default) before trusting it.")
-    return result
+        warning = (f"the pick is not settled: {rounds[-1]['agreement']:.0%} of the bootstrap resamples give "
+                   f"{knee.chosen} (confidence {sampling['confidence']}); {rounds[-1]['why']}. Confirm it by "
+                   f"training its neighbours (xtiny confirm; xtiny run does by default) before trusting it.")
+    return SearchRecord(
+        dataset=setup.dataset_name,
+        base_configuration=setup.configuration,
+        chosen=knee.chosen,
+        chosen_cap=knee.chosen_cap,
+        rule=rule,
+        knee={"index": knee.index, "flat": knee.flat, **knee.details},
+        picks_by_rule=choice["picks_by_rule"],
+        picks_by_proxy=choice["picks_by_proxy"],
+        k=len(setup.inputs.case_ids),
+        seeds=setup.seeds,
+        device=str(setup.device),
+        proxies=setup.proxies,
+        sampling=sampling,
+        inputs={"case_ids": setup.inputs.case_ids, "patch_size": setup.inputs.patch_size,
+                "images_sha1": setup.inputs.sha1, "data_folder": setup.inputs.data_folder,
+                "selection": "centre slice/patch, centre crop or zero pad"},
+        plans_file=str(setup.plans_file),
+        candidates=candidates,
+        macs_note=MACS_NOTE,
+        timings={"inputs_and_family_s": setup.inputs_seconds, "total_s": time.perf_counter() - setup.started},
+        versions=stack_versions(),
+        warning=warning,
+    )
 
 
 def run_search(dataset: str | int, configuration: str = "2d", k: int | None = None, seeds: int | Sequence[int] = 3,
@@ -392,7 +402,6 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int | None = No
     from tqdm.auto import tqdm
 
     from xtiny.artifacts import search_json_path
-    from xtiny.atomic import atomic_write_json
     from xtiny.console import terminal
 
     setup = prepare_search(dataset, configuration, k, seeds, device, rule, caps, proxies, use_cache=use_cache,
@@ -404,15 +413,14 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int | None = No
             candidates = [score_candidate(setup, cand, bar) for cand in setup.names]
             sampling = {"mode": "fixed", "images_used": len(setup.inputs.case_ids), "seeds_used": len(setup.seeds)}
         else:
-            candidates, sampling = score_sequentially(setup, rule, bar)
-    result = search_record(setup, candidates, choose_width(setup, candidates, rule), rule, sampling)
+            candidates, sampling, setup = score_sequentially(setup, rule, bar)
+    record = search_record(setup, candidates, choose_width(setup, candidates, rule), rule, sampling)
     if write:
         path = search_json_path(setup.dataset_name, configuration)
-        result["search_json"] = str(path)
-        result["search_png"] = str(path.with_suffix(".png"))
-        atomic_write_json(path, result)
-        plot_search(result, path.with_suffix(".png"))
-    return result
+        record = replace(record, search_json=str(path), search_png=str(path.with_suffix(".png")))
+        write_search_record(path, record)
+        plot_search(record.to_json(), path.with_suffix(".png"))
+    return record.to_json()
 
 
 def _mean_or_none(values: list) -> float | None:
