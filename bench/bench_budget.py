@@ -31,14 +31,14 @@ def main() -> int:
     from common import load_average, synthetic_dataset, write_result
 
     from xtiny.artifacts import search_json_path
-    from xtiny.atomic import read_json
+    from xtiny.records.width_search import read_search_record
     from xtiny.training.sweep import run_sweep
 
     load_start, started = load_average(), time.perf_counter()
     budget = BUDGETS["small"]
     name = synthetic_dataset(Path(args.work), args.kind, DATASETS[args.kind][1], budget["cases"], budget["size"])
     search = search_json_path(name, "2d")
-    pick = read_json(search, "search result").get("chosen") if search.is_file() else None
+    pick = read_search_record(search).chosen if search.is_file() else None
     dice: dict[str, dict[int, float | None]] = {}
     params: dict[str, int] = {}
     for epochs in args.epochs:

@@ -266,7 +266,7 @@ def main() -> int:
     started = time.perf_counter()
     name = synthetic_dataset(work, "bus", DATASET_ID, args.cases, args.size)  # sets nnU-Net's folders: imports after
     from xtiny.artifacts import search_json_path
-    from xtiny.atomic import read_json
+    from xtiny.records.width_search import read_search_record
     from xtiny.versions import stack_versions
 
     ours_folder, pub_folder = work / "preprocessed" / name, work / "preprocessed_published" / name
@@ -278,7 +278,7 @@ def main() -> int:
     prepare_s = time.perf_counter() - started
 
     ours = _side("ours", ours_command(args), os.environ | {"CUDA_VISIBLE_DEVICES": ""}, work)
-    record = read_json(search_json_path(name, "2d"))
+    record = read_search_record(search_json_path(name, "2d")).to_json()
     ours["search"] = {k: record[k] for k in ("chosen", "chosen_cap", "rule", "k", "seeds", "device", "timings",
                                              "sampling")} | {
         "candidates": [{k: c[k] for k in ("name", "cap", "params", "score", "scores_per_seed")}

@@ -10,13 +10,18 @@ from __future__ import annotations
 import html
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from xtiny.errors import XTinyError
 from xtiny.evaluation.html_report import Section, load_json_if_present, write_report
 from xtiny.evaluation.table import format_mean_sd
+from xtiny.records.typed_json import JsonRecord
+from xtiny.records.width_search import read_search_record
+from xtiny.training.confirm_record import read_confirm_record
 from xtiny.versions import stack_versions
 
 
@@ -45,10 +50,21 @@ def _dataset_section(dataset_name: str, raw_dir: Path, fig_dir: Path) -> Section
     return section
 
 
-def _search_section(search: dict | None, search_png: Path) -> Section:
+def _record_json(read: Callable[[Path], JsonRecord], path: Path | None) -> tuple[dict | None, str | None]:
+    """A record's JSON object read through its typed reader, or (None, why it cannot be shown): a record the reader
+    refuses is a note in the report, never a failure. (None, None) when there is no file."""
+    if path is None or not path.is_file():
+        return None, None
+    try:
+        return read(path).to_json(), None
+    except XTinyError as exc:
+        return None, str(exc)
+
+
+def _search_section(search: dict | None, search_png: Path, problem: str | None = None) -> Section:
     section = Section("Width search at initialization")
     if search is None:
-        section.missing = "no width search yet: run `xtiny search`."
+        section.missing = problem or "no width search yet: run `xtiny search`."
         return section
     chosen = search.get("chosen")
     section.paragraphs.append(
@@ -87,12 +103,14 @@ def _full_size_seconds(confirm: dict, stages: dict) -> tuple[float | None, str]:
                                                    f"({iterations} iterations) scaled to {wanted} iterations")
 
 
-def confirm_section(confirm: dict | None, confirm_json: Path | None, stages: dict) -> Section:
-    """Both picks, the decision trail and the extra training cost next to one full-size training."""
+def confirm_section(confirm: dict | None, confirm_json: Path | None, stages: dict,
+                    problem: str | None = None) -> Section:
+    """Both picks, the decision trail and the extra training cost next to one full-size training; without a
+    ``confirm`` record, ``problem`` (why it could not be read) or how to make one."""
     section = Section("Confirmed pick (cheap training of the wider neighbours)")
     if confirm is None:
-        section.missing = ("the probe's pick was not confirmed by training: run `xtiny confirm` (or `xtiny run` "
-                           "without --no-confirm).")
+        section.missing = problem or ("the probe's pick was not confirmed by training: run `xtiny confirm` (or "
+                                      "`xtiny run` without --no-confirm).")
         return section
     costs = confirm.get("costs", {})
     teacher = confirm.get("teacher")
@@ -329,13 +347,13 @@ def build_report(dataset_name: str, inputs: ReportInputs | None = None) -> Path:
     fig_dir = root / "report_figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     raw_dir = nnunet_dirs().raw / dataset_name
-    search = load_json_if_present(inputs.search_json) if inputs.search_json else None
+    search, search_problem = _record_json(read_search_record, inputs.search_json)
     search_png = inputs.search_json.with_suffix(".png") if inputs.search_json else root / "missing.png"
     sections = [*failure_section(inputs.failure), _dataset_section(dataset_name, raw_dir, fig_dir),
-                _search_section(search, search_png)]
+                _search_section(search, search_png, search_problem)]
     run_state = load_json_if_present(root / "run.json") or {}
-    confirm = load_json_if_present(inputs.confirm_json) if inputs.confirm_json else None
-    sections.append(confirm_section(confirm, inputs.confirm_json, run_state.get("stages", {})))
+    confirm, confirm_problem = _record_json(read_confirm_record, inputs.confirm_json)
+    sections.append(confirm_section(confirm, inputs.confirm_json, run_state.get("stages", {}), confirm_problem))
     train = run_state.get("stages", {})
     training = Section("Training")
     trained = {k: v for k, v in train.items() if k.startswith("train")}

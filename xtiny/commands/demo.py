@@ -6,7 +6,13 @@ the baseline and the rest fit ``--minutes``. Every net gets the same number of i
 which the report states next to every Dice.
 """
 
+from __future__ import annotations
+
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xtiny.records.width_search import SearchRecord
 
 HELP = "the whole job on a built-in dataset (synthetic, or real brain MRI with --dataset mni), sized to fit --minutes"
 
@@ -49,8 +55,8 @@ def _dataset(args: argparse.Namespace, profile: str, p: dict):
                             raw_dir=raw, preview=True)
 
 
-def _wider(search: dict, pick: str) -> str | None:
-    names = [c["name"] for c in sorted(search["candidates"], key=lambda c: -c["cap"])]
+def _wider(search: SearchRecord, pick: str) -> str | None:
+    names = [c["name"] for c in sorted(search.candidates, key=lambda c: -c["cap"])]
     index = names.index(pick)
     return names[index - 1] if index > 0 else None
 
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.console import say
     from xtiny.pipeline import RunOptions, run_pipeline
     from xtiny.pipeline_stages import STAGES
+    from xtiny.records.width_search import read_search_record
     from xtiny.training.calibrate import seconds_per_iteration
 
     started = time.perf_counter()
@@ -77,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
                       val_iterations=p["val_iterations"], with_baseline=not args.no_baseline, num_processes=2,
                       confirm_max_steps=1, confirm_neighbours=1, verbose=args.verbose)
     first = run_pipeline(opts, STAGES, until="search")  # a failure here still writes the report
-    search = read_json(first["search"]["search_json_path"], "search result")
-    pick = search["chosen"]
+    search = read_search_record(first["search"]["search_json_path"])
+    pick = search.chosen
     nets = [n for n in (pick, _wider(search, pick), None if args.no_baseline else "2d") if n]
     plan_key = {"profile": profile, "minutes": minutes, "pick": pick, "nets": nets,
                 "iterations": p["iterations"]}

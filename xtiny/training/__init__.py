@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xtiny.atomic import read_json
 from xtiny.errors import XTinyError
 
 TRAINERS_DIR = Path(__file__).resolve().parent / "trainers"
@@ -32,19 +31,18 @@ def resolve_auto_configuration(dataset_name: str, configuration: str, base_confi
     if configuration != "auto":
         return configuration
     from xtiny.artifacts import search_json_path
+    from xtiny.records.width_search import read_search_record
     from xtiny.training.confirm import confirmed_configuration
 
     path: Path = search_json_path(dataset_name, base_configuration)
     if not path.is_file():
         raise XTinyError(f"-c auto needs a width search result, but {path} does not exist.",
                          fix=f"run 'xtiny search -d {dataset_name}' first, or pass -c 2d_xtiny8 (any configuration).")
-    chosen = read_json(path, "search result").get("chosen")
-    if not chosen:
-        raise XTinyError(f"{path} has no 'chosen' configuration.", fix=f"rerun 'xtiny search -d {dataset_name}'.")
+    chosen = read_search_record(path).chosen
     confirmed, why = confirmed_configuration(dataset_name, base_configuration)
     if confirmed:
         log(f"[xtiny] -c auto -> {confirmed}: the confirmed pick ({why}; the probe picked {chosen})")
         return confirmed
     log(f"[xtiny] -c auto -> {chosen}: the probe's pick, not confirmed by training ({why}; run `xtiny confirm -d "
         f"{dataset_name}` to check it against its wider neighbours)")
-    return str(chosen)
+    return chosen

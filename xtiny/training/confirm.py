@@ -25,21 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from xtiny.artifacts import confirm_json_path, search_json_path
-from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.splits import parse_fold
 from xtiny.paths import ensure_nnunet_env
+from xtiny.records.width_search import SearchRecord, read_search_record
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
 from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 from xtiny.training.ray_cluster import RayOptions
 from xtiny.training.results import trainer_name_for
 from xtiny.training.sweep import BACKENDS, data_written_at, plot_dice_vs_params, training_executor
 
 
-def family_from_search(search: dict) -> list[dict[str, Any]]:
+def family_from_search(search: SearchRecord) -> list[dict[str, Any]]:
     """The search's candidates, widest first: ``[{"name", "cap", "params"}]``."""
-    rows = [{"name": c["name"], "cap": int(c["cap"]), "params": int(c["params"])} for c in search["candidates"]]
+    rows = [{"name": c["name"], "cap": int(c["cap"]), "params": int(c["params"])} for c in search.candidates]
     return sorted(rows, key=lambda r: -r["cap"])
 
 
@@ -64,12 +65,12 @@ def check_start(start: str | None, family: list[dict], search_path: Path) -> Non
                          f"({', '.join(names)}).", fix="start from one of those, or leave --start out (the pick).")
 
 
-def _load_search(dataset_name: str, base_configuration: str) -> tuple[Path, dict]:
+def _load_search(dataset_name: str, base_configuration: str) -> tuple[Path, SearchRecord]:
     path = search_json_path(dataset_name, base_configuration)
     if not path.is_file():
         raise XTinyError(f"no width search for {dataset_name} {base_configuration}: {path} does not exist.",
                          fix=f"run `xtiny search -d {dataset_name} -c {base_configuration}` first.")
-    return path, read_json(path, "search result")
+    return path, read_search_record(path)
 
 
 def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: int, iterations_per_epoch: int | None = None,
@@ -102,23 +103,21 @@ def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: i
            "not_before": data_written_at(name, base_configuration)}
     if spec is not None:  # the jobs get the checked checkpoint, not a name that a later training could change
         job.update(teacher=spec.checkpoint, kd_alpha=kd_alpha, kd_temperature=kd_temperature)
-    record: dict[str, Any] = {
-        "dataset": name, "base_configuration": base_configuration, "probe_pick": search["chosen"],
-        "start": start or search["chosen"], "search_json": str(search_path), "trainer": trainer, "backend": backend,
-        "fold": fold, "epochs": epochs, "iterations_per_epoch": iterations_per_epoch,
-        "val_iterations": val_iterations, "device": device, "tolerance_points": tolerance, "max_steps": max_steps,
-        "neighbours": neighbours, "also_train": list(also_train), "family_runs": [],
-        "teacher": None if spec is None else {"checkpoint": spec.checkpoint, "configuration": spec.configuration,
-                                              "trainer": spec.trainer},
-        "kd_alpha": kd_alpha if kd else None, "kd_temperature": kd_temperature if kd else None,
-        "trainings": {}, "trail": [], "confirmed": None, "stopped_because": None}
     path = confirm_json_path(name, base_configuration)
     with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any training
-        record.update(runner.info)
+        record = ConfirmRecord(
+            dataset=name, base_configuration=base_configuration, probe_pick=search.chosen,
+            start=start or search.chosen, search_json=str(search_path), trainer=trainer, backend=backend, fold=fold,
+            epochs=epochs, iterations_per_epoch=iterations_per_epoch, val_iterations=val_iterations, device=device,
+            tolerance_points=tolerance, max_steps=max_steps, neighbours=neighbours, also_train=list(also_train),
+            teacher=None if spec is None else {"checkpoint": spec.checkpoint, "configuration": spec.configuration,
+                                               "trainer": spec.trainer},
+            kd_alpha=kd_alpha if kd else None, kd_temperature=kd_temperature if kd else None, trainings={},
+            **runner.info)
         started = time.perf_counter()
         current = _climb(record, runner.run, job, names, path, started, log)
-    record["confirmed"] = current
-    return _save(record, path, started, final=current is not None)
+    record.confirmed = current
+    return _save(record, path, started, final=current is not None).to_json()
 
 
 def _check_teacher(dataset_name: str, teacher: str, fold: int | str, base_configuration: str,
@@ -131,15 +130,15 @@ def _check_teacher(dataset_name: str, teacher: str, fold: int | str, base_config
                          check_trainable(dataset_name, base_configuration), *kd)
 
 
-def _ladder(record: dict[str, Any], names: list[str]) -> list[str]:
+def _ladder(record: ConfirmRecord, names: list[str]) -> list[str]:
     """The trained widths from the start upward (narrowest first), the ones the decision compares."""
-    top = names.index(record["start"])
-    return [c for c in reversed(names[:top + 1]) if c in record["trainings"]]
+    top = names.index(record.start)
+    return [c for c in reversed(names[:top + 1]) if c in record.trainings]
 
 
-def _decide(record: dict[str, Any], ladder: list[str], tolerance: float) -> tuple[str | None, list[dict]]:
+def _decide(record: ConfirmRecord, ladder: list[str], tolerance: float) -> tuple[str | None, list[dict]]:
     """The narrowest trained width within ``tolerance`` Dice points of the widest trained, and the comparisons."""
-    dice = {c: record["trainings"][c]["dice"] for c in ladder}
+    dice = {c: record.trainings[c]["dice"] for c in ladder}
     widest = ladder[-1]
     if dice[widest] is None:
         return None, []
@@ -155,52 +154,51 @@ def _decide(record: dict[str, Any], ladder: list[str], tolerance: float) -> tupl
     return confirmed or widest, rows
 
 
-def _climb(record: dict[str, Any], run_jobs, job: dict[str, Any], names: list[str], path: Path, started: float,
+def _climb(record: ConfirmRecord, run_jobs, job: dict[str, Any], names: list[str], path: Path, started: float,
            log) -> str | None:
     """Train the start and its ``neighbours`` wider widths as one family run (with ``also_train``), confirm the
     narrowest within tolerance of the widest trained, and train the next wider ones as another family run while
     the widest still wins; fills ``record``, returns the pick (None when a training failed)."""
-    tolerance, max_steps, neighbours = record["tolerance_points"], record["max_steps"], record["neighbours"]
-    index = names.index(record["start"])
+    tolerance, max_steps, neighbours = record.tolerance_points, record.max_steps, record.neighbours
+    index = names.index(record.start)
     group = names[max(0, index - neighbours):index + 1]
-    extra = [c for c in record["also_train"] if c not in names]
+    extra = [c for c in record.also_train if c not in names]
     steps = 0
     while True:
-        todo = [c for c in reversed(group) if c not in record["trainings"]] + \
-            [c for c in extra if c not in record["trainings"]]
+        todo = [c for c in reversed(group) if c not in record.trainings] + \
+            [c for c in extra if c not in record.trainings]
         if todo:
             log(f"[confirm] family run: {', '.join(todo)}")
             for row in run_jobs([{**job, "configurations": todo}]):
-                record["trainings"][row["configuration"]] = {**row, "also_trained": row["configuration"] in extra}
+                record.trainings[row["configuration"]] = {**row, "also_trained": row["configuration"] in extra}
                 log(f"[confirm] {row['configuration']}: {_how(row)}")
-            record["family_runs"].append(todo)
+            record.family_runs.append(todo)
         extra = []
-        failed = [r for r in record["trainings"].values() if r.get("failed")]
+        failed = [r for r in record.trainings.values() if r.get("failed")]
         if failed:
-            record["stopped_because"] = "; ".join(f"training {r['configuration']} failed ({r['error']})"
-                                                  for r in failed)
+            record.stopped_because = "; ".join(f"training {r['configuration']} failed ({r['error']})" for r in failed)
             return None
         ladder = _ladder(record, names)
         if len(ladder) == 1:
-            record["stopped_because"] = f"{ladder[0]} is the widest configuration"
+            record.stopped_because = f"{ladder[0]} is the widest configuration"
             return ladder[0]
         confirmed, comparisons = _decide(record, ladder, tolerance)
         widest = ladder[-1]
         step_up = confirmed == widest and names.index(widest) > 0 and steps < max_steps
-        record["trail"].extend({**row, "round": steps + 1} for row in comparisons)
+        record.trail.extend({**row, "round": steps + 1} for row in comparisons)
         log(f"[confirm] widest trained {widest}: narrowest within {tolerance} Dice points is {confirmed}"
             f"{' -> step up' if step_up else ''}")
         _save(record, path, started)
         if confirmed is None:
-            record["stopped_because"] = "a validation Dice is missing"
+            record.stopped_because = "a validation Dice is missing"
             return None
         if not step_up:
             if confirmed != widest:
-                record["stopped_because"] = f"{confirmed} is within {tolerance} Dice points of {widest}"
+                record.stopped_because = f"{confirmed} is within {tolerance} Dice points of {widest}"
             elif names.index(widest) == 0:
-                record["stopped_because"] = f"{widest} is the widest configuration"
+                record.stopped_because = f"{widest} is the widest configuration"
             else:
-                record["stopped_because"] = f"reached --max-steps {max_steps}"
+                record.stopped_because = f"reached --max-steps {max_steps}"
             return confirmed
         steps += 1
         top = names.index(widest)
@@ -223,35 +221,36 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f} %"
 
 
-def confirm_costs(record: dict[str, Any]) -> dict[str, Any]:
+def confirm_costs(record: ConfirmRecord) -> dict[str, Any]:
     """Seconds this confirm spent training (``spent_s``), what its trainings took when they ran (``logged_s``), and
     the extra cost: every training but the confirmed one, which the final training reuses at the same budget."""
-    rows = record["trainings"].values()
+    rows = record.trainings.values()
     spent = sum(r["train_seconds"] or 0.0 for r in rows)
     logged = sum(r["logged_seconds"] or 0.0 for r in rows)
-    confirmed = record["trainings"].get(record.get("confirmed") or "", {})
+    confirmed = record.trainings.get(record.confirmed or "", {})
     anyway = sum(r["logged_seconds"] or 0.0 for r in rows if r.get("also_trained"))  # e.g. the baseline
     extra = logged - (confirmed.get("logged_seconds") or 0.0) - anyway
-    device = "gpu" if str(record.get("device", "cpu")).startswith("cuda") else "cpu"
+    device = "gpu" if record.device.startswith("cuda") else "cpu"
     return {"spent_s": round(spent, 3), "logged_s": round(logged, 3), "extra_s": round(extra, 3), "device": device}
 
 
-def _save(record: dict[str, Any], path: Path, started: float, *, final: bool = False) -> dict[str, Any]:
-    record["costs"] = confirm_costs(record)
-    record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    record["finished"] = final
-    atomic_write_json(path, record)
-    record["confirm_json"] = str(path)
-    record["confirm_png"] = str(plot_confirm(record, path.with_suffix(".png")))
+def _save(record: ConfirmRecord, path: Path, started: float, *, final: bool = False) -> ConfirmRecord:
+    """Write the record as it stands (``finished``: ``final``), then its plot."""
+    record.costs = confirm_costs(record)
+    record.wall_seconds = round(time.perf_counter() - started, 3)
+    record.finished = final
+    record.confirm_json, record.confirm_png = str(path), str(path.with_suffix(".png"))
+    write_confirm_record(path, record)
+    plot_confirm(record, path.with_suffix(".png"))
     return record
 
 
-def plot_confirm(record: dict[str, Any], png_path: Path) -> Path:
+def plot_confirm(record: ConfirmRecord, png_path: Path) -> Path:
     """Validation Dice vs parameters of every confirm training, the probe pick and the confirmed pick marked."""
-    return plot_dice_vs_params(list(record["trainings"].values()),
-                               [(record.get("probe_pick"), "tab:red", "probe pick"),
-                                (record.get("confirmed"), "tab:green", "confirmed")],
-                               f"{record['dataset']}: confirm, tolerance {record['tolerance_points']} Dice points",
+    return plot_dice_vs_params(list(record.trainings.values()),
+                               [(record.probe_pick, "tab:red", "probe pick"),
+                                (record.confirmed, "tab:green", "confirmed")],
+                               f"{record.dataset}: confirm, tolerance {record.tolerance_points} Dice points",
                                png_path)
 
 
@@ -261,13 +260,13 @@ def confirmed_configuration(dataset_name: str, base_configuration: str = "2d") -
     path = confirm_json_path(dataset_name, base_configuration)
     if not path.is_file():
         return None, f"no confirm result ({path.name} absent)"
-    record = read_json(path, "confirm result")
-    if not record.get("finished") or not record.get("confirmed"):
+    record = read_confirm_record(path)
+    if not record.finished or not record.confirmed:
         return None, f"{path.name} is from an unfinished confirm"
     search_path = search_json_path(dataset_name, base_configuration)
-    chosen = read_json(search_path, "search result").get("chosen") if search_path.is_file() else None
-    if chosen != record.get("probe_pick"):
-        return None, f"{path.name} confirmed another search's pick ({record.get('probe_pick')}, now {chosen})"
-    taught = f" as KD students of {record['teacher']['configuration']}" if record.get("teacher") else ""
-    return str(record["confirmed"]), (f"confirmed by training {len(record['trainings'])} widths{taught} "
-                                      f"({record['stopped_because']})")
+    chosen = read_search_record(search_path).chosen if search_path.is_file() else None
+    if chosen != record.probe_pick:
+        return None, f"{path.name} confirmed another search's pick ({record.probe_pick}, now {chosen})"
+    taught = f" as KD students of {record.teacher['configuration']}" if record.teacher else ""
+    return record.confirmed, (f"confirmed by training {len(record.trainings)} widths{taught} "
+                              f"({record.stopped_because})")

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from xtiny.artifacts import search_json_path, sweep_json_path
-from xtiny.atomic import atomic_write_json, read_json
+from xtiny.atomic import atomic_write_json
 from xtiny.errors import XTinyError
 from xtiny.nnunet.checkpoints import count_checkpoint_parameters, load_checkpoint
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.splits import parse_fold
 from xtiny.nnunet.trained import logged_training_seconds, model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
+from xtiny.records.width_search import read_search_record
 from xtiny.training.ray_cluster import RayOptions, node_label, ray_connection, run_ray_jobs
 from xtiny.training.results import trainer_name_for
 
@@ -229,6 +230,8 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
     check_family_size(family_size)
     name = resolve_dataset_name(dataset)
     fold = parse_fold(fold)
+    search = search_json_path(name, base_configuration)  # a broken search record stops the sweep before training
+    probe_pick = read_search_record(search).chosen if search.is_file() else None
     with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any write
         configs = list(add_width_family(name, base_configuration, caps))
         if include_base and base_configuration not in configs:
@@ -241,8 +244,6 @@ def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs:
         job_list = family_jobs(job, configs, size)
         started = time.perf_counter()
         rows = sort_rows(runner.run(job_list))
-    search = search_json_path(name, base_configuration)
-    probe_pick = read_json(search, "search result").get("chosen") if search.is_file() else None
     knee = observed_knee(rows)
     result = {"dataset": name, "base_configuration": base_configuration, "backend": backend, "fold": fold,
               "epochs": epochs, "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations,
