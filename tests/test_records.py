@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from xtiny.errors import XTinyError
-from xtiny.records.width_search import SEARCH_SCHEMA_VERSION, SearchRecord, read_search_record, write_search_record
+from xtiny.records.width_search import (
+    SEARCH_SCHEMA_VERSION,
+    SearchRecord,
+    read_search_record,
+    write_search_record,
+)
 from xtiny.training.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
 
 DATASET = "Dataset961_Records"  # only a results folder: confirm and train -c auto stop at the record
