@@ -181,8 +181,9 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     """Sweep, confirm and compare every selector for one dataset at one budget; write its result JSON."""
     from common import device_tag, load_average, write_result
 
-    from xtiny.commands.sweep import ray_options_from
+    from xtiny.commands.sweep import executor_from_args
     from xtiny.training.confirm import run_confirm
+    from xtiny.training.spec import TrainSpec
     from xtiny.training.sweep import observed_knee, run_sweep
 
     budget = BUDGETS[budget_name]
@@ -203,12 +204,11 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     base_params = max(c["params"] for c in search["candidates"])
     train_caps = [c["cap"] for c in search["candidates"] if c["params"] < base_params]
     t0 = time.perf_counter()
-    sweep = run_sweep(name, epochs=budget["epochs"], backend=backend, caps=train_caps, base_configuration=base,
-                      iterations_per_epoch=budget["iterations"], val_iterations=val_its, device=args.device,
-                      jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args))
+    spec = TrainSpec(backend=backend, epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
+                     val_iterations=val_its, device=args.device)
+    sweep = run_sweep(name, spec, executor=executor_from_args(args), caps=train_caps, base_configuration=base)
     sweep_s = time.perf_counter() - t0
-    confirm = run_confirm(name, base, epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
-                          val_iterations=val_its, backend=backend, device=args.device, log=lambda *_: None)
+    confirm = run_confirm(name, base, spec, log=lambda *_: None)
     print(f"[selection] {label} {budget_name}: sweep {sweep_s:.0f} s; confirmed {confirm['confirmed']}", flush=True)
 
     fam = family_dice(sweep, search)

@@ -243,11 +243,12 @@ def test_storage_the_node_cannot_see_exits_2(head: Head, planned_bus: str, nnune
 def test_failed_job_is_recorded_and_an_initialized_ray_is_used(head: Head, planned_bus: str) -> None:
     from xtiny.family import add_width_family
     from xtiny.training.ray_cluster import RayOptions, ray_connection, run_ray_jobs
+    from xtiny.training.spec import TrainSpec
     from xtiny.training.sweep import train_job
 
     add_width_family(planned_bus, "2d")
-    job = {"dataset": planned_bus, "backend": "monai", "fold": 0, "epochs": 1, "iterations_per_epoch": 3,
-           "val_iterations": 0, "device": "cpu", "not_before": None}
+    job = {"dataset": planned_bus, "spec": TrainSpec(backend="monai", epochs=1, iterations_per_epoch=3, val_iterations=0),
+           "not_before": None}
     ray.init(address=head.address, logging_level="WARNING", log_to_driver=False)  # Ray already up in this process
     try:
         with ray_connection(RayOptions(address="127.0.0.1:1"), jobs=2, device="cpu") as setup:  # address unused
