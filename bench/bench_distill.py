@@ -70,7 +70,7 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
     from bench_selection import BUDGETS, DATASETS, prepare_dataset
 
     from xtiny.family import add_width_family
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     budget = BUDGETS[budget_name]
     _, _, base = DATASETS[label]
@@ -78,7 +78,8 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
         raise SystemExit(f"{label}: the distillation bench trains 2d datasets (MONAI backend) only")
     name = prepare_dataset(label, budget, Path(args.work))
     add_width_family(name, "2d")
-    pick = run_search(name, "2d", k=budget["k"], seeds=1, device=args.device, progress=False, confidence=None)["chosen"]
+    pick = run_search(name, "2d", SearchSettings(k=budget["k"], seeds=1, device=args.device, confidence=None),
+                      progress=False)["chosen"]
     teacher = train(name, "2d", budget, args.device)
     alone = train(name, pick, budget, args.device)
     runs = []

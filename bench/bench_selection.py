@@ -135,27 +135,28 @@ def prepare_dataset(label: str, budget: dict, work: Path) -> str:
 
 def searches(name: str, base: str, budget: dict, device: str) -> tuple[dict, dict]:
     """The XTiny search (written) and the same family scored by every other proxy (not written)."""
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     # fixed K and seeds (confidence None), as the committed results were measured; bench_stop_rule.py measures the
     # stop rule against these datasets' K=all picks
-    search = run_search(name, base, k=budget["k"], seeds=budget["seeds"], device=device, rule="tv", progress=False,
-                        confidence=None)
-    proxy_search = run_search(name, base, k=budget["k"], seeds=list(range(budget["proxy_seeds"])), device=device,
-                              proxies=OTHER_PROXIES, progress=False, write=False, confidence=None)
+    search = run_search(name, base, SearchSettings(k=budget["k"], seeds=budget["seeds"], device=device,
+                                                   rule="tv", confidence=None), progress=False)
+    proxy_search = run_search(name, base, SearchSettings(k=budget["k"], seeds=list(range(budget["proxy_seeds"])),
+                                                         device=device, proxies=OTHER_PROXIES, confidence=None),
+                              progress=False, write=False)
     return search, proxy_search
 
 
 def stability(name: str, base: str, budget: dict, device: str, chosen: str) -> dict:
     """The XTiny pick over single init seeds and over K values."""
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
-    by_seed = {s: run_search(name, base, k=budget["k"], seeds=[s], device=device, write=False, progress=False,
-                             confidence=None)["chosen"] for s in range(budget["stability_seeds"])}
+    by_seed = {s: run_search(name, base, SearchSettings(k=budget["k"], seeds=[s], device=device, confidence=None),
+                             write=False, progress=False)["chosen"] for s in range(budget["stability_seeds"])}
     by_k = {}
     for k in budget["k_values"]:
-        res = run_search(name, base, k=k or 10**6, seeds=budget["seeds"], device=device, write=False, progress=False,
-                         confidence=None)
+        res = run_search(name, base, SearchSettings(k=k or 10**6, seeds=budget["seeds"], device=device,
+                                                    confidence=None), write=False, progress=False)
         by_k["all" if not k else str(k)] = {"k": res["k"], "chosen": res["chosen"]}
     rows = [[f"init seed {s}", p, p == chosen] for s, p in by_seed.items()]
     rows += [[f"K={v['k']} ({key}), {budget['seeds']} seeds", v["chosen"], v["chosen"] == chosen]

@@ -266,9 +266,10 @@ def test_failed_job_is_recorded_and_an_initialized_ray_is_used(head: Head, plann
 
 def test_confirm_on_the_cluster(head: Head, planned_bus: str, capsys) -> None:
     from xtiny.artifacts import confirm_json_path
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
-    run_search(planned_bus, k=4, seeds=1, device="cpu", caps=[32, 16, 8, 4, 2], progress=False)  # as test_sweep
+    run_search(planned_bus, settings=SearchSettings(k=4, seeds=1, device="cpu", caps=[32, 16, 8, 4, 2]),
+               progress=False)  # as test_sweep
     try:
         assert main(["confirm", "-d", planned_bus, *BUDGET, "--start", "2d_xtiny2", "--max-steps", "1",
                      "--neighbours", "1", "--tolerance", "100", "--executor", "ray", "--ray-address", head.address]) == 0, \

@@ -12,12 +12,13 @@ CAPS = [32, 16, 8, 4, 2]  # the knee rule of the probe needs >= 5 candidates
 def test_sweep_writes_every_candidate_and_compares_with_probe(planned_bus):
     from xtiny.artifacts import search_json_path, sweep_json_path
     from xtiny.atomic import read_json
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
     from xtiny.training.spec import TrainSpec
     from xtiny.training.sweep import run_sweep
 
     if not search_json_path(planned_bus).is_file():
-        run_search(planned_bus, k=4, seeds=1, device="cpu", caps=CAPS, progress=False)
+        run_search(planned_bus, settings=SearchSettings(k=4, seeds=1, device="cpu", caps=CAPS),
+                   progress=False)
     probe = read_json(search_json_path(planned_bus))["chosen"]
     spec = TrainSpec(backend="monai", epochs=1, iterations_per_epoch=2, val_iterations=0)
     result = run_sweep(planned_bus, spec, caps=CAPS)

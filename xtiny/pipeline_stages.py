@@ -72,10 +72,11 @@ def nnunet_raw_exists(opts: RunOptions) -> bool:
 
 
 def _search(opts: RunOptions, ctx: dict) -> dict:
-    from xtiny.search import format_table, run_search
+    from xtiny.search import SearchSettings, format_table, run_search
 
-    result = run_search(opts.dataset, opts.configuration, k=opts.k, seeds=opts.seeds, device=opts.device,
-                        rule=opts.rule, confidence=opts.confidence)
+    settings = SearchSettings(k=opts.k, seeds=opts.seeds, device=opts.device, rule=opts.rule,
+                              confidence=opts.confidence)
+    result = run_search(opts.dataset, opts.configuration, settings)
     print(format_table(result))
     if result.get("warning"):
         print(f"warning: {result['warning']}")
