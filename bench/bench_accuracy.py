@@ -50,7 +50,7 @@ def main() -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     from common import device_tag, load_average, synthetic_dataset, trained_with_monai, write_result
 
-    from xtiny.evaluation.evaluate import evaluate_models
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
     from xtiny.search import SearchSettings, run_search
     from xtiny.training.trainer_classes import budget_trainer_name
 
@@ -73,7 +73,7 @@ def main() -> int:
             print(f"[accuracy] trained {model} in {train_s[model]:.0f} s", flush=True)
 
     t0 = time.perf_counter()
-    summary = evaluate_models(name, models, trainer=trainer, device=args.device, latency=True)
+    summary = evaluate_models(name, models, trainer=trainer, inference=InferenceSettings(device=args.device))
     eval_s = time.perf_counter() - t0
     entries = summary["models"]
     pick_params = entries[pick]["cost"]["params"]

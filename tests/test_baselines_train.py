@@ -36,11 +36,11 @@ def test_baseline_lands_in_nnunet_layout_with_raw_predictions(planned_bus, train
 
 
 def test_evaluate_pick_and_baseline_together(planned_bus, trained_pair):
-    from xtiny.evaluation.evaluate import evaluate_models
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
     from xtiny.models import build_model
 
-    summary = evaluate_models(planned_bus, ["2d_xtiny8", "unext"], trainer=TRAINER, latency=False,
-                              log=lambda *_: None)
+    summary = evaluate_models(planned_bus, ["2d_xtiny8", "unext"], trainer=TRAINER,
+                              inference=InferenceSettings(latency=False), log=lambda *_: None)
     models = summary["models"]
     assert models["2d_xtiny8"]["prediction_source"] == "nnUNetPredictor"
     assert models["unext"]["prediction_source"] == "fold validation/ folder"

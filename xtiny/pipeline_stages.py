@@ -242,21 +242,21 @@ def _trained_models(opts: RunOptions, ctx: dict) -> list[str]:
 
 
 def _evaluate(opts: RunOptions, ctx: dict) -> dict:
-    from xtiny.evaluation.evaluate import evaluate_models
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
 
     summary = evaluate_models(opts.dataset, _trained_models(opts, ctx), fold=opts.fold, split="val",
-                              device=opts.device)
+                              inference=InferenceSettings(device=opts.device))
     return {"summary_path": summary["files"]["summary"], "table_path": summary["files"]["table"]}
 
 
 def _export(opts: RunOptions, ctx: dict) -> dict:
     from xtiny.artifacts import export_dir
-    from xtiny.export.pipeline import export_model
+    from xtiny.export.pipeline import ExportSettings, export_model
 
     pick = require(ctx, "train_pick")
     out = export_dir(opts.dataset, pick["configuration"], opts.fold)
-    report = export_model(opts.dataset, pick["configuration"], opts.fold, formats=list(opts.export_formats),
-                          trainer=pick["trainer"], output_dir=out)
+    settings = ExportSettings(formats=tuple(opts.export_formats), trainer=pick["trainer"])
+    report = export_model(opts.dataset, pick["configuration"], opts.fold, settings, output_dir=out)
     return {"export_dir": str(out), "bundle_dir": report["files"].get("bundle", ""),
             "recommended": report["metrics"].get("recommended_model")}
 
