@@ -247,8 +247,8 @@ def test_failed_job_is_recorded_and_an_initialized_ray_is_used(head: Head, plann
     from xtiny.training.sweep import train_job
 
     add_width_family(planned_bus, "2d")
-    job = {"dataset": planned_bus, "spec": TrainSpec(backend="monai", epochs=1, iterations_per_epoch=3, val_iterations=0),
-           "not_before": None}
+    spec = TrainSpec(backend="monai", epochs=1, iterations_per_epoch=3, val_iterations=0)
+    job = {"dataset": planned_bus, "spec": spec, "not_before": None}
     ray.init(address=head.address, logging_level="WARNING", log_to_driver=False)  # Ray already up in this process
     try:
         with ray_connection(RayOptions(address="127.0.0.1:1"), jobs=2, device="cpu") as setup:  # address unused
