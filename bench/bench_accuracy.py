@@ -50,16 +50,16 @@ def main() -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     from common import device_tag, load_average, synthetic_dataset, trained_with_monai, write_result
 
-    from xtiny.evaluation.evaluate import evaluate_models
-    from xtiny.search import run_search
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
+    from xtiny.search import SearchSettings, run_search
     from xtiny.training.trainer_classes import budget_trainer_name
 
     load_start = load_average()
     t0 = time.perf_counter()
     work = Path(args.work or f"/tmp/xtiny-bench-accuracy-{budget_name}")
     name = synthetic_dataset(work, args.kind, DATASET_ID, budget["cases"], budget["size"])
-    search = run_search(name, k=budget["k"], seeds=budget["seeds"], device=args.device, progress=False,
-                        confidence=None)
+    search = run_search(name, settings=SearchSettings(k=budget["k"], seeds=budget["seeds"],
+                                                      device=args.device, confidence=None), progress=False)
     pick = search["chosen"]
     prep_s = time.perf_counter() - t0
     print(f"[accuracy] {name}: pick {pick} ({prep_s:.0f} s)", flush=True)
@@ -73,7 +73,7 @@ def main() -> int:
             print(f"[accuracy] trained {model} in {train_s[model]:.0f} s", flush=True)
 
     t0 = time.perf_counter()
-    summary = evaluate_models(name, models, trainer=trainer, device=args.device, latency=True)
+    summary = evaluate_models(name, models, trainer=trainer, inference=InferenceSettings(device=args.device))
     eval_s = time.perf_counter() - t0
     entries = summary["models"]
     pick_params = entries[pick]["cost"]["params"]

@@ -32,6 +32,7 @@ def main() -> int:
 
     from xtiny.artifacts import search_json_path
     from xtiny.records.width_search import read_search_record
+    from xtiny.training.spec import TrainSpec
     from xtiny.training.sweep import run_sweep
 
     load_start, started = load_average(), time.perf_counter()
@@ -42,8 +43,8 @@ def main() -> int:
     dice: dict[str, dict[int, float | None]] = {}
     params: dict[str, int] = {}
     for epochs in args.epochs:
-        sweep = run_sweep(name, epochs=epochs, backend="monai", caps=args.caps, iterations_per_epoch=args.iterations,
-                          val_iterations=0, device="cpu", include_base=False)
+        spec = TrainSpec(backend="monai", epochs=epochs, iterations_per_epoch=args.iterations, val_iterations=0)
+        sweep = run_sweep(name, spec, caps=args.caps, include_base=False)
         for row in sweep["candidates"]:
             dice.setdefault(row["configuration"], {})[epochs] = row.get("dice")
             params[row["configuration"]] = row["params"]

@@ -53,15 +53,14 @@ def train(dataset_name: str, configuration: str, budget: dict, device: str, teac
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.nnunet.trained import logged_training_seconds, model_folder
     from xtiny.training.monai_backend import train_monai
-    from xtiny.training.trainer_classes import budget_trainer_name
+    from xtiny.training.spec import TrainSpec
 
-    kd = None if teacher is None else (alpha, temperature)
-    trainer = budget_trainer_name(budget["epochs"], budget["iterations"], 0, backend="monai", kd=kd)
+    spec = TrainSpec(backend="monai", epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
+                     val_iterations=0, device=device, kd=None if teacher is None else (alpha, temperature))
+    trainer = spec.trainer_name
     fold = model_folder(dataset_name, trainer, configuration) / "fold_0"
     if not (fold / "validation" / "summary.json").is_file():
-        kwargs = {} if teacher is None else {"teacher": teacher, "kd_alpha": alpha, "kd_temperature": temperature}
-        train_monai(dataset_name, configuration, epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
-                    val_iterations=0, device=device, **kwargs)
+        train_monai(dataset_name, configuration, spec, teacher=teacher)
     seconds = logged_training_seconds(load_checkpoint(fold / "checkpoint_final.pth"))
     return {"trainer": trainer, "checkpoint": str(fold / "checkpoint_final.pth"), "seconds": seconds,
             **fold_metrics(dataset_name, fold)}
@@ -71,7 +70,7 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
     from bench_selection import BUDGETS, DATASETS, prepare_dataset
 
     from xtiny.family import add_width_family
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     budget = BUDGETS[budget_name]
     _, _, base = DATASETS[label]
@@ -79,7 +78,8 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
         raise SystemExit(f"{label}: the distillation bench trains 2d datasets (MONAI backend) only")
     name = prepare_dataset(label, budget, Path(args.work))
     add_width_family(name, "2d")
-    pick = run_search(name, "2d", k=budget["k"], seeds=1, device=args.device, progress=False, confidence=None)["chosen"]
+    pick = run_search(name, "2d", SearchSettings(k=budget["k"], seeds=1, device=args.device, confidence=None),
+                      progress=False)["chosen"]
     teacher = train(name, "2d", budget, args.device)
     alone = train(name, pick, budget, args.device)
     runs = []

@@ -44,7 +44,7 @@ def main() -> int:
     from PIL import Image
 
     from xtiny.export.evaluate import dice
-    from xtiny.export.pipeline import export_model
+    from xtiny.export.pipeline import ExportSettings, export_model
     from xtiny.family import add_width_family
     from xtiny.nnunet.splits import fold_split
     from xtiny.nnunet.width_names import width_configuration_name
@@ -69,8 +69,8 @@ def main() -> int:
             config = width_configuration_name("2d", cap)
             trained_with_monai(work, name, config, args.epochs, args.iterations)
             out = Path(tmp) / config
-            export_model(name, config, 0, formats=["onnx", "bundle"], output_dir=out / "export", trainer=trainer,
-                         max_val_cases=2, log=lambda *_: None)
+            export_model(name, config, 0, ExportSettings(formats=("onnx", "bundle"), trainer=trainer, max_val_cases=2),
+                         output_dir=out / "export", log=lambda *_: None)
             edge_s = _timed([sys.executable, "-m", "xtiny", "predict", str(out / "export" / "edge"), "-i",
                              str(inputs), "-o", str(out / "edge"), "--threads", "2", "--mirroring"])
             nnunet_s = _timed([str(Path(sys.executable).parent / "nnUNetv2_predict"), "-i", str(inputs), "-o",

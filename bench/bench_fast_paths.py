@@ -30,7 +30,7 @@ def main() -> int:
 
     from xtiny.cli import main as xtiny_main
     from xtiny.datasets.synth import generate_dataset
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     work = Path(args.work)
     use_work_dir(work)
@@ -46,7 +46,7 @@ def main() -> int:
     if xtiny_main(["run", "-d", "961", *RUN_ARGS]) != 0:  # first run: does (or resumes) the work
         raise SystemExit("the first xtiny run failed")
     started = time.perf_counter()
-    run_search("961", "2d", k=4, seeds=1, device="cpu", progress=False)
+    run_search("961", "2d", SearchSettings(k=4, seeds=1, device="cpu"), progress=False)
     seconds["search_rerun_cached"] = time.perf_counter() - started
     started = time.perf_counter()
     if xtiny_main(["run", "-d", "961", *RUN_ARGS]) != 0:

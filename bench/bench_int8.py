@@ -33,7 +33,7 @@ def main() -> int:
 
     from xtiny.export.data import export_data
     from xtiny.export.evaluate import latency_ms, onnx_validation_dice
-    from xtiny.export.pipeline import MODEL_FILES, export_model
+    from xtiny.export.pipeline import MODEL_FILES, ExportSettings, export_model
     from xtiny.export.quantize import quantize_int8
     from xtiny.family import add_width_family
     from xtiny.nnunet.trained import load_trained_model
@@ -50,8 +50,8 @@ def main() -> int:
     for cap in args.caps:
         config = width_configuration_name("2d", cap)
         trained_with_monai(work, name, config, args.epochs, args.iterations)
-        report = export_model(name, config, 0, formats=["onnx", "int8"], output_dir=work / "int8" / config,
-                              trainer=trainer, max_val_cases=args.val_cases, log=lambda *_: None)
+        settings = ExportSettings(formats=("onnx", "int8"), trainer=trainer, max_val_cases=args.val_cases)
+        report = export_model(name, config, 0, settings, output_dir=work / "int8" / config, log=lambda *_: None)
         m = report["metrics"]
         edge = work / "int8" / config / "edge"
         model = load_trained_model(name, config, 0, trainer=trainer)

@@ -49,11 +49,11 @@ def prepare(work: Path, k: int, size: int) -> str:
 
 
 def part_ours(name: str, k: int, seeds: int, device: str) -> dict:
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     t0 = time.perf_counter()
-    result = run_search(name, k=k, seeds=seeds, device=device, use_cache=False, write=False, progress=False,
-                        confidence=None)
+    result = run_search(name, settings=SearchSettings(k=k, seeds=seeds, device=device, use_cache=False,
+                                                      confidence=None), write=False, progress=False)
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "chosen": result["chosen"],
             "scores": {c["name"]: c["scores_per_seed"][0] for c in result["candidates"]},

@@ -135,27 +135,28 @@ def prepare_dataset(label: str, budget: dict, work: Path) -> str:
 
 def searches(name: str, base: str, budget: dict, device: str) -> tuple[dict, dict]:
     """The XTiny search (written) and the same family scored by every other proxy (not written)."""
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     # fixed K and seeds (confidence None), as the committed results were measured; bench_stop_rule.py measures the
     # stop rule against these datasets' K=all picks
-    search = run_search(name, base, k=budget["k"], seeds=budget["seeds"], device=device, rule="tv", progress=False,
-                        confidence=None)
-    proxy_search = run_search(name, base, k=budget["k"], seeds=list(range(budget["proxy_seeds"])), device=device,
-                              proxies=OTHER_PROXIES, progress=False, write=False, confidence=None)
+    search = run_search(name, base, SearchSettings(k=budget["k"], seeds=budget["seeds"], device=device,
+                                                   rule="tv", confidence=None), progress=False)
+    proxy_search = run_search(name, base, SearchSettings(k=budget["k"], seeds=list(range(budget["proxy_seeds"])),
+                                                         device=device, proxies=OTHER_PROXIES, confidence=None),
+                              progress=False, write=False)
     return search, proxy_search
 
 
 def stability(name: str, base: str, budget: dict, device: str, chosen: str) -> dict:
     """The XTiny pick over single init seeds and over K values."""
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
-    by_seed = {s: run_search(name, base, k=budget["k"], seeds=[s], device=device, write=False, progress=False,
-                             confidence=None)["chosen"] for s in range(budget["stability_seeds"])}
+    by_seed = {s: run_search(name, base, SearchSettings(k=budget["k"], seeds=[s], device=device, confidence=None),
+                             write=False, progress=False)["chosen"] for s in range(budget["stability_seeds"])}
     by_k = {}
     for k in budget["k_values"]:
-        res = run_search(name, base, k=k or 10**6, seeds=budget["seeds"], device=device, write=False, progress=False,
-                         confidence=None)
+        res = run_search(name, base, SearchSettings(k=k or 10**6, seeds=budget["seeds"], device=device,
+                                                    confidence=None), write=False, progress=False)
         by_k["all" if not k else str(k)] = {"k": res["k"], "chosen": res["chosen"]}
     rows = [[f"init seed {s}", p, p == chosen] for s, p in by_seed.items()]
     rows += [[f"K={v['k']} ({key}), {budget['seeds']} seeds", v["chosen"], v["chosen"] == chosen]
@@ -181,8 +182,9 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     """Sweep, confirm and compare every selector for one dataset at one budget; write its result JSON."""
     from common import device_tag, load_average, write_result
 
-    from xtiny.commands.sweep import ray_options_from
+    from xtiny.commands.sweep import executor_from_args
     from xtiny.training.confirm import run_confirm
+    from xtiny.training.spec import TrainSpec
     from xtiny.training.sweep import observed_knee, run_sweep
 
     budget = BUDGETS[budget_name]
@@ -203,12 +205,11 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     base_params = max(c["params"] for c in search["candidates"])
     train_caps = [c["cap"] for c in search["candidates"] if c["params"] < base_params]
     t0 = time.perf_counter()
-    sweep = run_sweep(name, epochs=budget["epochs"], backend=backend, caps=train_caps, base_configuration=base,
-                      iterations_per_epoch=budget["iterations"], val_iterations=val_its, device=args.device,
-                      jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args))
+    spec = TrainSpec(backend=backend, epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
+                     val_iterations=val_its, device=args.device)
+    sweep = run_sweep(name, spec, executor=executor_from_args(args), caps=train_caps, base_configuration=base)
     sweep_s = time.perf_counter() - t0
-    confirm = run_confirm(name, base, epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
-                          val_iterations=val_its, backend=backend, device=args.device, log=lambda *_: None)
+    confirm = run_confirm(name, base, spec, log=lambda *_: None)
     print(f"[selection] {label} {budget_name}: sweep {sweep_s:.0f} s; confirmed {confirm['confirmed']}", flush=True)
 
     fam = family_dice(sweep, search)

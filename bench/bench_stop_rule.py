@@ -35,10 +35,10 @@ def full_tensor(name: str, base: str, device: str):
     """(setup, probes, batches, norms[c, s, i], probe seconds spent now) with every image and seed probed."""
     import numpy as np
 
-    from xtiny.search import CandidateProbe, prepare_search
+    from xtiny.search import CandidateProbe, SearchSettings, prepare_search
     from xtiny.sensitivity.stop_rule import batch_bounds
 
-    setup = prepare_search(name, base, None, SEEDS, device, "tv", None, (), confidence=0.95)
+    setup = prepare_search(name, base, SearchSettings(seeds=SEEDS, device=device, confidence=0.95))
     batches = [setup.order[lo:hi] for lo, hi in batch_bounds(len(setup.order))]
     probes = [CandidateProbe(setup, n) for n in setup.names]
     for ids in batches:
@@ -74,7 +74,7 @@ def measure(label: str, budget: dict, work: Path, device: str, replays: int) -> 
     from bench_selection import DATASETS, prepare_dataset
 
     from xtiny.artifacts import xtiny_dir
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
     from xtiny.sensitivity.knee import select_knee
     from xtiny.sensitivity.stop_rule import score_curve
 
@@ -82,7 +82,7 @@ def measure(label: str, budget: dict, work: Path, device: str, replays: int) -> 
     name = prepare_dataset(label, budget, work)
     shutil.rmtree(xtiny_dir(name) / "cache", ignore_errors=True)
     t0 = time.perf_counter()
-    default = run_search(name, base, device=device, progress=False, write=False)
+    default = run_search(name, base, SearchSettings(device=device), progress=False, write=False)
     default_wall = time.perf_counter() - t0
     setup, norms, extra_probe_s = full_tensor(name, base, device)
     caps = [setup.cap_of[n] for n in setup.names]

@@ -109,6 +109,7 @@ def main() -> int:
     from common import write_result
 
     from xtiny.training.monai_backend import train_monai
+    from xtiny.training.spec import TrainSpec
 
     its = 250 if args.full_epoch else args.iterations
     nn = bench_nnunet(name, args.configuration, its, args.device)
@@ -116,8 +117,8 @@ def main() -> int:
     bound = bench_compute_only(name, args.configuration, nn["batch_size"], nn["patch_size"], min(its, 20),
                                args.device)
     tic = time.perf_counter()
-    mon = train_monai(name, args.configuration, epochs=1, iterations_per_epoch=its, val_iterations=0,
-                      device=args.device)
+    mon = train_monai(name, args.configuration, TrainSpec(backend="monai", epochs=1, iterations_per_epoch=its,
+                                                          val_iterations=0, device=args.device))
     monai_ips = mon.extra["iterations_per_second"]
     rows = [
         ["nnU-Net trainer (nnUNetTrainer.train_step)", nn["iterations_per_second"],

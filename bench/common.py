@@ -188,14 +188,13 @@ def trained_with_monai(work: Path, dataset_name: str, configuration: str, epochs
     """Train ``configuration`` with the MONAI backend (fold 0, no validation batches) unless a finished run is in
     ``work``; returns the training seconds, or None when reused."""
     from xtiny.training.monai_backend import train_monai
-    from xtiny.training.trainer_classes import budget_trainer_name
+    from xtiny.training.spec import TrainSpec
 
-    trainer = budget_trainer_name(epochs, iterations, 0, backend="monai")
-    fold_dir = work / "results" / dataset_name / f"{trainer}__nnUNetPlans__{configuration}" / "fold_0"
+    spec = TrainSpec(backend="monai", epochs=epochs, iterations_per_epoch=iterations, val_iterations=0, device=device)
+    fold_dir = work / "results" / dataset_name / f"{spec.trainer_name}__nnUNetPlans__{configuration}" / "fold_0"
     if (fold_dir / "checkpoint_final.pth").is_file() and (fold_dir / "validation" / "summary.json").is_file():
         return None
-    return train_monai(dataset_name, configuration, epochs=epochs, iterations_per_epoch=iterations, val_iterations=0,
-                       device=device).seconds
+    return train_monai(dataset_name, configuration, spec).seconds
 
 
 def trained_widths_parser(description: str | None, caps: list[int]) -> argparse.ArgumentParser:

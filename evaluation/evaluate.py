@@ -15,6 +15,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from xtiny.errors import XTinyError
@@ -137,10 +138,20 @@ def budget_statement(models: dict) -> str:
             "iterations and seconds")
 
 
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How :func:`evaluate_models` runs the models: on ``device``, with nnU-Net's mirroring test-time augmentation
+    (``use_mirroring``), and whether it measures each network's CPU latency (``latency``)."""
+
+    device: str = "cpu"
+    use_mirroring: bool = False
+    latency: bool = True
+
+
 def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: int | str = 0, split: str = "val",
-                    trainer: str | None = None, device: str = "cpu", use_mirroring: bool = False,
-                    latency: bool = True, log=print) -> dict:
-    """Evaluate every configuration on the split; write CSV, summary JSON, Markdown table and plots.
+                    trainer: str | None = None, inference: InferenceSettings | None = None, log=print) -> dict:
+    """Evaluate every configuration on the split (``inference`` None: :class:`InferenceSettings`' defaults); write
+    CSV, summary JSON, Markdown table and plots.
 
     An entry ``CONFIGURATION@TRAINER`` names one trainer's model of that configuration (e.g. the pick and its
     distilled twin ``2d_xtiny8@nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` side by side); a distilled model is listed as
@@ -153,6 +164,7 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.nnunet.raw_format import image_reader
 
+    inference = inference or InferenceSettings()
     name = resolve_dataset_name(dataset)
     ds, raw_dir = _dataset_info(name)
     labels = _labels(ds)
@@ -175,8 +187,9 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
         if model.checkpoint is not None:
             try:
                 predictor, pred_dir = predict_cases(model, cases, raw_dir, ds, out / "predictions" /
-                                                    f"{key.replace(' + ', '_')}_fold{fold}", device=device,
-                                                    use_mirroring=use_mirroring)
+                                                    f"{key.replace(' + ', '_')}_fold{fold}",
+                                                    device=inference.device,
+                                                    use_mirroring=inference.use_mirroring)
             except XTinyError:
                 raise
             except Exception as exc:  # not loadable by nnU-Net's predictor: use the folder's own predictions
@@ -192,7 +205,7 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
         records = metrics.evaluate_folder(str(raw_dir / "labelsTr"), str(pred_dir), labels, reader, ds["file_ending"],
                                           case_ids=cases)
         summ = metrics.summarize(records, labels)
-        cost = _network_cost(predictor, model, name, latency)
+        cost = _network_cost(predictor, model, name, inference.latency)
         summary["models"][key] = {
             "display": display_name(model.configuration) + (" + KD" if key != model.configuration else ""),
             "configuration": model.configuration, "trainer": model.trainer, "fold_dir": str(model.fold_dir),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -61,8 +62,19 @@ class Knee:
         return self.caps[self.index]
 
 
-def _prepare(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] | None):
-    """Validate and sort widest first; return (caps, scores, names, normalized, d, flat)."""
+class _Curve(NamedTuple):
+    """A validated curve, widest first: its min-max normalized scores, their steps ``d`` and whether it is flat."""
+
+    caps: list[int]
+    scores: list[float]
+    names: list[str]
+    norm: np.ndarray
+    d: np.ndarray
+    flat: bool
+
+
+def _prepare(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] | None) -> _Curve:
+    """Validate and sort widest first; return the :class:`_Curve`."""
     caps = [int(c) for c in caps]
     scores = [float(s) for s in scores]
     names = [str(n) for n in names] if names is not None else [f"cap {c}" for c in caps]
@@ -90,20 +102,21 @@ def _prepare(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] 
     flat = (hi - lo) <= FLAT_RTOL * max(abs(lo), abs(hi))
     norm = np.zeros_like(arr) if flat else (arr - lo) / (hi - lo)
     d = np.abs(np.diff(norm))
-    return caps, scores, names, norm, d, flat
+    return _Curve(caps, scores, names, norm, d, flat)
 
 
-def _result(rule, caps, scores, names, norm, d, flat, index, details) -> Knee:
-    variation: list[float | None] = [None] + [float(x) for x in d]
-    return Knee(rule=rule, names=names, caps=caps, scores=scores, normalized=[float(x) for x in norm],
-                variation=variation, index=0 if flat else int(index), flat=flat, details=details)
+def _result(rule: str, curve: _Curve, index: int, details: dict) -> Knee:
+    variation: list[float | None] = [None] + [float(x) for x in curve.d]
+    return Knee(rule=rule, names=curve.names, caps=curve.caps, scores=curve.scores,
+                normalized=[float(x) for x in curve.norm], variation=variation,
+                index=0 if curve.flat else int(index), flat=curve.flat, details=details)
 
 
 @RULES.register("tv")
 def tv_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] | None = None) -> Knee:
     """The paper's total-variation rule (module docstring). ``details["gains"]`` maps k → gain(k)."""
-    caps, scores, names, norm, d, flat = _prepare(caps, scores, names)
-    n = len(caps)
+    curve = _prepare(caps, scores, names)
+    n, d = len(curve.caps), curve.d
     gains: dict[int, float] = {}
     best_k, best_gain = None, -math.inf
     for k in range(2, n - 2):  # 2 <= k <= n-3
@@ -112,7 +125,7 @@ def tv_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence[str] |
         gains[k] = after - before
         if gains[k] > best_gain:  # strict: the first k wins ties
             best_k, best_gain = k, gains[k]
-    return _result("tv", caps, scores, names, norm, d, flat, best_k - 1,
+    return _result("tv", curve, best_k - 1,
                    {"gains": {str(k): g for k, g in gains.items()}, "k": best_k})
 
 
@@ -126,8 +139,8 @@ def piecewise_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence
     ends at b, so the pick is position b. Justification: the paper's observation is "plateau, then
     collapse", i.e. two regimes; a two-line fit locates the regime change without tuning thresholds.
     """
-    caps, scores, names, norm, d, flat = _prepare(caps, scores, names)
-    n = len(caps)
+    curve = _prepare(caps, scores, names)
+    n, norm = len(curve.caps), curve.norm
     x = np.arange(n, dtype=np.float64)
 
     def sse(lo: int, hi: int) -> float:
@@ -137,7 +150,7 @@ def piecewise_knee(caps: Sequence[int], scores: Sequence[float], names: Sequence
 
     errors = {b: sse(0, b) + sse(b, n - 1) for b in range(1, n - 1)}
     best = min(errors, key=lambda b: (errors[b], b))
-    return _result("pwl", caps, scores, names, norm, d, flat, best, {"sse": {str(b): e for b, e in errors.items()}})
+    return _result("pwl", curve, best, {"sse": {str(b): e for b, e in errors.items()}})
 
 
 

@@ -60,8 +60,8 @@ def trained_bus(planned_bus: str):
     """
     from xtiny.family import add_width_family
     from xtiny.training.nnunet_backend import train_nnunet
+    from xtiny.training.spec import TrainSpec
 
     configs = add_width_family(planned_bus, "2d")
     assert "2d_xtiny8" in configs
-    return train_nnunet(planned_bus, "2d_xtiny8", fold=0, epochs=1, iterations_per_epoch=20,
-                        val_iterations=2, device="cpu")
+    return train_nnunet(planned_bus, "2d_xtiny8", TrainSpec(epochs=1, iterations_per_epoch=20, val_iterations=2))

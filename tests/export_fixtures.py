@@ -65,12 +65,13 @@ def nnunet_predict(dataset: str, configuration: str, trainer: str, inputs: Path,
 
 def exported_model(request, tmp_root: Path) -> dict:
     """Export the briefly trained ``trained_bus`` model (nnU-Net backend) to every format, once."""
-    from xtiny.export import export_model
+    from xtiny.export import ExportSettings, export_model
 
     trained = request.getfixturevalue("trained_bus")
     dataset = request.getfixturevalue("planned_bus")
     out = tmp_root / "export"
-    report = export_model(dataset, trained.configuration, 0, output_dir=out, trainer=trained.trainer_name,
-                          max_val_cases=2, calibration_patches=4)
+    report = export_model(dataset, trained.configuration, 0,
+                          ExportSettings(trainer=trained.trainer_name, max_val_cases=2, calibration_patches=4),
+                          output_dir=out)
     return {"dataset": dataset, "configuration": trained.configuration, "trainer": trained.trainer_name,
             "out": out, "report": report}

@@ -32,7 +32,7 @@ def test_run_3d_search_train_export_report_predict(nnunet_work: Path, tmp_path: 
     from xtiny.cli import main
     from xtiny.datasets.rawio import dataset_folder_name, write_case, write_dataset_json
     from xtiny.export.evaluate import dice
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     raw = nnunet_work / "raw" / dataset_folder_name(DATASET_ID, "Blob3d")
     rng = np.random.default_rng(0)
@@ -49,7 +49,8 @@ def test_run_3d_search_train_export_report_predict(nnunet_work: Path, tmp_path: 
     assert "confirm" not in stages and stages["train_pick"]["outputs"]["configuration"] == pick  # --no-confirm
     search = json.loads(Path(stages["search"]["outputs"]["search_json_path"]).read_text())
     assert pick.startswith("3d_fullres_xtiny") and len(search["candidates"]) >= 5
-    assert run_search(name, "3d_fullres", k=4, seeds=1, device="cpu", progress=False)["chosen"] == pick  # cached
+    assert run_search(name, "3d_fullres", SearchSettings(k=4, seeds=1, device="cpu"),
+                      progress=False)["chosen"] == pick  # cached
 
     report = Path(stages["report"]["outputs"]["report_path"]).read_text()
     assert "Width search at initialization" in report and "no width search yet" not in report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-BUDGET = {"epochs": 1, "iterations_per_epoch": 3, "val_iterations": 0, "device": "cpu"}
+BUDGET = {"backend": "monai", "epochs": 1, "iterations_per_epoch": 3, "val_iterations": 0, "device": "cpu"}
 TRAINER = "XTinyMonaiTrainer_1ep_3it_0val"
 
 
@@ -12,9 +12,10 @@ TRAINER = "XTinyMonaiTrainer_1ep_3it_0val"
 def trained_pair(planned_bus):
     from xtiny.family import add_width_family
     from xtiny.training.monai_backend import train_monai
+    from xtiny.training.spec import TrainSpec
 
     add_width_family(planned_bus, "2d")
-    return {c: train_monai(planned_bus, c, **BUDGET) for c in ("unext", "2d_xtiny8")}
+    return {c: train_monai(planned_bus, c, TrainSpec(**BUDGET)) for c in ("unext", "2d_xtiny8")}
 
 
 def test_baseline_lands_in_nnunet_layout_with_raw_predictions(planned_bus, trained_pair):
@@ -35,11 +36,11 @@ def test_baseline_lands_in_nnunet_layout_with_raw_predictions(planned_bus, train
 
 
 def test_evaluate_pick_and_baseline_together(planned_bus, trained_pair):
-    from xtiny.evaluation.evaluate import evaluate_models
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
     from xtiny.models import build_model
 
-    summary = evaluate_models(planned_bus, ["2d_xtiny8", "unext"], trainer=TRAINER, latency=False,
-                              log=lambda *_: None)
+    summary = evaluate_models(planned_bus, ["2d_xtiny8", "unext"], trainer=TRAINER,
+                              inference=InferenceSettings(latency=False), log=lambda *_: None)
     models = summary["models"]
     assert models["2d_xtiny8"]["prediction_source"] == "nnUNetPredictor"
     assert models["unext"]["prediction_source"] == "fold validation/ folder"

@@ -48,7 +48,7 @@ def _kd_folders(dataset: str, configuration: str) -> list[Path]:
 def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, tmp_path: Path, capsys) -> None:
     from PIL import Image
 
-    from xtiny.export import export_model
+    from xtiny.export import ExportSettings, export_model
     from xtiny.export.evaluate import dice
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.nnunet.trained import find_trainer_folder, model_folder
@@ -99,8 +99,9 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
                            "--disable_tta"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    export_model(teacher_bus, STUDENT, 0, formats=["onnx", "bundle"], output_dir=tmp_path / "export", trainer=trainer,
-                 max_val_cases=1, calibration_patches=2, log=lambda *_: None)
+    export_model(teacher_bus, STUDENT, 0, ExportSettings(formats=("onnx", "bundle"), trainer=trainer,
+                                                         max_val_cases=1, calibration_patches=2),
+                 output_dir=tmp_path / "export", log=lambda *_: None)
     assert main(["predict", str(tmp_path / "export"), "-i", str(inputs), "-o", str(tmp_path / "edge"),
                  "--no-mirroring"]) == 0
     for case in cases:

@@ -34,10 +34,11 @@ def _case(rng: np.random.Generator, spacing: float) -> tuple[np.ndarray, np.ndar
 @pytest.fixture(scope="module")
 def nifti_bundle(nnunet_work: Path, tmp_path_factory):
     from xtiny.datasets.rawio import dataset_folder_name, write_dataset_json, write_nifti
-    from xtiny.export import export_model
+    from xtiny.export import ExportSettings, export_model
     from xtiny.family import add_width_family
     from xtiny.nnunet.planning import plan_and_preprocess
     from xtiny.training.nnunet_backend import train_nnunet
+    from xtiny.training.spec import TrainSpec
 
     raw = nnunet_work / "raw" / dataset_folder_name(DATASET_ID, "AnisoMR")
     rng = np.random.default_rng(0)
@@ -51,11 +52,11 @@ def nifti_bundle(nnunet_work: Path, tmp_path_factory):
                        num_training=len(SPACINGS), file_ending=".nii.gz")
     name = plan_and_preprocess(DATASET_ID, configurations=("2d",), num_processes=2)
     add_width_family(name, "2d", caps=[8])
-    trained = train_nnunet(name, "2d_xtiny8", fold=0, epochs=2, iterations_per_epoch=25, val_iterations=2,
-                           device="cpu")
+    trained = train_nnunet(name, "2d_xtiny8", TrainSpec(epochs=2, iterations_per_epoch=25, val_iterations=2))
     out = tmp_path_factory.mktemp("nifti-export")
-    export_model(name, "2d_xtiny8", 0, formats=["onnx", "bundle"], output_dir=out, trainer=trained.trainer_name,
-                 max_val_cases=2, calibration_patches=4, log=lambda *_: None)
+    export_model(name, "2d_xtiny8", 0, ExportSettings(formats=("onnx", "bundle"), trainer=trained.trainer_name,
+                                                      max_val_cases=2, calibration_patches=4),
+                 output_dir=out, log=lambda *_: None)
     return {"dataset": name, "raw": raw, "trainer": trained.trainer_name, "bundle": out / "edge"}
 
 

@@ -91,11 +91,12 @@ def test_missing_model_names_what_to_train(request, monkeypatch):
 
 def test_evaluate_trained_bus(request, monkeypatch):
     pytest.importorskip("xtiny.training.nnunet_backend")
-    from xtiny.evaluation.evaluate import evaluate_models
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
 
     name = _bus(request, monkeypatch)
     result = request.getfixturevalue("trained_bus")
-    summary = evaluate_models(name, [result.configuration], fold=result.fold, latency=False)
+    summary = evaluate_models(name, [result.configuration], fold=result.fold,
+                              inference=InferenceSettings(latency=False))
     entry = summary["models"][result.configuration]
     assert entry["prediction_source"] == "nnUNetPredictor"
     assert entry["foreground"]["dice"]["n"] == summary["num_cases"]

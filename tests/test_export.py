@@ -148,7 +148,7 @@ def test_model_card_tolerates_epochs_without_validation(exported):
 def test_failed_reexport_keeps_the_previous_bundles(exported, tmp_path, monkeypatch):
     import xtiny.export.quantize
     from xtiny.edge import load_bundle
-    from xtiny.export import export_model
+    from xtiny.export import ExportSettings, export_model
     from xtiny.export.pipeline import STAGING
 
     out = tmp_path / "out"
@@ -160,15 +160,17 @@ def test_failed_reexport_keeps_the_previous_bundles(exported, tmp_path, monkeypa
 
     monkeypatch.setattr(xtiny.export.quantize, "quantize_int8", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        export_model(exported["dataset"], exported["configuration"], 0, output_dir=out, trainer=exported["trainer"],
-                     max_val_cases=1, calibration_patches=2, log=lambda *_: None)
+        export_model(exported["dataset"], exported["configuration"], 0,
+                     ExportSettings(trainer=exported["trainer"], max_val_cases=1, calibration_patches=2),
+                     output_dir=out, log=lambda *_: None)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and STAGING not in p.parts}
     assert after == before  # every previous file intact, nothing half-replaced
     load_bundle(out / "edge")
 
     monkeypatch.undo()
-    report = export_model(exported["dataset"], exported["configuration"], 0, formats=["onnx", "int8", "bundle"],
-                          output_dir=out, trainer=exported["trainer"], max_val_cases=1, calibration_patches=2,
+    settings = ExportSettings(formats=("onnx", "int8", "bundle"), trainer=exported["trainer"], max_val_cases=1,
+                              calibration_patches=2)
+    report = export_model(exported["dataset"], exported["configuration"], 0, settings, output_dir=out,
                           log=lambda *_: None)
     assert not (out / STAGING).exists() and not list(out.glob(".*.old"))
     assert report["files"]["bundle"] == str(out / "edge")
@@ -190,12 +192,12 @@ def test_replace_tree_swaps_whole_folders_and_recovers(tmp_path):
     assert (dest / "a").read_text() == "new"
 
 
-def _export_scaled_checkpoint(exported: dict, factor: float, out, **kwargs) -> dict:
+def _export_scaled_checkpoint(exported: dict, factor: float, out, formats: tuple[str, ...] | None = None) -> dict:
     """Export the trained checkpoint with its segmentation heads' weights and biases times ``factor`` (logits
     ``factor`` times larger, as a longer-trained net's), saved next to it under another name, removed afterwards."""
     import torch
 
-    from xtiny.export import export_model
+    from xtiny.export import ExportSettings, export_model
     from xtiny.nnunet.trained import find_trainer_folder
 
     fold = find_trainer_folder(exported["dataset"], exported["configuration"], exported["trainer"]) / "fold_0"
@@ -205,16 +207,17 @@ def _export_scaled_checkpoint(exported: dict, factor: float, out, **kwargs) -> d
     scaled = fold / "checkpoint_scaled.pth"
     torch.save(checkpoint, scaled)
     try:
-        return export_model(exported["dataset"], exported["configuration"], 0, output_dir=out,
-                            trainer=exported["trainer"], checkpoint_name=scaled.name, max_val_cases=1,
-                            calibration_patches=2, log=lambda *_: None, **kwargs)
+        settings = ExportSettings(formats=formats, trainer=exported["trainer"], checkpoint_name=scaled.name,
+                                  max_val_cases=1, calibration_patches=2)
+        return export_model(exported["dataset"], exported["configuration"], 0, settings, output_dir=out,
+                            log=lambda *_: None)
     finally:
         scaled.unlink()
 
 
 def test_export_with_large_logits_passes(exported, tmp_path):
     """fp32 kernels differ in absolute terms with the size of the logits; the check scales with it (issue #32)."""
-    report = _export_scaled_checkpoint(exported, 1000.0, tmp_path / "out", formats=["onnx", "torchscript"])
+    report = _export_scaled_checkpoint(exported, 1000.0, tmp_path / "out", formats=("onnx", "torchscript"))
     checks = report["metrics"]["checks"]
     for name in ("fp32", "torchscript"):
         assert checks[name]["passed"] and checks[name]["max_abs_logit"] > 1000, checks[name]

@@ -30,7 +30,7 @@ def test_nnunet_cli_predicts_and_continues_an_xtiny_model(planned_bus: str, nnun
                                                           capsys) -> None:
     from PIL import Image
 
-    from xtiny.export import export_model
+    from xtiny.export import ExportSettings, export_model
     from xtiny.export.evaluate import dice
     from xtiny.family import add_width_family
     from xtiny.nnunet.checkpoints import load_checkpoint
@@ -64,8 +64,9 @@ def test_nnunet_cli_predicts_and_continues_an_xtiny_model(planned_bus: str, nnun
     checkpoint = load_checkpoint(fold / "checkpoint_final.pth")
     assert checkpoint["trainer_name"] == trainer and checkpoint["current_epoch"] == 1  # honest, and not retrained
 
-    export_model(planned_bus, CONFIGURATION, 0, formats=["onnx", "bundle"], output_dir=tmp_path / "export",
-                 trainer=trainer, max_val_cases=1, calibration_patches=2, log=lambda *_: None)
+    export_model(planned_bus, CONFIGURATION, 0, ExportSettings(formats=("onnx", "bundle"), trainer=trainer,
+                                                               max_val_cases=1, calibration_patches=2),
+                 output_dir=tmp_path / "export", log=lambda *_: None)
     assert main(["predict", str(tmp_path / "export"), "-i", str(inputs), "-o", str(tmp_path / "edge"),
                  "--mirroring"]) == 0  # nnUNetv2_predict mirrors; xtiny predict only when asked
     labels = [int(v) for v in range(1, 2)]

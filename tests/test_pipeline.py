@@ -60,7 +60,9 @@ def test_keys_chain_through_upstream_digests(pipeline_run: dict) -> None:
     assert stages["validate"]["key"]["inputs"]["files"] >= 20  # 10 images + 10 labels + dataset.json
     key = dict(stages["train_pick"]["key"])
     assert state.is_fresh("train_pick", key)
-    assert not state.is_fresh("train_pick", {**key, "inputs": {**key["inputs"], "epochs": 2}})
+    spec = key["inputs"]["spec"]  # the stage_key() of the TrainSpec the stage ran
+    assert spec["trainer"] == stages["train_pick"]["outputs"]["trainer"] and spec["epochs"] == 1
+    assert not state.is_fresh("train_pick", {**key, "inputs": {**key["inputs"], "spec": {**spec, "epochs": 2}}})
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="Debian chromium not installed (make test installs it)")

@@ -243,11 +243,12 @@ def test_storage_the_node_cannot_see_exits_2(head: Head, planned_bus: str, nnune
 def test_failed_job_is_recorded_and_an_initialized_ray_is_used(head: Head, planned_bus: str) -> None:
     from xtiny.family import add_width_family
     from xtiny.training.ray_cluster import RayOptions, ray_connection, run_ray_jobs
+    from xtiny.training.spec import TrainSpec
     from xtiny.training.sweep import train_job
 
     add_width_family(planned_bus, "2d")
-    job = {"dataset": planned_bus, "backend": "monai", "fold": 0, "epochs": 1, "iterations_per_epoch": 3,
-           "val_iterations": 0, "device": "cpu", "not_before": None}
+    spec = TrainSpec(backend="monai", epochs=1, iterations_per_epoch=3, val_iterations=0)
+    job = {"dataset": planned_bus, "spec": spec, "not_before": None}
     ray.init(address=head.address, logging_level="WARNING", log_to_driver=False)  # Ray already up in this process
     try:
         with ray_connection(RayOptions(address="127.0.0.1:1"), jobs=2, device="cpu") as setup:  # address unused
@@ -265,9 +266,10 @@ def test_failed_job_is_recorded_and_an_initialized_ray_is_used(head: Head, plann
 
 def test_confirm_on_the_cluster(head: Head, planned_bus: str, capsys) -> None:
     from xtiny.artifacts import confirm_json_path
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
-    run_search(planned_bus, k=4, seeds=1, device="cpu", caps=[32, 16, 8, 4, 2], progress=False)  # as test_sweep
+    run_search(planned_bus, settings=SearchSettings(k=4, seeds=1, device="cpu", caps=[32, 16, 8, 4, 2]),
+               progress=False)  # as test_sweep
     try:
         assert main(["confirm", "-d", planned_bus, *BUDGET, "--start", "2d_xtiny2", "--max-steps", "1",
                      "--neighbours", "1", "--tolerance", "100", "--executor", "ray", "--ray-address", head.address]) == 0, \

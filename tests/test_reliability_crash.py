@@ -71,7 +71,7 @@ def _comparable(result: dict) -> list[dict]:
 
 
 def test_killed_search_resumes_from_cache_with_same_pick(planned_bus: str) -> None:
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
 
     name = _plans_only_copy(planned_bus, "Dataset967_Kill", keep=("2d",))
     argv = [XTINY, "search", "-d", name, "-k", "2", "--seeds", "2", "--caps", *CAPS, "--device", "cpu", "--quiet"]
@@ -93,12 +93,13 @@ def test_killed_search_resumes_from_cache_with_same_pick(planned_bus: str) -> No
     for f in cache_dir(name).glob("*.json"):
         json.loads(f.read_text())
 
-    resumed = run_search(name, k=2, seeds=2, device="cpu", caps=[int(c) for c in CAPS], progress=False)
+    resumed = run_search(name, settings=SearchSettings(k=2, seeds=2, device="cpu",
+                                                       caps=[int(c) for c in CAPS]), progress=False)
     after = _cache_files(name)
     assert len(after) == total
     assert all(after[f] == mtime for f, mtime in killed.items()), "cached scores were recomputed"
-    fresh = run_search(name, k=2, seeds=2, device="cpu", caps=[int(c) for c in CAPS], progress=False,
-                       use_cache=False, write=False)
+    fresh = run_search(name, settings=SearchSettings(k=2, seeds=2, device="cpu", caps=[int(c) for c in CAPS],
+                                                     use_cache=False), progress=False, write=False)
     assert resumed["chosen"] == fresh["chosen"]
     assert json.dumps(_comparable(resumed)) == json.dumps(_comparable(fresh))  # byte-identical scores on CPU
     saved = json.loads(Path(resumed["search_json"]).read_text())

@@ -11,13 +11,14 @@ from xtiny.artifacts import search_json_path
 from xtiny.errors import XTinyError
 from xtiny.nnunet.plans import plans_path
 from xtiny.paths import nnunet_dirs
-from xtiny.search import run_search
+from xtiny.search import SearchSettings, run_search
 
 CAPS = [32, 16, 8, 4, 2, 1]
 
 
 def test_search_bus_end_to_end_and_cache(planned_bus):
-    result = run_search(planned_bus, k=3, seeds=1, device="cpu", caps=CAPS, progress=False)
+    result = run_search(planned_bus, settings=SearchSettings(k=3, seeds=1, device="cpu", caps=CAPS),
+                        progress=False)
     assert result["chosen"].startswith("2d_xtiny") and result["chosen"] in [c["name"] for c in result["candidates"]]
     path = search_json_path(planned_bus, "2d")
     saved = json.loads(path.read_text())
@@ -26,17 +27,18 @@ def test_search_bus_end_to_end_and_cache(planned_bus):
     assert sum(c["selected"] for c in saved["candidates"]) == 1
     assert len(saved["inputs"]["case_ids"]) == 3 and saved["rule"] == "tv"
     assert all(c["flops"] == 2 * c["macs"] > 0 and c["params"] > 0 for c in saved["candidates"])
-    again = run_search(planned_bus, k=3, seeds=1, device="cpu", caps=CAPS, progress=False)
+    again = run_search(planned_bus, settings=SearchSettings(k=3, seeds=1, device="cpu", caps=CAPS),
+                       progress=False)
     assert again["chosen"] == result["chosen"]
     assert all(c["timings"]["cached"] for c in again["candidates"])
     assert [c["scores_per_seed"] for c in again["candidates"]] == [c["scores_per_seed"] for c in result["candidates"]]
 
 
 def test_search_scores_byte_identical_same_seed(planned_cardiac):
-    a = run_search(planned_cardiac, k=2, seeds=[5], device="cpu", caps=[16, 8, 4, 2, 1], progress=False,
-                   use_cache=False, write=False)
-    b = run_search(planned_cardiac, k=2, seeds=[5], device="cpu", caps=[16, 8, 4, 2, 1], progress=False,
-                   use_cache=False, write=False)
+    a = run_search(planned_cardiac, settings=SearchSettings(k=2, seeds=[5], device="cpu", caps=[16, 8, 4, 2, 1],
+                                                         use_cache=False), progress=False, write=False)
+    b = run_search(planned_cardiac, settings=SearchSettings(k=2, seeds=[5], device="cpu", caps=[16, 8, 4, 2, 1],
+                                                         use_cache=False), progress=False, write=False)
     assert json.dumps([c["scores_per_seed"] for c in a["candidates"]]) == \
         json.dumps([c["scores_per_seed"] for c in b["candidates"]])
     assert a["chosen"].startswith("2d_xtiny")
@@ -62,7 +64,8 @@ def test_stop_rule_records_its_trail_and_a_rerun_takes_every_round_from_the_cach
     from xtiny.sensitivity.inputs import probe_source
     from xtiny.sensitivity.stop_rule import spread_order
 
-    result = run_search(planned_bus, seeds=3, device="cpu", caps=CAPS, progress=False, write=False)
+    result = run_search(planned_bus, settings=SearchSettings(seeds=3, device="cpu", caps=CAPS),
+                        progress=False, write=False)
     sampling, rounds = result["sampling"], result["sampling"]["rounds"]
     assert sampling["mode"] == "sequential" and sampling["confidence"] == 0.95
     assert sampling["max_images"] == 12 and sampling["max_seeds"] == 3
@@ -76,7 +79,8 @@ def test_stop_rule_records_its_trail_and_a_rerun_takes_every_round_from_the_cach
     assert result["chosen"] == rounds[-1]["pick"]
     ids = probe_source(planned_bus, "2d").identifiers
     assert result["inputs"]["case_ids"] == [ids[i] for i in spread_order(len(ids))][:result["k"]]
-    again = run_search(planned_bus, seeds=3, device="cpu", caps=CAPS, progress=False, write=False)
+    again = run_search(planned_bus, settings=SearchSettings(seeds=3, device="cpu", caps=CAPS), progress=False,
+                       write=False)
     assert [r["cached_probes"] for r in again["sampling"]["rounds"]] == [r["probes"] for r in rounds]
     assert again["chosen"] == result["chosen"] and again["k"] == result["k"]
 
@@ -84,8 +88,8 @@ def test_stop_rule_records_its_trail_and_a_rerun_takes_every_round_from_the_cach
 def test_fixed_sampling_probes_exactly_k_images_with_every_seed(planned_bus):
     from xtiny.sensitivity.inputs import probe_source, select_cases
 
-    fixed = run_search(planned_bus, k=3, seeds=2, device="cpu", caps=CAPS, progress=False, write=False,
-                       confidence=None)
+    fixed = run_search(planned_bus, settings=SearchSettings(k=3, seeds=2, device="cpu", caps=CAPS,
+                                                            confidence=None), progress=False, write=False)
     assert fixed["sampling"] == {"mode": "fixed", "images_used": 3, "seeds_used": 2}
     assert fixed["inputs"]["case_ids"] == select_cases(probe_source(planned_bus, "2d").identifiers, 3)
     assert all(len(c["scores_per_seed"]) == 2 for c in fixed["candidates"])
@@ -94,9 +98,10 @@ def test_fixed_sampling_probes_exactly_k_images_with_every_seed(planned_bus):
 def test_other_proxies_are_recorded_with_their_own_pick_but_never_decide(planned_bus):
     from xtiny.search import format_table
 
-    plain = run_search(planned_bus, k=2, seeds=1, device="cpu", caps=CAPS, progress=False, write=False)
-    both = run_search(planned_bus, k=2, seeds=1, device="cpu", caps=CAPS, proxies=["gradnorm"], progress=False,
-                      write=False)
+    plain = run_search(planned_bus, settings=SearchSettings(k=2, seeds=1, device="cpu", caps=CAPS),
+                       progress=False, write=False)
+    both = run_search(planned_bus, settings=SearchSettings(k=2, seeds=1, device="cpu", caps=CAPS,
+                                                           proxies=["gradnorm"]), progress=False, write=False)
     assert both["chosen"] == plain["chosen"] and plain["picks_by_proxy"] == {}
     assert both["picks_by_proxy"]["gradnorm"] in [c["name"] for c in both["candidates"]]
     assert all(c["proxies"]["gradnorm"]["mean"] is not None for c in both["candidates"])
@@ -105,9 +110,11 @@ def test_other_proxies_are_recorded_with_their_own_pick_but_never_decide(planned
 
 def test_search_errors(planned_bus):
     with pytest.raises(XTinyError, match="at least 5"):
-        run_search(planned_bus, k=2, seeds=1, device="cpu", caps=[4, 2, 1], progress=False)
+        run_search(planned_bus, settings=SearchSettings(k=2, seeds=1, device="cpu", caps=[4, 2, 1]),
+                   progress=False)
     with pytest.raises(XTinyError, match="unknown proxies"):
-        run_search(planned_bus, k=2, seeds=1, caps=CAPS, proxies=["magic"], progress=False)
+        run_search(planned_bus, settings=SearchSettings(k=2, seeds=1, caps=CAPS, proxies=["magic"]),
+                   progress=False)
     # plans present, preprocessed data missing -> tells how to preprocess, writes nothing
     name = "Dataset994_NoData"
     dst = nnunet_dirs().preprocessed / name
@@ -120,5 +127,5 @@ def test_search_errors(planned_bus):
     (dst / "nnUNetPlans.json").write_text(json.dumps(plans))
     before = (dst / "nnUNetPlans.json").read_bytes()
     with pytest.raises(XTinyError, match="nnUNetv2_plan_and_preprocess -d 994 -c 2d"):
-        run_search(name, k=2, seeds=1, device="cpu", progress=False)
+        run_search(name, settings=SearchSettings(k=2, seeds=1, device="cpu"), progress=False)
     assert (dst / "nnUNetPlans.json").read_bytes() == before

@@ -12,14 +12,16 @@ CAPS = [32, 16, 8, 4, 2]  # the knee rule of the probe needs >= 5 candidates
 def test_sweep_writes_every_candidate_and_compares_with_probe(planned_bus):
     from xtiny.artifacts import search_json_path, sweep_json_path
     from xtiny.atomic import read_json
-    from xtiny.search import run_search
+    from xtiny.search import SearchSettings, run_search
+    from xtiny.training.spec import TrainSpec
     from xtiny.training.sweep import run_sweep
 
     if not search_json_path(planned_bus).is_file():
-        run_search(planned_bus, k=4, seeds=1, device="cpu", caps=CAPS, progress=False)
+        run_search(planned_bus, settings=SearchSettings(k=4, seeds=1, device="cpu", caps=CAPS),
+                   progress=False)
     probe = read_json(search_json_path(planned_bus))["chosen"]
-    kwargs = dict(epochs=1, backend="monai", caps=CAPS, iterations_per_epoch=2, val_iterations=0)
-    result = run_sweep(planned_bus, **kwargs)
+    spec = TrainSpec(backend="monai", epochs=1, iterations_per_epoch=2, val_iterations=0)
+    result = run_sweep(planned_bus, spec, caps=CAPS)
     names = [r["configuration"] for r in result["candidates"]]
     assert names == ["2d"] + [f"2d_xtiny{c}" for c in CAPS]  # widest first
     params = [r["params"] for r in result["candidates"]]
@@ -32,7 +34,7 @@ def test_sweep_writes_every_candidate_and_compares_with_probe(planned_bus):
     assert "probe_pick_dice_gap_points" in cmp and "probe_pick_params_over_knee_params" in cmp
     assert sweep_json_path(planned_bus).with_suffix(".png").stat().st_size > 1000
 
-    rerun = run_sweep(planned_bus, **kwargs)
+    rerun = run_sweep(planned_bus, spec, caps=CAPS)
     assert all(r["skipped_finished"] for r in rerun["candidates"])
     assert [r["dice"] for r in rerun["candidates"]] == [r["dice"] for r in result["candidates"]]
 
@@ -47,13 +49,16 @@ def test_observed_knee_rule():
 
 
 def test_sweep_bad_options(planned_bus):
-    from xtiny.training.sweep import run_sweep
+    from xtiny.training.spec import TrainSpec
+    from xtiny.training.sweep import ExecutorChoice, run_sweep
 
     with pytest.raises(XTinyError, match="backend"):
-        run_sweep(planned_bus, epochs=1, backend="keras")
+        run_sweep(planned_bus, TrainSpec(backend="keras", epochs=1))
+    with pytest.raises(XTinyError, match="executor"):
+        run_sweep(planned_bus, TrainSpec(backend="monai", epochs=1), executor=ExecutorChoice(executor="slurm"))
     try:
         import ray  # noqa: F401
     except ImportError:
         with pytest.raises(XTinyError, match="ray"):
-            run_sweep(planned_bus, epochs=1, backend="monai", caps=[2], executor="ray", iterations_per_epoch=1,
-                      val_iterations=0, include_base=False)
+            run_sweep(planned_bus, TrainSpec(backend="monai", epochs=1, iterations_per_epoch=1, val_iterations=0),
+                      executor=ExecutorChoice(executor="ray"), caps=[2], include_base=False)

@@ -9,9 +9,11 @@ import pytest
 def monai_result(planned_bus):
     from xtiny.family import add_width_family
     from xtiny.training.monai_backend import train_monai
+    from xtiny.training.spec import TrainSpec
 
     add_width_family(planned_bus, "2d")
-    return train_monai(planned_bus, "2d_xtiny8", epochs=2, iterations_per_epoch=3, val_iterations=1, device="cpu")
+    return train_monai(planned_bus, "2d_xtiny8", TrainSpec(backend="monai", epochs=2, iterations_per_epoch=3,
+                                                           val_iterations=1))
 
 
 def test_monai_result_layout_checkpoint_and_dice(monai_result):
@@ -49,6 +51,7 @@ def test_monai_continue_resumes_from_latest(monai_result):
 
     from xtiny.nnunet.checkpoints import save_checkpoint_atomically
     from xtiny.training.monai_backend import train_monai
+    from xtiny.training.spec import TrainSpec
 
     r = monai_result
     ckpt = torch.load(r.checkpoint, map_location="cpu", weights_only=False)
@@ -56,8 +59,9 @@ def test_monai_continue_resumes_from_latest(monai_result):
     ckpt["logging"] = {k: v[:1] for k, v in ckpt["logging"].items()}
     save_checkpoint_atomically(ckpt, r.fold_folder / "checkpoint_latest.pth")
     r.checkpoint.unlink()
-    again = train_monai(r.output_folder.parent.name, "2d_xtiny8", epochs=2, iterations_per_epoch=3,
-                        val_iterations=1, continue_training=True)
+    again = train_monai(r.output_folder.parent.name, "2d_xtiny8",
+                        TrainSpec(backend="monai", epochs=2, iterations_per_epoch=3, val_iterations=1),
+                        continue_training=True)
     assert again.checkpoint.is_file()
     resumed = torch.load(again.checkpoint, map_location="cpu", weights_only=False)
     assert resumed["current_epoch"] == 2 and len(resumed["logging"]["train_losses"]) == 2

@@ -53,15 +53,21 @@ def test_trainer_found_by_nnunet_by_name(trained_bus):
 
 def test_bad_input_is_xtiny_error(planned_bus):
     from xtiny.training.nnunet_backend import train_nnunet
+    from xtiny.training.spec import TrainSpec
 
+    tiny = TrainSpec(epochs=1, iterations_per_epoch=1, val_iterations=1)
     with pytest.raises(XTinyError, match="not in"):
-        train_nnunet(planned_bus, "2d_xtiny3", epochs=1, iterations_per_epoch=1, val_iterations=1)
+        train_nnunet(planned_bus, "2d_xtiny3", tiny)
     with pytest.raises(XTinyError, match="no checkpoint"):
-        train_nnunet(planned_bus, "2d", epochs=1, iterations_per_epoch=1, val_iterations=1, continue_training=True)
+        train_nnunet(planned_bus, "2d", tiny, continue_training=True)
     with pytest.raises(XTinyError, match="budget"):
-        train_nnunet(planned_bus, "2d", epochs=1, iterations_per_epoch=1, val_iterations=0)
+        TrainSpec(epochs=1, iterations_per_epoch=1, val_iterations=0)
     with pytest.raises(XTinyError, match="fold"):
-        train_nnunet(planned_bus, "2d", fold="x", epochs=1)
+        TrainSpec(fold="x", epochs=1)
+    with pytest.raises(XTinyError, match="monai training spec"):
+        train_nnunet(planned_bus, "2d", TrainSpec(backend="monai", epochs=1))
+    with pytest.raises(XTinyError, match="teacher"):
+        train_nnunet(planned_bus, "2d", TrainSpec(epochs=1, kd=(0.5, 2.0)))
 
 
 def test_cli_auto_without_search_and_unknown_config(planned_bus, capsys):

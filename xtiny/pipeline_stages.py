@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xtiny.console import say
 from xtiny.errors import XTinyError
 from xtiny.pipeline import RunOptions, Stage, require
+
+if TYPE_CHECKING:
+    from xtiny.training.confirm import ConfirmSettings
+    from xtiny.training.spec import TrainSpec
 
 
 def _validate(opts: RunOptions, ctx: dict) -> dict:
@@ -66,10 +72,11 @@ def nnunet_raw_exists(opts: RunOptions) -> bool:
 
 
 def _search(opts: RunOptions, ctx: dict) -> dict:
-    from xtiny.search import format_table, run_search
+    from xtiny.search import SearchSettings, format_table, run_search
 
-    result = run_search(opts.dataset, opts.configuration, k=opts.k, seeds=opts.seeds, device=opts.device,
-                        rule=opts.rule, confidence=opts.confidence)
+    settings = SearchSettings(k=opts.k, seeds=opts.seeds, device=opts.device, rule=opts.rule,
+                              confidence=opts.confidence)
+    result = run_search(opts.dataset, opts.configuration, settings)
     print(format_table(result))
     if result.get("warning"):
         print(f"warning: {result['warning']}")
@@ -78,19 +85,20 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
             "settled": "warning" not in result}
 
 
-def _distillation(opts: RunOptions, ctx: dict) -> dict:
-    """Under ``--distill``: the trained baseline's checkpoint as teacher and the KD settings (the keyword arguments
-    of ``run_confirm``/``train_nnunet`` and the keys of a KD job); else nothing."""
-    if not opts.distill:
-        return {}
-    return {"teacher": require(ctx, "train_baseline")["checkpoint_path"], "kd_alpha": opts.kd_alpha,
-            "kd_temperature": opts.kd_temperature}
+def train_spec(opts: RunOptions, epochs: int, iterations: int | None, *, distilled: bool = False) -> TrainSpec:
+    """The spec of one of this run's nnU-Net trainings: ``epochs`` x ``iterations``, the run's validation
+    iterations, fold and device; ``distilled``: a KD student with the run's KD settings. Stages run this spec and
+    record its ``stage_key()``, so what runs and what the key says are one thing."""
+    from xtiny.training.spec import TrainSpec
+
+    return TrainSpec(backend="nnunet", epochs=epochs, iterations_per_epoch=iterations,
+                     val_iterations=opts.val_iterations, fold=opts.fold, device=opts.device,
+                     kd=(opts.kd_alpha, opts.kd_temperature) if distilled else None)
 
 
-def _kd_inputs(opts: RunOptions) -> dict:
-    """What a distilling stage reads besides its upstream stages: the KD settings (nothing without --distill, so
-    the keys of runs without it stay as they were)."""
-    return {"kd_alpha": opts.kd_alpha, "kd_temperature": opts.kd_temperature} if opts.distill else {}
+def _teacher(opts: RunOptions, ctx: dict) -> str | None:
+    """Under ``--distill``: the trained baseline's checkpoint, the teacher of the KD students; else None."""
+    return require(ctx, "train_baseline")["checkpoint_path"] if opts.distill else None
 
 
 def _baseline_joins_confirm(opts: RunOptions) -> bool:
@@ -103,29 +111,37 @@ def _baseline_joins_confirm(opts: RunOptions) -> bool:
             and same_iterations)
 
 
+def _confirm_spec(opts: RunOptions) -> TrainSpec:
+    """Confirm's budget (``--confirm-epochs``/``--confirm-iterations``, else the pick's); KD students under --distill."""
+    return train_spec(opts, opts.confirm_epochs or opts.epochs,
+                      opts.confirm_iterations_per_epoch or opts.iterations_per_epoch, distilled=opts.distill)
+
+
+def _confirm_settings(opts: RunOptions) -> ConfirmSettings:
+    """Confirm's decision settings; the baseline joins its first family run when it has the same budget."""
+    from xtiny.training.confirm import ConfirmSettings
+
+    return ConfirmSettings(tolerance=opts.confirm_tolerance, max_steps=opts.confirm_max_steps,
+                           neighbours=opts.confirm_neighbours,
+                           also_train=(opts.configuration,) if _baseline_joins_confirm(opts) else ())
+
+
 def _confirm(opts: RunOptions, ctx: dict) -> dict:
     """Train the pick and its wider neighbours at the pick's budget (or the confirm budget) as family runs, with the
     baseline in the first run when it has the same budget; step up while the widest wins. Under --distill every
     candidate is a KD student of the trained baseline."""
     from xtiny.training.confirm import run_confirm
 
-    record = run_confirm(opts.dataset, opts.configuration, epochs=opts.confirm_epochs or opts.epochs,
-                         iterations_per_epoch=opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
-                         val_iterations=opts.val_iterations, fold=opts.fold, tolerance=opts.confirm_tolerance,
-                         max_steps=opts.confirm_max_steps, neighbours=opts.confirm_neighbours, device=opts.device,
-                         also_train=(opts.configuration,) if _baseline_joins_confirm(opts) else (), log=say,
-                         **_distillation(opts, ctx))
+    record = run_confirm(opts.dataset, opts.configuration, _confirm_spec(opts), settings=_confirm_settings(opts),
+                         teacher=_teacher(opts, ctx), log=say)
     return {"probe_pick": record["probe_pick"], "confirmed": record["confirmed"],
             "confirm_json_path": record["confirm_json"], "confirm_png_path": record["confirm_png"],
             "extra_seconds": record["costs"]["extra_s"], "family_runs": record["family_runs"]}
 
 
 def _confirm_inputs(opts: RunOptions, ctx: dict) -> dict:
-    return {"tolerance": opts.confirm_tolerance, "max_steps": opts.confirm_max_steps,
-            "neighbours": opts.confirm_neighbours, "baseline_joins": _baseline_joins_confirm(opts),
-            "epochs": opts.confirm_epochs or opts.epochs, "fold": opts.fold, "device": opts.device,
-            "iterations": opts.confirm_iterations_per_epoch or opts.iterations_per_epoch,
-            "val_iterations": opts.val_iterations, **_kd_inputs(opts)}
+    """The spec and the settings confirm runs with (the KD settings are the spec's)."""
+    return {"spec": _confirm_spec(opts).stage_key(), "settings": _confirm_settings(opts).stage_key()}
 
 
 def _confirm_upstream(opts: RunOptions) -> tuple[str, ...]:
@@ -143,6 +159,9 @@ def _pick_upstream(opts: RunOptions) -> tuple[str, ...]:
 
 
 def _train(config_of, epochs_of, iterations_of, *, distilled: bool = False):
+    def spec_of(opts: RunOptions) -> TrainSpec:
+        return train_spec(opts, epochs_of(opts), iterations_of(opts), distilled=distilled)
+
     def run(opts: RunOptions, ctx: dict) -> dict:
         """Train with nnU-Net; a finished training of the same budget newer than the data (e.g. the confirm
         stage's) is read back, an interrupted one continued. ``distilled``: a KD student of the trained baseline
@@ -150,39 +169,35 @@ def _train(config_of, epochs_of, iterations_of, *, distilled: bool = False):
         from xtiny.training.nnunet_backend import train_nnunet
         from xtiny.training.sweep import data_written_at, train_job
 
-        configuration, epochs, iterations = config_of(opts, ctx), epochs_of(opts), iterations_of(opts)
-        kd = _distillation(opts, ctx) if distilled else {}
+        configuration, spec = config_of(opts, ctx), spec_of(opts)
+        teacher = _teacher(opts, ctx) if distilled else None
         if configuration == opts.configuration and opts.budget == "equal-time":
-            epochs = _equal_time_epochs(opts, ctx, configuration, iterations)
-        if _interrupted(opts, configuration, epochs, iterations, kd):
+            spec = replace(spec, epochs=_equal_time_epochs(opts, ctx, configuration, spec.iterations_per_epoch))
+        if _interrupted(opts, configuration, spec):
             from xtiny.console import progress_bar
 
-            with progress_bar(epochs, f"train {configuration}{' + KD' if kd else ''} (continued)"):
-                result = train_nnunet(opts.dataset, configuration, fold=opts.fold, epochs=epochs,
-                                      iterations_per_epoch=iterations, val_iterations=opts.val_iterations,
-                                      device=opts.device, continue_training=True, **kd)
+            with progress_bar(spec.epochs, f"train {configuration}{' + KD' if teacher else ''} (continued)"):
+                result = train_nnunet(opts.dataset, configuration, spec, continue_training=True, teacher=teacher)
             trainer, checkpoint, dice, reused = (result.trainer_name, str(result.checkpoint), result.validation_dice,
                                                  False)
         else:
-            row = train_job({"dataset": opts.dataset, "configuration": configuration, "backend": "nnunet",
-                             "fold": opts.fold, "epochs": epochs, "iterations_per_epoch": iterations,
-                             "val_iterations": opts.val_iterations, "device": opts.device,
-                             "not_before": data_written_at(opts.dataset, opts.configuration), **kd})
+            row = train_job({"dataset": opts.dataset, "configuration": configuration, "spec": spec,
+                             "not_before": data_written_at(opts.dataset, opts.configuration),
+                             **({"teacher": teacher} if teacher else {})})
             trainer, checkpoint, dice, reused = (row["trainer_name"], row["checkpoint"], row["dice"],
                                                  row["skipped_finished"])
             if reused:
                 print(f"[train] {configuration}: read back the finished {trainer} training (same budget, newer "
-                      f"than the data{' and the teacher' if kd else ''})")
-        teacher = {"teacher_checkpoint": kd["teacher"], "kd_alpha": kd["kd_alpha"],
-                   "kd_temperature": kd["kd_temperature"]} if kd else {}
+                      f"than the data{' and the teacher' if teacher else ''})")
+        kd = {"teacher_checkpoint": teacher, "kd_alpha": spec.kd[0], "kd_temperature": spec.kd[1]} if teacher else {}
         return {"configuration": configuration, "trainer": trainer, "fold": opts.fold, "device": opts.device,
                 "checkpoint_path": checkpoint, "validation_dice": dice, "reused_finished": reused,
-                "epochs": epochs, "iterations_per_epoch": iterations, **teacher}
+                "epochs": spec.epochs, "iterations_per_epoch": spec.iterations_per_epoch, **kd}
 
     def inputs(opts: RunOptions, ctx: dict) -> dict:
-        return {"configuration": config_of(opts, ctx), "fold": opts.fold, "epochs": epochs_of(opts),
-                "iterations": iterations_of(opts), "val_iterations": opts.val_iterations, "device": opts.device,
-                "budget": opts.budget, **(_kd_inputs(opts) if distilled else {})}
+        """The configuration, the spec (before an equal-time calibration of the baseline's epochs) and the budget
+        mode."""
+        return {"configuration": config_of(opts, ctx), "budget": opts.budget, "spec": spec_of(opts).stage_key()}
 
     return run, inputs
 
@@ -213,15 +228,11 @@ def _equal_time_epochs(opts: RunOptions, ctx: dict, configuration: str, iteratio
     return epochs
 
 
-def _interrupted(opts: RunOptions, configuration: str, epochs: int, iterations: int | None, kd: dict) -> bool:
-    """An interrupted earlier run of the same budget (and KD settings) left ``checkpoint_latest.pth`` but no final
-    one."""
+def _interrupted(opts: RunOptions, configuration: str, spec: TrainSpec) -> bool:
+    """An interrupted earlier run of ``spec`` left ``checkpoint_latest.pth`` but no final one."""
     from xtiny.nnunet.trained import model_folder
-    from xtiny.training.trainer_classes import budget_trainer_name
 
-    trainer = budget_trainer_name(epochs, iterations, opts.val_iterations,
-                                  kd=(kd["kd_alpha"], kd["kd_temperature"]) if kd else None)
-    fold_dir = Path(model_folder(opts.dataset, trainer, configuration)) / f"fold_{opts.fold}"
+    fold_dir = Path(model_folder(opts.dataset, spec.trainer_name, configuration)) / f"fold_{spec.fold}"
     return (fold_dir / "checkpoint_latest.pth").is_file() and not (fold_dir / "checkpoint_final.pth").is_file()
 
 
@@ -231,21 +242,21 @@ def _trained_models(opts: RunOptions, ctx: dict) -> list[str]:
 
 
 def _evaluate(opts: RunOptions, ctx: dict) -> dict:
-    from xtiny.evaluation.evaluate import evaluate_models
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
 
     summary = evaluate_models(opts.dataset, _trained_models(opts, ctx), fold=opts.fold, split="val",
-                              device=opts.device)
+                              inference=InferenceSettings(device=opts.device))
     return {"summary_path": summary["files"]["summary"], "table_path": summary["files"]["table"]}
 
 
 def _export(opts: RunOptions, ctx: dict) -> dict:
     from xtiny.artifacts import export_dir
-    from xtiny.export.pipeline import export_model
+    from xtiny.export.pipeline import ExportSettings, export_model
 
     pick = require(ctx, "train_pick")
     out = export_dir(opts.dataset, pick["configuration"], opts.fold)
-    report = export_model(opts.dataset, pick["configuration"], opts.fold, formats=list(opts.export_formats),
-                          trainer=pick["trainer"], output_dir=out)
+    settings = ExportSettings(formats=tuple(opts.export_formats), trainer=pick["trainer"])
+    report = export_model(opts.dataset, pick["configuration"], opts.fold, settings, output_dir=out)
     return {"export_dir": str(out), "bundle_dir": report["files"].get("bundle", ""),
             "recommended": report["metrics"].get("recommended_model")}
 

@@ -72,33 +72,6 @@ def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, ne
             "flops": 2 * rec["macs"], "activation_bytes": rec["activation_bytes"]}
 
 
-def _score_one(seed, inputs, proxy, device, cache, key_base, chunk_size, network_for,
-               activation_bytes: int | None = None) -> tuple[dict, bool]:
-    """One (candidate, seed, proxy) record ``{"score", "per_image"?, "seconds"}``; returns (record, from_cache)."""
-    from xtiny.sensitivity.cache import cache_key
-    from xtiny.sensitivity.probe import chunk_size_for, jacobian_norms
-    from xtiny.sensitivity.proxies import PROXIES
-
-    key = cache_key(kind="score", proxy=proxy, seed=seed, device=device.type, **key_base)
-    rec = cache.get(key)
-    if rec is not None:
-        return rec, True
-    t0 = time.perf_counter()
-    net = network_for(seed)
-    if proxy == "jacobian":
-        chunk = chunk_size or chunk_size_for(net, tuple(inputs.images.shape[1:]), device,
-                                             activation_bytes=activation_bytes)
-        norms = jacobian_norms(net, inputs.images, device=device, chunk_size=chunk)
-        score = float(np.mean(norms))
-        rec = {"score": score if math.isfinite(score) else None, "per_image": [float(v) for v in norms]}
-    else:
-        score = float(PROXIES[proxy](net, inputs.images, device=device))
-        rec = {"score": score if math.isfinite(score) else None}
-    rec["seconds"] = time.perf_counter() - t0
-    cache.put(key, rec)
-    return rec, False
-
-
 class _Networks:
     """Builds a candidate's network once per seed, on demand (``None`` = any seed, for counting), its InstanceNorms
     swapped for the probe's faster equivalent (:func:`xtiny.sensitivity.probe.swap_instance_norms`)."""
@@ -121,6 +94,32 @@ class _Networks:
 
 def _finite(v: float | None) -> float:
     return float("nan") if v is None else float(v)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the width search probes: ``k`` (None: every training case; exactly ``k``, default 32, without a
+    ``confidence``), ``seeds`` (a count or the seeds), ``device``, the knee ``rule``, the width ``caps`` (None: the
+    whole family), extra zero-cost ``proxies`` recorded beside the Jacobian, the stop rule's ``confidence`` (None:
+    fixed ``k`` and seeds), the probe's ``chunk_size`` (None: sized to the device) and whether scores come from
+    the cache (``use_cache``)."""
+
+    k: int | None = None
+    seeds: int | tuple[int, ...] = 3
+    device: str = "auto"
+    rule: str = "tv"
+    caps: tuple[int, ...] | None = None
+    proxies: tuple[str, ...] = ()
+    confidence: float | None = DEFAULT_CONFIDENCE
+    chunk_size: int | None = None
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:  # lists (the CLI's) become tuples: a frozen record of what was asked
+        if not isinstance(self.seeds, int):
+            object.__setattr__(self, "seeds", tuple(self.seeds))
+        if self.caps is not None:
+            object.__setattr__(self, "caps", tuple(self.caps))
+        object.__setattr__(self, "proxies", tuple(self.proxies))
 
 
 @dataclass(frozen=True)
@@ -147,12 +146,10 @@ class SearchSetup:
     order: list[str] | None = None  # sequential: the cases in probe order, cut at the image budget
 
 
-def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds: int | Sequence[int], device: str,
-                   rule: str, caps: Sequence[int] | None, proxies: Sequence[str], *, use_cache: bool = True,
-                   chunk_size: int | None = None, confidence: float | None = None) -> SearchSetup:
-    """Step 1, candidates: check the options, list (sequential) or load (fixed) the probe inputs, write the family
-    into the plans. ``confidence`` None: exactly ``k`` images (default 32) and every seed; else ``k`` and ``seeds``
-    are the budget of the stop rule (``k`` None: every training case)."""
+def prepare_search(dataset: str | int, configuration: str, settings: SearchSettings) -> SearchSetup:
+    """Step 1, candidates: check the settings, list (sequential) or load (fixed) the probe inputs, write the family
+    into the plans. ``settings.confidence`` None: exactly ``k`` images (default 32) and every seed; else ``k`` and
+    ``seeds`` are the budget of the stop rule (``k`` None: every training case)."""
     from xtiny.devices import resolve_device
     from xtiny.family import add_width_family, family_members
     from xtiny.nnunet.names import resolve_dataset_name
@@ -165,10 +162,11 @@ def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds:
     from xtiny.sensitivity.stop_rule import spread_order
 
     started = time.perf_counter()
+    k, confidence = settings.k, settings.confidence
     ensure_nnunet_env(quiet=True)
     name = resolve_dataset_name(dataset)
-    RULES.get(rule)  # XTinyError naming the rules
-    extra = [p for p in dict.fromkeys(proxies) if p != "jacobian"]
+    RULES.get(settings.rule)  # XTinyError naming the rules
+    extra = [p for p in dict.fromkeys(settings.proxies) if p != "jacobian"]
     unknown = [p for p in extra if p not in PROXIES]
     if unknown:
         raise XTinyError(f"unknown proxies: {', '.join(unknown)}.", fix=f"choose from: {', '.join(PROXIES)}.")
@@ -176,8 +174,8 @@ def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds:
         raise XTinyError(f"-k must be at least 1 (got {k}).", fix="pass e.g. -k 32, or leave it out (every image).")
     if confidence is not None and not 0.0 < confidence <= 1.0:
         raise XTinyError(f"--confidence must be in (0, 1] (got {confidence}).", fix="pass e.g. --confidence 0.95.")
-    seed_values = seed_list(seeds)
-    dev = resolve_device(device)
+    seed_values = seed_list(settings.seeds)
+    dev = resolve_device(settings.device)
     # both validate the plans + preprocessed data before any write
     inputs, source, order = None, None, None
     if confidence is None:
@@ -185,11 +183,12 @@ def prepare_search(dataset: str | int, configuration: str, k: int | None, seeds:
     else:
         source = probe_source(name, configuration)
         order = [source.identifiers[i] for i in spread_order(len(source.identifiers))][:k]
-    names = add_width_family(name, configuration, list(caps) if caps is not None else None)
+    caps = list(settings.caps) if settings.caps is not None else None
+    names = add_width_family(name, configuration, caps)
     plans = load_plans(name)
-    cache = ScoreCache(cache_dir(name), enabled=use_cache)
+    cache = ScoreCache(cache_dir(name), enabled=settings.use_cache)
     return SearchSetup(name, configuration, names, dict(family_members(plans, configuration)), plans,
-                       plans_path(name), inputs, seed_values, extra, dev, cache, chunk_size, started,
+                       plans_path(name), inputs, seed_values, extra, dev, cache, settings.chunk_size, started,
                        inputs_seconds=time.perf_counter() - started, confidence=confidence, source=source, order=order)
 
 
@@ -215,8 +214,7 @@ class CandidateProbe:
     def probe(self, seed: int, inputs, proxy: str = "jacobian") -> dict:
         """One (seed, images, proxy) record, from the cache or measured; Jacobian norms are kept per image."""
         key_base = self.key_base | {"images": inputs.sha1, "case_ids": inputs.case_ids}
-        rec, hit = _score_one(seed, inputs, proxy, self.setup.device, self.setup.cache, key_base,
-                              self.setup.chunk_size, self.networks, self.entry["activation_bytes"])
+        rec, hit = self._score(seed, inputs, proxy, key_base)
         self.seconds += 0.0 if hit else rec["seconds"]
         self.units, self.hits = self.units + 1, self.hits + hit
         if proxy == "jacobian":
@@ -224,6 +222,32 @@ class CandidateProbe:
         else:
             self.proxy_scores[proxy].append(rec["score"])
         return rec
+
+    def _score(self, seed: int, inputs, proxy: str, key_base: dict) -> tuple[dict, bool]:
+        """One (seed, images, proxy) record ``{"score", "per_image"?, "seconds"}``; returns (record, from_cache)."""
+        from xtiny.sensitivity.cache import cache_key
+        from xtiny.sensitivity.probe import chunk_size_for, jacobian_norms
+        from xtiny.sensitivity.proxies import PROXIES
+
+        device, cache = self.setup.device, self.setup.cache
+        key = cache_key(kind="score", proxy=proxy, seed=seed, device=device.type, **key_base)
+        rec = cache.get(key)
+        if rec is not None:
+            return rec, True
+        t0 = time.perf_counter()
+        net = self.networks(seed)
+        if proxy == "jacobian":
+            chunk = self.setup.chunk_size or chunk_size_for(net, tuple(inputs.images.shape[1:]), device,
+                                                            activation_bytes=self.entry["activation_bytes"])
+            norms = jacobian_norms(net, inputs.images, device=device, chunk_size=chunk)
+            score = float(np.mean(norms))
+            rec = {"score": score if math.isfinite(score) else None, "per_image": [float(v) for v in norms]}
+        else:
+            score = float(PROXIES[proxy](net, inputs.images, device=device))
+            rec = {"score": score if math.isfinite(score) else None}
+        rec["seconds"] = time.perf_counter() - t0
+        cache.put(key, rec)
+        return rec, False
 
     def release(self, seed: int) -> None:
         self.networks.built.pop(seed, None)  # one network alive at a time
@@ -385,11 +409,10 @@ def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule
     )
 
 
-def run_search(dataset: str | int, configuration: str = "2d", k: int | None = None, seeds: int | Sequence[int] = 3,
-               device: str = "auto", rule: str = "tv", caps: Sequence[int] | None = None,
-               proxies: Sequence[str] = (), *, confidence: float | None = DEFAULT_CONFIDENCE, use_cache: bool = True,
-               progress: bool = True, chunk_size: int | None = None, write: bool = True) -> dict:
-    """Run the width search on ``dataset``'s ``configuration`` family; write search.json/png; return the result.
+def run_search(dataset: str | int, configuration: str = "2d", settings: SearchSettings | None = None, *,
+               progress: bool = True, write: bool = True) -> dict:
+    """Run the width search on ``dataset``'s ``configuration`` family with ``settings`` (None: the defaults of
+    :class:`SearchSettings`); write search.json/png (unless ``write`` is False); return the result.
 
     Steps: candidates (:func:`prepare_search`) → scores (:func:`score_sequentially`, or :func:`score_candidate` with
     ``confidence=None``) → knee (:func:`choose_width`) → record and plot (:func:`search_record`,
@@ -404,8 +427,9 @@ def run_search(dataset: str | int, configuration: str = "2d", k: int | None = No
     from xtiny.artifacts import search_json_path
     from xtiny.console import terminal
 
-    setup = prepare_search(dataset, configuration, k, seeds, device, rule, caps, proxies, use_cache=use_cache,
-                           chunk_size=chunk_size, confidence=confidence)
+    settings = settings or SearchSettings()
+    rule, confidence = settings.rule, settings.confidence
+    setup = prepare_search(dataset, configuration, settings)
     total = None if confidence is not None else len(setup.names) * len(setup.seeds) * (1 + len(setup.proxies))
     with tqdm(total=total, desc=f"search {setup.dataset_name} {configuration}", unit="probe", disable=not progress,
               file=terminal(errors=True), leave=False, dynamic_ncols=True) as bar:

@@ -20,10 +20,12 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float)
     return field / std if std > 0 else field
 
 
-def radial_blob(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, radius: float,
+def radial_blob(grid: tuple[np.ndarray, np.ndarray], centre: tuple[float, float], radius: float,
                 rng: np.random.Generator, irregularity: float = 0.15, harmonics: int = 6,
                 aspect: float = 1.0, angle: float = 0.0) -> np.ndarray:
-    """Signed distance-like field (<0 inside) of a star-shaped blob with random Fourier boundary."""
+    """Signed distance-like field (<0 inside) of a star-shaped blob with random Fourier boundary, on ``grid``
+    ``(yy, xx)`` around ``centre`` ``(cy, cx)``."""
+    (yy, xx), (cy, cx) = grid, centre
     dy, dx = yy - cy, xx - cx
     ca, sa = np.cos(angle), np.sin(angle)
     u, v = dx * ca + dy * sa, (-dx * sa + dy * ca) * aspect

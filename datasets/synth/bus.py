@@ -26,13 +26,13 @@ def generate_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.n
     tissue = tissue * (1 + 0.25 * smooth_noise(rng, shape, size / 20))
     # fat lobules: smooth, oval, hypoechoic look-alikes
     for _ in range(rng.integers(2, 5)):
-        d = radial_blob(yy, xx, rng.uniform(0.15, 0.9), rng.uniform(0.05, 0.95), rng.uniform(0.04, 0.1), rng,
-                        irregularity=0.03, aspect=rng.uniform(1.5, 2.5))
+        d = radial_blob((yy, xx), (rng.uniform(0.15, 0.9), rng.uniform(0.05, 0.95)), rng.uniform(0.04, 0.1),
+                        rng, irregularity=0.03, aspect=rng.uniform(1.5, 2.5))
         tissue = tissue * (1 - 0.3 * soft_mask(d, 0.01))
     # the lesion: irregular (spiculated for some), hypoechoic, low contrast, heterogeneous inside
     cy, cx = rng.uniform(0.35, 0.65), rng.uniform(0.3, 0.7)
     radius = rng.uniform(0.08, 0.18)
-    dist = radial_blob(yy, xx, cy, cx, radius, rng, irregularity=rng.uniform(0.15, 0.45), harmonics=9,
+    dist = radial_blob((yy, xx), (cy, cx), radius, rng, irregularity=rng.uniform(0.15, 0.45), harmonics=9,
                        aspect=rng.uniform(0.8, 1.6), angle=rng.uniform(-0.4, 0.4))
     label = (dist < 0).astype(np.uint8)
     inside = soft_mask(dist, 0.006)

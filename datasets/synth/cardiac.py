@@ -28,11 +28,12 @@ def generate_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.n
     """One short-axis slice (uint8 H x W) and its 4-class label map."""
     yy, xx = grid(size)
     shape = (size, size)
-    body = radial_blob(yy, xx, 0.5, 0.5, rng.uniform(0.38, 0.45), rng, irregularity=0.05, aspect=rng.uniform(1.1, 1.4))
+    body = radial_blob((yy, xx), (0.5, 0.5), rng.uniform(0.38, 0.45), rng, irregularity=0.05,
+                       aspect=rng.uniform(1.1, 1.4))
     image = 0.02 + 0.35 * soft_mask(body, 0.01) * (1 + 0.2 * smooth_noise(rng, shape, size / 16))
     # other organs (liver, lungs dark, fat bright) as blobs of random intensity
     for _ in range(rng.integers(3, 6)):
-        d = radial_blob(yy, xx, rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.14), rng,
+        d = radial_blob((yy, xx), (rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)), rng.uniform(0.05, 0.14), rng,
                         irregularity=0.2)
         image = image + soft_mask(d, 0.01) * soft_mask(body, 0.01) * rng.uniform(-0.25, 0.35)
     # the heart
@@ -40,11 +41,11 @@ def generate_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.n
     r_lv = rng.uniform(0.06, 0.11)
     wall = rng.uniform(0.025, 0.045)
     ang = rng.uniform(0, 2 * np.pi)
-    lv = radial_blob(yy, xx, cy, cx, r_lv, rng, irregularity=0.08, aspect=rng.uniform(0.9, 1.15))
-    epi = radial_blob(yy, xx, cy, cx, r_lv + wall, rng, irregularity=0.05)
+    lv = radial_blob((yy, xx), (cy, cx), r_lv, rng, irregularity=0.08, aspect=rng.uniform(0.9, 1.15))
+    epi = radial_blob((yy, xx), (cy, cx), r_lv + wall, rng, irregularity=0.05)
     off = r_lv + wall + rng.uniform(0.01, 0.04)
-    rv_full = radial_blob(yy, xx, cy + off * np.sin(ang), cx + off * np.cos(ang), r_lv * rng.uniform(1.1, 1.6), rng,
-                          irregularity=0.1, aspect=rng.uniform(1.4, 2.2), angle=ang + np.pi / 2)
+    rv_full = radial_blob((yy, xx), (cy + off * np.sin(ang), cx + off * np.cos(ang)), r_lv * rng.uniform(1.1, 1.6),
+                          rng, irregularity=0.1, aspect=rng.uniform(1.4, 2.2), angle=ang + np.pi / 2)
     rv = np.maximum(rv_full, -(epi - 0.012))  # crescent: RV blob minus a dilated epicardium
     label = np.zeros(shape, np.uint8)
     label[rv < 0] = 1

@@ -36,7 +36,7 @@ def generate_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.n
     skin_rgb = np.array([rng.uniform(0.75, 0.95), rng.uniform(0.55, 0.72), rng.uniform(0.45, 0.62)], np.float32)
     skin = skin_rgb[:, None, None] * (1 + 0.06 * smooth_noise(rng, shape, size / 12))[None]
     cy, cx = rng.uniform(0.35, 0.65), rng.uniform(0.35, 0.65)
-    dist = radial_blob(yy, xx, cy, cx, rng.uniform(0.12, 0.3), rng, irregularity=rng.uniform(0.1, 0.35),
+    dist = radial_blob((yy, xx), (cy, cx), rng.uniform(0.12, 0.3), rng, irregularity=rng.uniform(0.1, 0.35),
                        harmonics=8, aspect=rng.uniform(0.8, 1.3), angle=rng.uniform(0, np.pi))
     label = (dist < 0).astype(np.uint8)
     fuzz = soft_mask(dist + 0.01 * smooth_noise(rng, shape, size / 30), rng.uniform(0.01, 0.025))

@@ -27,14 +27,14 @@ def generate_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.n
     # LV: elongated along the beam axis, apex near the probe; LA below; RV to the side
     cy, cx = rng.uniform(0.38, 0.48), rng.uniform(0.42, 0.52)
     length, width = rng.uniform(0.2, 0.28), rng.uniform(0.1, 0.14)
-    lv = radial_blob(yy, xx, cy, cx, width, rng, irregularity=0.12, aspect=width / length * 1.6,
+    lv = radial_blob((yy, xx), (cy, cx), width, rng, irregularity=0.12, aspect=width / length * 1.6,
                      angle=np.pi / 2 + rng.normal(0, 0.1))
     lv = np.maximum(lv, yy - cy - length * 0.6)  # flat mitral plane at the base
     label = ((lv < 0) & (sector > 0)).astype(np.uint8)
     myo = soft_mask(lv - rng.uniform(0.03, 0.05), 0.01) * (1 - soft_mask(lv, 0.005))
     tissue = tissue + 0.55 * myo
     for dy, dx, r in ((length + 0.12, 0.0, 0.09), (0.02, -0.17, 0.08)):  # left atrium, right ventricle
-        d = radial_blob(yy, xx, cy + dy, cx + dx, r * rng.uniform(0.8, 1.2), rng, irregularity=0.15)
+        d = radial_blob((yy, xx), (cy + dy, cx + dx), r * rng.uniform(0.8, 1.2), rng, irregularity=0.15)
         wall = soft_mask(d - 0.03, 0.01) * (1 - soft_mask(d, 0.005))
         tissue = tissue * (1 - 0.7 * soft_mask(d, 0.005)) + 0.35 * wall
     tissue = tissue * (1 - 0.75 * soft_mask(lv, 0.005))

@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from xtiny.commands.sweep import add_executor_arguments, ray_options_from
-from xtiny.commands.train import add_teacher_arguments, teacher_options
+from xtiny.commands.sweep import add_executor_arguments, executor_from_args
+from xtiny.commands.train import add_teacher_arguments, spec_from_args
 
 HELP = "confirm the width search's pick by training it against its wider neighbours (writes confirm_<base>.json)"
 
@@ -30,6 +30,15 @@ def add_confirm_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") 
                             help="iterations per epoch of each confirm training (default: the pick's budget)")
 
 
+def confirm_settings_from(args: argparse.Namespace, *, start: str | None = None):
+    """The :class:`xtiny.training.confirm.ConfirmSettings` of --tolerance, --max-steps and --neighbours; XTinyError
+    (exit 2) for bad ones."""
+    from xtiny.training.confirm import ConfirmSettings
+
+    return ConfirmSettings(tolerance=args.tolerance, max_steps=args.max_steps, neighbours=args.neighbours,
+                           start=start)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
     parser.add_argument("-c", "--configuration", default="2d", help="base configuration of the search (2d)")
@@ -50,12 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from xtiny.training.confirm import run_confirm
 
-    record = run_confirm(args.dataset, args.configuration, epochs=args.epochs, iterations_per_epoch=args.iterations,
-                         val_iterations=args.val_iterations, fold=args.fold, tolerance=args.tolerance,
-                         max_steps=args.max_steps, neighbours=args.neighbours, start=args.start,
-                         backend=args.backend, device=args.device,
-                         jobs=args.jobs, executor=args.executor, ray_options=ray_options_from(args),
-                         **teacher_options(args))
+    record = run_confirm(args.dataset, args.configuration, spec_from_args(args),
+                         settings=confirm_settings_from(args, start=args.start),
+                         executor=executor_from_args(args), teacher=args.teacher)
     if record["confirmed"] is None:
         print(f"confirm stopped: {record['stopped_because']}; rerun the same command to retrain what failed "
               f"(finished trainings are read back). Wrote {record['confirm_json']}", file=sys.stderr)

@@ -18,13 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.evaluation.evaluate import evaluate_models
+    from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
     from xtiny.paths import ensure_nnunet_env
 
     ensure_nnunet_env()
     fold = args.fold if args.fold == "all" else int(args.fold)
+    inference = InferenceSettings(device=args.device, use_mirroring=args.tta, latency=not args.no_latency)
     summary = evaluate_models(args.dataset, args.configurations, fold=fold, split=args.split, trainer=args.trainer,
-                              device=args.device, use_mirroring=args.tta, latency=not args.no_latency)
+                              inference=inference)
     files = summary["files"]
     print(open(files["table"], encoding="utf-8").read())
     print(f"wrote {files['csv']}, {files['summary']}, {files['table']} and {len(files['figures'])} figures")

@@ -17,13 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.export import export_model, parse_formats
+    from xtiny.export import ExportSettings, export_model, parse_formats
     from xtiny.paths import ensure_nnunet_env
 
     ensure_nnunet_env()
     fold = args.fold if args.fold == "all" else int(args.fold)
-    report = export_model(args.dataset, args.configuration, fold, formats=parse_formats(args.format),
-                          output_dir=args.output, trainer=args.trainer, checkpoint_name=args.checkpoint_name)
+    settings = ExportSettings(formats=tuple(parse_formats(args.format)), trainer=args.trainer,
+                              checkpoint_name=args.checkpoint_name)
+    report = export_model(args.dataset, args.configuration, fold, settings, output_dir=args.output)
     for key, path in report["files"].items():
         print(f"  {key}: {path}")
     return 0

@@ -69,11 +69,11 @@ def _kd_settings(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xtiny.commands.confirm import confirm_settings_from
     from xtiny.pipeline import run_pipeline
-    from xtiny.pipeline_stages import STAGES
-    from xtiny.training.confirm import check_confirm_settings
+    from xtiny.pipeline_stages import STAGES, train_spec
 
-    check_confirm_settings(args.tolerance, args.max_steps, args.neighbours)  # bad flags fail before any work
+    confirm_settings_from(args)  # bad flags fail before any work
     if args.kd_alpha is not None or args.kd_temperature is not None:
         from xtiny.errors import XTinyError
         from xtiny.pipeline import RunOptions
@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         check_kd_settings(args.kd_alpha if args.kd_alpha is not None else defaults.kd_alpha,
                           args.kd_temperature if args.kd_temperature is not None else defaults.kd_temperature)
 
-    results = run_pipeline(options_from_args(args, args.dataset), STAGES)
+    options = options_from_args(args, args.dataset)
+    train_spec(options, options.epochs, options.iterations_per_epoch)  # so does a bad budget
+    results = run_pipeline(options, STAGES)
     print(f"probe pick: {results['search']['chosen']}")
     if "confirm" in results:
         print(f"confirmed pick (trained): {results['confirm']['confirmed']}")

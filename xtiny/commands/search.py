@@ -22,7 +22,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_options(args: argparse.Namespace) -> dict:
-    """``run_search`` keywords for the sampling arguments; a clear error for --fixed with --confidence."""
+    """``SearchSettings`` keywords (``k``, ``seeds``, ``confidence``) of the sampling arguments; a clear error for
+    --fixed with --confidence."""
     from xtiny.errors import XTinyError
     from xtiny.sensitivity import DEFAULT_CONFIDENCE
 
@@ -50,12 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from xtiny.nnunet.names import dataset_id_of
     from xtiny.paths import ensure_nnunet_env
-    from xtiny.search import format_table, run_search
+    from xtiny.search import SearchSettings, format_table, run_search
 
     ensure_nnunet_env()
-    result = run_search(args.dataset, configuration=args.configuration, device=args.device, rule=args.rule,
-                        caps=args.caps, proxies=args.proxies, use_cache=not args.no_cache, progress=not args.quiet,
-                        **sampling_options(args))
+    settings = SearchSettings(device=args.device, rule=args.rule, caps=args.caps, proxies=tuple(args.proxies),
+                              use_cache=not args.no_cache, **sampling_options(args))
+    result = run_search(args.dataset, args.configuration, settings, progress=not args.quiet)
     print(format_table(result))
     if result.get("warning"):
         print(f"warning: {result['warning']}")

@@ -21,11 +21,14 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPUs Ray gives each training; its torch and nnU-Net threads follow (default 1)")
 
 
-def ray_options_from(args: argparse.Namespace):
-    """The :class:`xtiny.training.ray_cluster.RayOptions` of the parsed flags."""
+def executor_from_args(args: argparse.Namespace):
+    """The :class:`xtiny.training.sweep.ExecutorChoice` of the parsed --executor, --jobs and Ray flags."""
     from xtiny.training.ray_cluster import RayOptions
+    from xtiny.training.sweep import ExecutorChoice
 
-    return RayOptions(address=args.ray_address, gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job)
+    return ExecutorChoice(executor=args.executor, jobs=args.jobs,
+                          ray_options=RayOptions(address=args.ray_address, gpus_per_job=args.gpus_per_job,
+                                                 cpus_per_job=args.cpus_per_job))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xtiny.commands.train import spec_from_args
     from xtiny.errors import XTinyError
     from xtiny.paths import ensure_nnunet_env
     from xtiny.training.sweep import run_sweep
@@ -56,10 +60,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise XTinyError(f"--caps '{args.caps}' is not a comma-separated list of integers.",
                          fix="e.g. --caps 32,8,2") from exc
-    result = run_sweep(args.dataset, epochs=args.epochs, backend=args.backend, jobs=args.jobs,
-                       executor=args.executor, caps=caps, fold=args.fold, iterations_per_epoch=args.iterations,
-                       val_iterations=args.val_iterations, device=args.device, include_base=not args.no_base,
-                       ray_options=ray_options_from(args), family_size=args.family_size)
+    result = run_sweep(args.dataset, spec_from_args(args), executor=executor_from_args(args), caps=caps,
+                       include_base=not args.no_base, family_size=args.family_size)
     for row in result["candidates"]:
         if row.get("failed"):
             print(f"  {row['configuration']:>14}: FAILED: {row['error']}")

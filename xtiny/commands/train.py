@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_teacher_arguments(parser: argparse.ArgumentParser, student: str) -> None:
-    """``--teacher``, ``--kd-alpha``, ``--kd-temperature`` (shared with `xtiny confirm`); read with
-    :func:`teacher_options`."""
+    """``--teacher``, ``--kd-alpha``, ``--kd-temperature`` (shared with `xtiny confirm`); read by
+    :func:`spec_from_args` (the spec's ``kd``) and passed on as ``teacher=args.teacher``."""
     parser.add_argument("--teacher", default=None, metavar="CONFIG_OR_CHECKPOINT",
                         help=f"distil a trained teacher into {student}: a configuration of the same dataset trained on "
                              "the same fold (e.g. 2d) or a checkpoint path")
@@ -40,21 +40,35 @@ def add_teacher_arguments(parser: argparse.ArgumentParser, student: str) -> None
                         help="softmax temperature T > 0 of the distillation term (default: the bench's best)")
 
 
-def teacher_options(args: argparse.Namespace) -> dict:
-    """``teacher``, ``kd_alpha``, ``kd_temperature`` for the training functions (the bench's defaults where unset),
-    or ``{}`` without --teacher; XTinyError for KD settings without a teacher."""
+def kd_from_args(args: argparse.Namespace) -> tuple[float, float] | None:
+    """``(alpha, temperature)`` with --teacher (the bench's defaults where unset), else None; XTinyError for KD
+    settings without a teacher. Commands without the teacher flags have no KD."""
     from xtiny.errors import XTinyError
     from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 
-    if args.teacher is None and (args.kd_alpha is not None or args.kd_temperature is not None):
+    teacher, alpha, temperature = (getattr(args, k, None) for k in ("teacher", "kd_alpha", "kd_temperature"))
+    if teacher is None and (alpha is not None or temperature is not None):
         raise XTinyError("--kd-alpha / --kd-temperature set, but no --teacher to distil from.",
                          fix="add --teacher 2d (a trained configuration of this dataset) or a checkpoint path.")
-    return {} if args.teacher is None else {
-        "teacher": args.teacher, "kd_alpha": KD_DEFAULT_ALPHA if args.kd_alpha is None else args.kd_alpha,
-        "kd_temperature": KD_DEFAULT_TEMPERATURE if args.kd_temperature is None else args.kd_temperature}
+    if teacher is None:
+        return None
+    return (KD_DEFAULT_ALPHA if alpha is None else alpha, KD_DEFAULT_TEMPERATURE if temperature is None else temperature)
+
+
+def spec_from_args(args: argparse.Namespace):
+    """The one place the command line becomes a :class:`xtiny.training.spec.TrainSpec` (`train`, `sweep`,
+    `confirm`): --backend, --epochs, --iterations, --val-iterations, --fold, --device, --seed and the KD flags
+    (a flag a command lacks takes the spec's default); XTinyError (exit 2) for a bad budget or KD setting."""
+    from xtiny.training.spec import TrainSpec
+
+    return TrainSpec(backend=getattr(args, "backend", "nnunet"), epochs=args.epochs,
+                     iterations_per_epoch=args.iterations, val_iterations=args.val_iterations, fold=args.fold,
+                     device=args.device, seed=getattr(args, "seed", 0), kd=kd_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.paths import ensure_nnunet_env
     from xtiny.training import resolve_auto_configuration
@@ -63,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     name = resolve_dataset_name(args.dataset)
     if "," in args.configuration:
         return _train_family(args, name)
+    spec = spec_from_args(args)
     configuration = resolve_auto_configuration(name, args.configuration)
     from xtiny.models import is_baseline
 
@@ -73,27 +88,24 @@ def run(args: argparse.Namespace) -> int:
                          "nnU-Net's trainer cannot build it.",
                          fix=f"train it with the MONAI backend: xtiny train -d {args.dataset} -c {configuration} "
                              "--backend monai (same data, patch and batch size as 2d).")
-    kd = teacher_options(args)
     if args.backend == "monai":
         from xtiny.training.monai_backend import train_monai as train
     else:
         from xtiny.training.nnunet_backend import train_nnunet as train
     from xtiny.training.family_plan import member_seed
 
-    seed = member_seed(args.seed, configuration)  # the initialisation this network gets in a family run too
-    extra = {**kd, "seed": seed} if args.backend == "monai" else kd
+    seed = member_seed(spec.seed, configuration)  # the initialisation this network gets in a family run too
     if args.backend != "monai":
         import torch
 
         torch.manual_seed(seed)
-    result = train(name, configuration, fold=args.fold, epochs=args.epochs, iterations_per_epoch=args.iterations,
-                   val_iterations=args.val_iterations, device=args.device,
-                   continue_training=args.continue_training, **extra)
+    result = train(name, configuration, replace(spec, seed=seed), continue_training=args.continue_training,
+                   teacher=args.teacher)
     dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
     print(f"trained {configuration} of {name} ({args.backend} backend, {result.trainer_name}, fold {result.fold}) "
           f"in {result.seconds:.0f} s; validation Dice {dice}")
-    if kd:
-        print(f"distilled from {result.extra['teacher']} (alpha {kd['kd_alpha']:g}, T {kd['kd_temperature']:g})")
+    if spec.kd:
+        print(f"distilled from {result.extra['teacher']} (alpha {spec.kd[0]:g}, T {spec.kd[1]:g})")
     print(f"wrote {result.checkpoint}")
     from xtiny.training.nnunet_cli import nnunet_cli_hint
 
@@ -108,7 +120,6 @@ def _train_family(args: argparse.Namespace, dataset_name: str) -> int:
     from xtiny.training.family_plan import split_configurations
     from xtiny.training.family_run import train_family
     from xtiny.training.nnunet_cli import nnunet_cli_hint
-    from xtiny.training.spec import TrainSpec
 
     if args.teacher is not None or args.continue_training:
         raise XTinyError(f"--{'teacher' if args.teacher is not None else 'continue'} is for one configuration; "
@@ -116,8 +127,7 @@ def _train_family(args: argparse.Namespace, dataset_name: str) -> int:
                          fix="leave it out (rerun the same command to resume a family run), or train one "
                              "configuration with -c NAME.")
     names = [resolve_auto_configuration(dataset_name, c) for c in split_configurations(args.configuration)]
-    spec = TrainSpec(backend=args.backend, epochs=args.epochs, iterations_per_epoch=args.iterations,
-                     val_iterations=args.val_iterations, fold=args.fold, device=args.device, seed=args.seed)
+    spec = spec_from_args(args)
     results = train_family(dataset_name, names, spec)
     print(f"family run of {dataset_name} ({args.backend} backend, {spec.trainer_name}, fold {spec.fold}): "
           f"{len(results)} networks on one batch stream")

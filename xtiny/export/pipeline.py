@@ -4,6 +4,7 @@ XTiny edge bundle, each checked; a JSON report next to them."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,25 @@ def check_summary(check: dict) -> str:
             f"argmax labels agree on {100 * check['label_agreement']:.3f} % of {check['voxels']} voxels")
 
 
-def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *, formats=FORMATS,
-                 output_dir: str | Path | None = None, trainer: str | None = None,
-                 checkpoint_name: str = "checkpoint_final.pth", max_val_cases: int = 8,
-                 calibration_patches: int = 16, log=print) -> dict:
-    """Export a trained model; returns the report (also written to ``OUTPUT/export_report.json``)."""
+@dataclass(frozen=True)
+class ExportSettings:
+    """What :func:`export_model` exports and from which model: ``formats`` (None: every format), the ``trainer``
+    (None: the configuration's only one) and its ``checkpoint_name``; how much data checks it: at most
+    ``max_val_cases`` validation cases for the Dice checks, ``calibration_patches`` patches to calibrate INT8."""
+
+    formats: tuple[str, ...] | None = None
+    trainer: str | None = None
+    checkpoint_name: str = "checkpoint_final.pth"
+    max_val_cases: int = 8
+    calibration_patches: int = 16
+
+
+def export_model(dataset: str | int, configuration: str, fold: int | str = 0,
+                 settings: ExportSettings | None = None, *, output_dir: str | Path | None = None,
+                 log=print) -> dict:
+    """Export a trained model with ``settings`` (None: :class:`ExportSettings`' defaults) into ``output_dir``
+    (None: :func:`xtiny.artifacts.export_dir`); returns the report (also written to
+    ``OUTPUT/export_report.json``)."""
     import torch
 
     from xtiny.artifacts import export_dir
@@ -67,9 +82,11 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
     from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.nnunet.trained import build_trained_network, load_trained_model
 
-    formats = parse_formats(list(formats))
+    settings = settings or ExportSettings()
+    formats = parse_formats(list(FORMATS if settings.formats is None else settings.formats))
     name = resolve_dataset_name(dataset)
-    model = load_trained_model(name, configuration, fold, trainer=trainer, checkpoint_name=checkpoint_name)
+    model = load_trained_model(name, configuration, fold, trainer=settings.trainer,
+                               checkpoint_name=settings.checkpoint_name)
     net = build_trained_network(model)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(output_dir) if output_dir else export_dir(name, configuration, fold)
@@ -86,7 +103,7 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
         shutil.rmtree(stage)  # left by an interrupted export
     log(f"[export] {model.trainer_folder.name}/fold_{fold}/{model.checkpoint_path.name} -> {out}")
 
-    data = export_data(name, model.plans, configuration, fold, calibration_patches)
+    data = export_data(name, model.plans, configuration, fold, settings.calibration_patches)
     patch, real = data.patch, data.calibration
     report: dict = {"dataset": name, "configuration": configuration, "fold": fold, "trainer": model.trainer_name,
                     "checkpoint": str(model.checkpoint_path), "formats": formats, "files": {}, "metrics": {}}
@@ -118,7 +135,7 @@ def export_model(dataset: str | int, configuration: str, fold: int | str = 0, *,
             f"calibrated on {len(real)} patches")
     if models:
         labels = model.dataset_json["labels"]
-        val_cases = data.validation_cases(max_val_cases)
+        val_cases = data.validation_cases(settings.max_val_cases)
         metrics.update(onnx_validation_dice({k: edge / v for k, v in models.items()}, val_cases, patch, len(labels),
                                             mirror_axes=model.mirroring_axes))
         metrics["validation_cases"] = len(val_cases)

@@ -21,21 +21,19 @@ names the teacher and the KD settings.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xtiny.artifacts import confirm_json_path, search_json_path
 from xtiny.errors import XTinyError
 from xtiny.nnunet.names import resolve_dataset_name
-from xtiny.nnunet.splits import parse_fold
 from xtiny.paths import ensure_nnunet_env
 from xtiny.records.width_search import SearchRecord, read_search_record
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
 from xtiny.training.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
-from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
-from xtiny.training.ray_cluster import RayOptions
-from xtiny.training.results import trainer_name_for
-from xtiny.training.sweep import BACKENDS, data_written_at, plot_dice_vs_params, training_executor
+from xtiny.training.spec import TrainSpec, check_kd_teacher
+from xtiny.training.sweep import ExecutorChoice, data_written_at, plot_dice_vs_params, training_executor
 
 
 def family_from_search(search: SearchRecord) -> list[dict[str, Any]]:
@@ -57,6 +55,29 @@ def check_confirm_settings(tolerance: float, max_steps: int, neighbours: int = 1
                          fix=f"pass e.g. --max-steps {CONFIRM_MAX_STEPS}.")
 
 
+@dataclass(frozen=True)
+class ConfirmSettings:
+    """How confirm decides (the budget is the :class:`xtiny.training.spec.TrainSpec`): a wider width must win by
+    more than ``tolerance`` Dice points, at most ``max_steps`` family runs up from the first, ``neighbours`` wider
+    widths trained with the pick per run, from ``start`` (None: the probe's pick); ``also_train`` joins the first
+    family run outside the decision. Checked on construction (XTinyError, exit 2)."""
+
+    tolerance: float = CONFIRM_TOLERANCE_POINTS
+    max_steps: int = CONFIRM_MAX_STEPS
+    neighbours: int = CONFIRM_NEIGHBOURS
+    start: str | None = None
+    also_train: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_confirm_settings(self.tolerance, self.max_steps, self.neighbours)
+        object.__setattr__(self, "also_train", tuple(self.also_train))
+
+    def stage_key(self) -> dict:
+        """What a pipeline stage that confirms with these settings records in its key (JSON-ready)."""
+        return {"tolerance": self.tolerance, "max_steps": self.max_steps, "neighbours": self.neighbours,
+                "start": self.start, "also_train": list(self.also_train)}
+
+
 def check_start(start: str | None, family: list[dict], search_path: Path) -> None:
     """XTinyError (exit 2) when ``start`` is not a configuration of the searched width family."""
     names = [r["name"] for r in family]
@@ -73,61 +94,53 @@ def _load_search(dataset_name: str, base_configuration: str) -> tuple[Path, Sear
     return path, read_search_record(path)
 
 
-def run_confirm(dataset: str | int, base_configuration: str = "2d", *, epochs: int, iterations_per_epoch: int | None = None,
-                val_iterations: int | None = None, fold: int | str = 0, tolerance: float = CONFIRM_TOLERANCE_POINTS,
-                max_steps: int = CONFIRM_MAX_STEPS, start: str | None = None, backend: str = "nnunet",
-                device: str = "cpu", jobs: int = 1, executor: str = "local", ray_options: RayOptions | None = None,
-                teacher: str | None = None, kd_alpha: float = KD_DEFAULT_ALPHA,
-                kd_temperature: float = KD_DEFAULT_TEMPERATURE, neighbours: int = CONFIRM_NEIGHBOURS,
-                also_train: tuple[str, ...] = (), log=print) -> dict[str, Any]:
-    """Confirm the search's pick (or ``start``) against its wider neighbours; returns and writes the record.
-    ``executor`` ``ray`` trains on Ray (``ray_options``: :mod:`xtiny.training.ray_cluster`); a training that
-    failed there (after its retry) stops the confirm with a missing Dice, and a rerun retrains it. ``teacher`` (a
-    configuration of the same dataset trained on ``fold``, or a checkpoint path) trains every candidate as its KD
-    student with ``kd_alpha`` and ``kd_temperature``; it is checked (XTinyError) before anything is written."""
+def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
+                settings: ConfirmSettings | None = None, executor: ExecutorChoice | None = None,
+                teacher: str | None = None, log=print) -> dict[str, Any]:
+    """Confirm the search's pick (or ``settings.start``) against its wider neighbours, every width trained with
+    ``spec``; returns and writes the record. ``settings`` None: :class:`ConfirmSettings`' defaults; ``executor``
+    None: this process. On Ray (:mod:`xtiny.training.ray_cluster`) a training that failed (after its retry) stops
+    the confirm with a missing Dice, and a rerun retrains it. ``teacher`` (a configuration of the same dataset
+    trained on ``spec.fold``, or a checkpoint path; needs ``spec.kd``) trains every candidate as its KD student; it
+    is checked (XTinyError) before anything is written."""
     ensure_nnunet_env(quiet=True)
+    settings = settings or ConfirmSettings()
+    executor = executor or ExecutorChoice()
     name = resolve_dataset_name(dataset)
-    fold = parse_fold(fold)
-    if backend not in BACKENDS:
-        raise XTinyError(f"unknown backend '{backend}'.", fix=f"use one of {', '.join(BACKENDS)}.")
-    kd = None if teacher is None else (kd_alpha, kd_temperature)
-    trainer = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend, kd)  # bad budgets fail here
-    check_confirm_settings(tolerance, max_steps, neighbours)
-    spec = None if kd is None else _check_teacher(name, teacher, fold, base_configuration, kd)
+    check_kd_teacher(spec, teacher)
+    checked = None if teacher is None else _check_teacher(name, teacher, spec, base_configuration)
     search_path, search = _load_search(name, base_configuration)
     family = family_from_search(search)
-    check_start(start, family, search_path)
+    check_start(settings.start, family, search_path)
     names = [r["name"] for r in family]
-    job = {"dataset": name, "backend": backend, "fold": fold, "epochs": epochs,
-           "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations, "device": device,
-           "not_before": data_written_at(name, base_configuration)}
-    if spec is not None:  # the jobs get the checked checkpoint, not a name that a later training could change
-        job.update(teacher=spec.checkpoint, kd_alpha=kd_alpha, kd_temperature=kd_temperature)
+    job = {"dataset": name, "spec": spec, "not_before": data_written_at(name, base_configuration)}
+    if checked is not None:  # the jobs get the checked checkpoint, not a name that a later training could change
+        job["teacher"] = checked.checkpoint
+    kd = spec.kd
     path = confirm_json_path(name, base_configuration)
-    with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any training
+    with training_executor(executor, spec.device) as runner:  # Ray: checked before any training
         record = ConfirmRecord(
             dataset=name, base_configuration=base_configuration, probe_pick=search.chosen,
-            start=start or search.chosen, search_json=str(search_path), trainer=trainer, backend=backend, fold=fold,
-            epochs=epochs, iterations_per_epoch=iterations_per_epoch, val_iterations=val_iterations, device=device,
-            tolerance_points=tolerance, max_steps=max_steps, neighbours=neighbours, also_train=list(also_train),
-            teacher=None if spec is None else {"checkpoint": spec.checkpoint, "configuration": spec.configuration,
-                                               "trainer": spec.trainer},
-            kd_alpha=kd_alpha if kd else None, kd_temperature=kd_temperature if kd else None, trainings={},
-            **runner.info)
+            start=settings.start or search.chosen, search_json=str(search_path), trainer=spec.trainer_name,
+            backend=spec.backend, fold=spec.fold, epochs=spec.epochs, iterations_per_epoch=spec.iterations_per_epoch,
+            val_iterations=spec.val_iterations, device=spec.device, tolerance_points=settings.tolerance,
+            max_steps=settings.max_steps, neighbours=settings.neighbours, also_train=list(settings.also_train),
+            teacher=None if checked is None else {"checkpoint": checked.checkpoint,
+                                                  "configuration": checked.configuration, "trainer": checked.trainer},
+            kd_alpha=kd[0] if kd else None, kd_temperature=kd[1] if kd else None, trainings={}, **runner.info)
         started = time.perf_counter()
         current = _climb(record, runner.run, job, names, path, started, log)
     record.confirmed = current
     return _save(record, path, started, final=current is not None).to_json()
 
 
-def _check_teacher(dataset_name: str, teacher: str, fold: int | str, base_configuration: str,
-                   kd: tuple[float, float]):
+def _check_teacher(dataset_name: str, teacher: str, spec: TrainSpec, base_configuration: str):
     """The teacher checked against ``base_configuration``: every width of its family has the base's labels, output
     channels and dimensionality, so this is the check of every candidate."""
     from xtiny.training.nnunet_backend import check_teacher, check_trainable
 
-    return check_teacher(dataset_name, teacher, fold, base_configuration,
-                         check_trainable(dataset_name, base_configuration), *kd)
+    return check_teacher(dataset_name, teacher, spec.fold, base_configuration,
+                         check_trainable(dataset_name, base_configuration), *spec.kd)
 
 
 def _ladder(record: ConfirmRecord, names: list[str]) -> list[str]:

@@ -33,8 +33,8 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
     from xtiny.training.sweep import finished_training
 
     spec = plan.spec
-    runs = {c: monai_run(plan.dataset_name, c, spec.fold, spec.epochs, spec.iterations_per_epoch,
-                         spec.val_iterations, spec.device, False, member_seed(spec.seed, c), plan.plans_identifier)
+    runs = {c: monai_run(plan.dataset_name, c, dataclasses.replace(spec, seed=member_seed(spec.seed, c)),
+                         plans_identifier=plan.plans_identifier)
             for c in plan.configurations}
     note = recover_journal(family_journal_path(plan), [r.fold_folder for r in runs.values()])
     if note:

@@ -46,10 +46,11 @@ from xtiny.training.distill import (
     teacher_logits,
 )
 from xtiny.training.monai_data import CachedCase, PatchSampler, augmentation, cases_to_device, stack_batch
-from xtiny.training.nnunet_backend import prepare_run, resume_checkpoint
+from xtiny.training.nnunet_backend import check_spec_backend, kd_extra, prepare_run, resume_checkpoint
 from xtiny.training.optimizer_step import clipped_optimizer_step
 from xtiny.training.results import TrainResult
-from xtiny.training.trainer_classes import DEFAULT_EPOCHS, parse_budget
+from xtiny.training.spec import TrainSpec
+from xtiny.training.trainer_classes import parse_budget
 
 MIRROR_AXES_2D = (0, 1)
 BASELINE_DATA_CONFIGURATION = "2d"
@@ -323,18 +324,17 @@ def fold_cases(run: MonaiRun, data_identifier: str) -> tuple[list[CachedCase], l
     return cases_to_device(data_folder, train_keys, run.device), cases_to_device(data_folder, val_keys, run.device)
 
 
-def monai_run(dataset: str | int, configuration: str, fold: int | str, epochs: int,
-               iterations_per_epoch: int | None, val_iterations: int | None, device: str, continue_training: bool,
-               seed: int, plans_identifier: str, teacher: str | None = None, kd_alpha: float = KD_DEFAULT_ALPHA,
-               kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> MonaiRun:
-    """Resolve a run: a baseline trains on the ``2d`` data and lands in a folder named after itself."""
+def monai_run(dataset: str | int, configuration: str, spec: TrainSpec, *, continue_training: bool = False,
+              plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None) -> MonaiRun:
+    """Resolve a run of ``spec`` (seeded with ``spec.seed`` as given): a baseline trains on the ``2d`` data and
+    lands in a folder named after itself."""
     from xtiny.models import get_spec, is_baseline
 
+    check_spec_backend(spec, "monai")
     baseline = is_baseline(configuration)
     data_configuration = BASELINE_DATA_CONFIGURATION if baseline else configuration
-    setup = prepare_run(dataset, data_configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
-                        continue_training and not baseline, plans_identifier, "monai", teacher, kd_alpha,
-                        kd_temperature)
+    setup = prepare_run(dataset, data_configuration, spec, continue_training=continue_training and not baseline,
+                        plans_identifier=plans_identifier, teacher=teacher)
     out, fold_folder, resume = setup.output_folder, setup.fold_folder, setup.resume
     if baseline:
         configuration = get_spec(configuration).name
@@ -343,9 +343,10 @@ def monai_run(dataset: str | int, configuration: str, fold: int | str, epochs: i
         resume = resume_checkpoint(fold_folder, continue_training)
     epochs, iterations, val_its = parse_budget(setup.trainer_name)
     dataset_json = read_json(plans_path(setup.dataset_name, plans_identifier).parent / "dataset.json", "dataset.json")
+    kd = spec.kd or (KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE)
     return MonaiRun(setup.dataset_name, configuration, data_configuration, setup.fold, setup.device, setup.plans,
-                    dataset_json, setup.trainer_name, out, fold_folder, resume, epochs, iterations, val_its, seed,
-                    plans_identifier, setup.teacher, kd_alpha, kd_temperature)
+                    dataset_json, setup.trainer_name, out, fold_folder, resume, epochs, iterations, val_its, spec.seed,
+                    plans_identifier, setup.teacher, *kd)
 
 
 def write_model_folder_files(run: MonaiRun) -> None:
@@ -358,19 +359,19 @@ def write_model_folder_files(run: MonaiRun) -> None:
         atomic_write_json(run.output_folder / "dataset_fingerprint.json", read_json(fingerprint, "dataset fingerprint"))
 
 
-def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, epochs: int = DEFAULT_EPOCHS,
-                iterations_per_epoch: int | None = None, val_iterations: int | None = None, device: str = "cpu",
-                continue_training: bool = False, seed: int = 0,
-                plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None,
-                kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> TrainResult:
-    """Train ``configuration`` with MONAI parts; results in nnU-Net's layout under ``XTinyMonaiTrainer[...]``.
+def train_monai(dataset: str | int, configuration: str, spec: TrainSpec, *, continue_training: bool = False,
+                plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None) -> TrainResult:
+    """Train ``configuration`` with MONAI parts and ``spec``'s budget, fold, device and seed (the network's
+    initialisation and the batch stream, as given); results in nnU-Net's layout under ``spec.trainer_name``
+    (``XTinyMonaiTrainer[...]``).
 
-    ``val_iterations`` batches of validation patches give a per-epoch pseudo Dice (logged in the checkpoint); the
-    final validation Dice is computed on whole validation cases. ``teacher`` distils a trained configuration (or a
-    checkpoint) of the same dataset into it (``XTinyMonaiTrainerKD_a{α}_T{T}...``; loss parts in the log).
+    ``spec.val_iterations`` batches of validation patches give a per-epoch pseudo Dice (logged in the checkpoint);
+    the final validation Dice is computed on whole validation cases. ``teacher`` distils a trained configuration
+    (or a checkpoint) of the same dataset into it with ``spec.kd`` (``XTinyMonaiTrainerKD_a{α}_T{T}...``; loss
+    parts in the log).
     """
-    run = monai_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
-                     continue_training, seed, plans_identifier, teacher, kd_alpha, kd_temperature)
+    run = monai_run(dataset, configuration, spec, continue_training=continue_training,
+                    plans_identifier=plans_identifier, teacher=teacher)
     trainer = MonaiTrainer(run)
     train_cases, val_cases = fold_cases(run, trainer.config.data_identifier)
     if run.resume is not None:
@@ -378,6 +379,5 @@ def train_monai(dataset: str | int, configuration: str, *, fold: int | str = 0, 
     write_model_folder_files(run)
     started = time.perf_counter()
     fit_together({run.configuration: trainer}, train_cases, val_cases, stream_seed=run.seed)
-    kd = {} if run.teacher is None else {"teacher": run.teacher.checkpoint, "kd_alpha": kd_alpha,
-                                         "kd_temperature": kd_temperature}
-    return finish_monai_training(trainer, val_cases, round(time.perf_counter() - started, 3), kd)
+    return finish_monai_training(trainer, val_cases, round(time.perf_counter() - started, 3),
+                                 kd_extra(run.teacher, spec))

@@ -16,7 +16,6 @@ from xtiny.errors import XTinyError
 from xtiny.nnunet.checkpoints import resume_trainer
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, load_plans, planning_command, plans_path
-from xtiny.nnunet.splits import parse_fold
 from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.nnunet.width_names import base_of
 from xtiny.paths import ensure_nnunet_env
@@ -28,10 +27,10 @@ from xtiny.training.distill import (
     record_teacher,
     resolve_teacher,
 )
-from xtiny.training.results import TrainResult, trainer_name_for
+from xtiny.training.results import TrainResult
+from xtiny.training.spec import TrainSpec, check_kd_teacher
 from xtiny.training.threads import cpu_thread_budget
 from xtiny.training.trainer_classes import (
-    DEFAULT_EPOCHS,
     budget_trainer_class,
     parse_budget,
     register_trainers,
@@ -88,48 +87,49 @@ class RunSetup:
     teacher: TeacherSpec | None = None
 
 
-def prepare_run(dataset: str | int, configuration: str, fold: int | str, epochs: int,
-                iterations_per_epoch: int | None, val_iterations: int | None, device: str,
-                continue_training: bool, plans_identifier: str, backend: str, teacher: str | None = None,
-                kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> RunSetup:
-    """Validate the inputs of a training run (XTinyError on bad ones, before anything is written) and resolve its
-    result folders; with ``teacher`` also the distillation settings and the teacher (see
-    :func:`xtiny.training.distill.resolve_teacher`)."""
+def check_spec_backend(spec: TrainSpec, backend: str) -> None:
+    """XTinyError when ``spec`` is for another backend than the trainer it is given to."""
+    if spec.backend != backend:
+        raise XTinyError(f"a {spec.backend} training spec was given to the {backend} trainer.",
+                         fix=f"build the spec with backend='{backend}', or train with the {spec.backend} backend.")
+
+
+def prepare_run(dataset: str | int, configuration: str, spec: TrainSpec, *, continue_training: bool = False,
+                plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None) -> RunSetup:
+    """Validate the inputs of a training run of ``spec`` (XTinyError on bad ones, before anything is written) and
+    resolve its result folders (named by ``spec.trainer_name``); with ``teacher`` (which needs ``spec.kd``) also the
+    distillation settings and the teacher (see :func:`xtiny.training.distill.resolve_teacher`)."""
     ensure_nnunet_env(quiet=True)
     register_trainers()
-    if teacher is not None:
-        check_kd_settings(kd_alpha, kd_temperature)
+    check_kd_teacher(spec, teacher)
     name = resolve_dataset_name(dataset)
-    fold = parse_fold(fold)
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(spec.device)
     plans = check_trainable(name, configuration, plans_identifier)
-    spec = None if teacher is None else check_teacher(name, teacher, fold, configuration, plans, kd_alpha,
-                                                      kd_temperature, plans_identifier)
-    kd = None if teacher is None else (kd_alpha, kd_temperature)
-    trainer_name = trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend, kd)
-    out = model_folder(name, trainer_name, configuration, plans_identifier)
-    fold_folder = out / f"fold_{fold}"
-    return RunSetup(name, fold, torch_device, plans, trainer_name, out, fold_folder,
-                    resume_checkpoint(fold_folder, continue_training), spec)
+    checked = None if teacher is None else check_teacher(name, teacher, spec.fold, configuration, plans, *spec.kd,
+                                                         plans_identifier=plans_identifier)
+    out = model_folder(name, spec.trainer_name, configuration, plans_identifier)
+    fold_folder = out / f"fold_{spec.fold}"
+    return RunSetup(name, spec.fold, torch_device, plans, spec.trainer_name, out, fold_folder,
+                    resume_checkpoint(fold_folder, continue_training), checked)
 
 
-def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0, epochs: int = DEFAULT_EPOCHS,
-                 iterations_per_epoch: int | None = None, val_iterations: int | None = None,
-                 device: str = "cpu", continue_training: bool = False,
-                 plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None,
-                 kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE) -> TrainResult:
-    """Train ``configuration`` of ``dataset`` with nnU-Net's trainer and run its final validation.
+def train_nnunet(dataset: str | int, configuration: str, spec: TrainSpec, *, continue_training: bool = False,
+                 plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None) -> TrainResult:
+    """Train ``configuration`` of ``dataset`` with nnU-Net's trainer of ``spec``'s budget (``spec.trainer_name``)
+    on ``spec.fold`` and ``spec.device``, and run its final validation.
 
     ``continue_training`` resumes from the fold's checkpoint (XTinyError when there is none). The validation Dice
     is nnU-Net's ``fold_x/validation/summary.json`` ``foreground_mean`` Dice. ``teacher`` (a configuration of the
-    same dataset or a checkpoint path) distils it into the student with the KD trainer of that budget; the teacher
-    is recorded for the fold first, so ``nnUNetv2_train -tr <that trainer>`` finds it too.
+    same dataset or a checkpoint path) distils it into the student with the KD trainer of that budget and
+    ``spec.kd``; the teacher is recorded for the fold first, so ``nnUNetv2_train -tr <that trainer>`` finds it too.
+    ``spec.seed`` is not used: nnU-Net's trainer seeds nothing (the caller may seed torch).
     """
     import torch
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
-    run = prepare_run(dataset, configuration, fold, epochs, iterations_per_epoch, val_iterations, device,
-                      continue_training, plans_identifier, "nnunet", teacher, kd_alpha, kd_temperature)
+    check_spec_backend(spec, "nnunet")
+    run = prepare_run(dataset, configuration, spec, continue_training=continue_training,
+                      plans_identifier=plans_identifier, teacher=teacher)
     name, fold, torch_device, plans = run.dataset_name, run.fold, run.device, run.plans
     if run.teacher is not None:
         record_teacher(run.teacher)
@@ -151,6 +151,12 @@ def train_nnunet(dataset: str | int, configuration: str, *, fold: int | str = 0,
                        plans_identifier=plans_identifier, configuration=configuration, fold=fold,
                        validation_dice=read_validation_dice(fold_folder), backend="nnunet", epochs=budget[0],
                        iterations_per_epoch=budget[1], seconds=round(time.perf_counter() - start, 3),
-                       extra={} if run.teacher is None else {"teacher": run.teacher.checkpoint, "kd_alpha": kd_alpha,
-                                                             "kd_temperature": kd_temperature})
+                       extra=kd_extra(run.teacher, spec))
+
+
+def kd_extra(teacher: TeacherSpec | None, spec: TrainSpec) -> dict:
+    """What a result records of its teacher: ``{"teacher", "kd_alpha", "kd_temperature"}``, or nothing."""
+    if teacher is None or spec.kd is None:
+        return {}
+    return {"teacher": teacher.checkpoint, "kd_alpha": spec.kd[0], "kd_temperature": spec.kd[1]}
 

@@ -17,7 +17,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -225,9 +225,10 @@ def run_on_ray_worker(train: Callable[[dict[str, Any]], dict[str, Any]], job: di
     cpus = context.get_assigned_resources().get("CPU", 1.0)
     gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     job = dict(job)
-    if gpu_ids and str(job["device"]).startswith("cuda"):
-        job["device"] = "cuda:0"
-    with job_thread_budget(cpus, "cuda" if str(job["device"]).startswith("cuda") else "cpu"):
+    on_cuda = str(job["spec"].device).startswith("cuda")
+    if gpu_ids and on_cuda:
+        job["spec"] = replace(job["spec"], device="cuda:0")
+    with job_thread_budget(cpus, "cuda" if on_cuda else "cpu"):
         out = train(job)
     placement = {"node_id": context.get_node_id(), "host": socket.gethostname(), "pid": os.getpid(), "cpus": cpus,
                  "gpu_ids": gpu_ids}
@@ -243,7 +244,7 @@ def failed_rows(job: dict[str, Any], error: BaseException) -> list[dict[str, Any
     text = str(cause).strip().splitlines()
     message = f"{type(cause).__name__}: {text[-1] if text else ''}".strip()
     return [{"configuration": c, "failed": True, "error": message[:2000], "params": None, "dice": None,
-             "train_seconds": None, "logged_seconds": None, "device": job["device"], "skipped_finished": False}
+             "train_seconds": None, "logged_seconds": None, "device": job["spec"].device, "skipped_finished": False}
             for c in (job.get("configurations") or [job["configuration"]])]
 
 

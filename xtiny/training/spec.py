@@ -17,7 +17,10 @@ SPEC_BACKENDS = ("nnunet", "monai")
 @dataclass(frozen=True)
 class TrainSpec:
     """One training budget and where it runs. ``iterations_per_epoch``/``val_iterations`` None: nnU-Net's 250/50.
-    ``kd`` is ``(alpha, temperature)`` for a KD student, None otherwise."""
+    ``kd`` is ``(alpha, temperature)`` for a KD student, None otherwise (the teacher itself is passed beside the
+    spec). ``seed`` is a solo run's seed as given; a family run derives each member's from it
+    (:func:`xtiny.training.family_plan.member_seed`). Built from command-line flags by
+    :func:`xtiny.commands.train.spec_from_args`; frozen and picklable, so jobs carry it to process pools and Ray."""
 
     backend: str = "nnunet"
     epochs: int = 1000
@@ -39,6 +42,11 @@ class TrainSpec:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise XTinyError(f"{label} must be a whole number (got {value!r}).",
                                  fix=f"pass {label} as an integer, e.g. {label} 10.")
+        if self.kd is not None:
+            from xtiny.training.distill import check_kd_settings
+
+            object.__setattr__(self, "kd", (self.kd[0], self.kd[1]))  # a list (JSON) becomes the tuple
+            check_kd_settings(*self.kd)
         self.trainer_name  # noqa: B018  (a bad budget fails here, as XTinyError)
 
     @property
@@ -54,3 +62,11 @@ class TrainSpec:
         key["kd"] = list(self.kd) if self.kd else None
         key["trainer"] = self.trainer_name
         return key
+
+
+def check_kd_teacher(spec: TrainSpec, teacher: str | None) -> None:
+    """XTinyError unless a teacher and ``spec.kd`` come together: a KD student needs both, a plain training neither."""
+    if (teacher is None) != (spec.kd is None):
+        raise XTinyError("a KD student needs both a teacher and the spec's kd settings (alpha, temperature)."
+                         if teacher is None else "a teacher was given, but the training spec has no kd settings.",
+                         fix="pass the teacher and a TrainSpec with kd=(alpha, temperature) together, or neither.")

@@ -20,15 +20,13 @@ from xtiny.atomic import atomic_write_json
 from xtiny.errors import XTinyError
 from xtiny.nnunet.checkpoints import count_checkpoint_parameters, load_checkpoint
 from xtiny.nnunet.names import resolve_dataset_name
-from xtiny.nnunet.splits import parse_fold
 from xtiny.nnunet.trained import logged_training_seconds, model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
 from xtiny.records.width_search import read_search_record
 from xtiny.training.ray_cluster import RayOptions, node_label, ray_connection, run_ray_jobs
-from xtiny.training.results import trainer_name_for
+from xtiny.training.spec import TrainSpec
 
 KNEE_TOLERANCE = 0.01  # "within 1 Dice point of the best"
-BACKENDS = ("nnunet", "monai")
 EXECUTORS = ("local", "ray")
 
 
@@ -48,12 +46,9 @@ def data_written_at(dataset_name: str, base_configuration: str) -> float | None:
     return preprocessed_at(dataset_name, load_plans(dataset_name, base_configuration), base_configuration)
 
 
-KD_JOB_KEYS = ("teacher", "kd_alpha", "kd_temperature")
-
-
 def job_kd(job: dict[str, Any]) -> tuple[float, float] | None:
     """``(alpha, temperature)`` of a job that distils ``job["teacher"]`` (a checked checkpoint path), else None."""
-    return (job["kd_alpha"], job["kd_temperature"]) if job.get("teacher") else None
+    return job["spec"].kd if job.get("teacher") else None
 
 
 def job_not_before(job: dict[str, Any]) -> float | None:
@@ -66,33 +61,33 @@ def job_not_before(job: dict[str, Any]) -> float | None:
 
 
 def train_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one candidate (or read it back when finished after :func:`job_not_before`); a picklable top-level
-    function for any executor. ``train_seconds`` is what this call spent; ``logged_seconds`` what the training
-    took when it ran (from the checkpoint's log, also for a training read back). A job with ``teacher`` (a
-    checkpoint path), ``kd_alpha`` and ``kd_temperature`` trains a KD student under its own trainer name, so KD and
-    plain trainings are never read back for each other."""
+    """Train one candidate ``{"dataset", "configuration", "spec": TrainSpec, "not_before", "teacher"?}`` (or read it
+    back when finished after :func:`job_not_before`); a picklable top-level function for any executor.
+    ``train_seconds`` is what this call spent; ``logged_seconds`` what the training took when it ran (from the
+    checkpoint's log, also for a training read back). A job with ``teacher`` (a checkpoint path) and a spec with
+    ``kd`` trains a KD student under its own trainer name, so KD and plain trainings are never read back for each
+    other."""
     ensure_nnunet_env(quiet=True)
+    spec: TrainSpec = job["spec"]
     kd = job_kd(job)
-    trainer = trainer_name_for(job["epochs"], job["iterations_per_epoch"], job["val_iterations"], job["backend"], kd)
-    fold_folder = model_folder(job["dataset"], trainer, job["configuration"]) / f"fold_{job['fold']}"
+    fold_folder = model_folder(job["dataset"], spec.trainer_name, job["configuration"]) / f"fold_{spec.fold}"
     checkpoint = fold_folder / "checkpoint_final.pth"
     skipped = finished_training(fold_folder, job_not_before(job))
     seconds = None
     if not skipped:
-        keys = ("fold", "epochs", "iterations_per_epoch", "val_iterations", "device", *(KD_JOB_KEYS if kd else ()))
-        if job["backend"] == "monai":
+        if spec.backend == "monai":
             from xtiny.training.monai_backend import train_monai as train
         else:
             from xtiny.training.nnunet_backend import train_nnunet as train
         from xtiny.console import progress_bar
 
-        with progress_bar(job["epochs"], f"train {job['configuration']}{' + KD' if kd else ''}"):
-            seconds = train(job["dataset"], job["configuration"], **{k: job[k] for k in keys}).seconds
+        with progress_bar(spec.epochs, f"train {job['configuration']}{' + KD' if kd else ''}"):
+            seconds = train(job["dataset"], job["configuration"], spec, teacher=job.get("teacher")).seconds
     loaded = load_checkpoint(checkpoint)  # once: parameters and the logged training time
-    return {"configuration": job["configuration"], "trainer_name": trainer, "checkpoint": str(checkpoint),
+    return {"configuration": job["configuration"], "trainer_name": spec.trainer_name, "checkpoint": str(checkpoint),
             "params": count_checkpoint_parameters(loaded), "dice": read_validation_dice(fold_folder),
             "train_seconds": seconds, "logged_seconds": logged_training_seconds(loaded),
-            "device": job["device"], "skipped_finished": skipped, **({"teacher": job["teacher"]} if kd else {})}
+            "device": spec.device, "skipped_finished": skipped, **({"teacher": job["teacher"]} if kd else {})}
 
 
 def job_configurations(job: dict[str, Any]) -> list[str]:
@@ -111,14 +106,10 @@ def train_family_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                 for c in configurations]
     from xtiny.training.family_nnunet import family_share_seconds
     from xtiny.training.family_run import train_family
-    from xtiny.training.spec import TrainSpec
 
     ensure_nnunet_env(quiet=True)
-    spec = TrainSpec(backend=job["backend"], epochs=job["epochs"], iterations_per_epoch=job["iterations_per_epoch"],
-                     val_iterations=job["val_iterations"], fold=job["fold"], device=job["device"],
-                     seed=job.get("seed", 0))
     rows = []
-    for result in train_family(job["dataset"], configurations, spec, not_before=job_not_before(job)):
+    for result in train_family(job["dataset"], configurations, job["spec"], not_before=job_not_before(job)):
         loaded = load_checkpoint(result.checkpoint)
         share = family_share_seconds(result.fold_folder)
         read_back = bool(result.extra.get("read_back"))
@@ -126,7 +117,7 @@ def train_family_job(job: dict[str, Any]) -> list[dict[str, Any]]:
                      "checkpoint": str(result.checkpoint), "params": count_checkpoint_parameters(loaded),
                      "dice": result.validation_dice, "train_seconds": None if read_back else share,
                      "logged_seconds": share if share is not None else logged_training_seconds(loaded),
-                     "device": job["device"], "skipped_finished": read_back, "family": configurations})
+                     "device": job["spec"].device, "skipped_finished": read_back, "family": configurations})
     return rows
 
 
@@ -180,25 +171,36 @@ def run_training_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str
         return [row for rows in pool.map(train_family_job, jobs) for row in rows]
 
 
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Where sweep and confirm run their jobs: ``local`` (this process, or a pool of ``jobs`` processes) or ``ray``
+    (``ray_options``: :class:`xtiny.training.ray_cluster.RayOptions`; ``jobs`` trainings at once)."""
+
+    executor: str = "local"
+    jobs: int = 1
+    ray_options: RayOptions | None = None
+
+
 @dataclass
 class TrainingExecutor:
-    """Runs lists of jobs with :func:`train_job`; ``info`` describes where (recorded in sweep/confirm json)."""
+    """Runs lists of jobs with :func:`train_family_job`; ``info`` describes where (recorded in sweep/confirm json)."""
 
     run: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
     info: dict[str, Any]
 
 
 @contextmanager
-def training_executor(executor: str, workers: int, device: str,
-                      ray_options: RayOptions | None = None) -> Iterator[TrainingExecutor]:
-    """``local`` (this process or a pool of ``workers``) or ``ray`` (:mod:`xtiny.training.ray_cluster`: connected,
-    resources and shared storage checked on entering, before any job; failed jobs come back as failed rows)."""
-    if executor not in EXECUTORS:
-        raise XTinyError(f"unknown executor '{executor}'.", fix=f"use one of {', '.join(EXECUTORS)}.")
-    if executor == "local":
+def training_executor(choice: ExecutorChoice, device: str) -> Iterator[TrainingExecutor]:
+    """``local`` (this process or a pool of ``choice.jobs``) or ``ray`` (:mod:`xtiny.training.ray_cluster`:
+    connected, resources for ``device`` and shared storage checked on entering, before any job; failed jobs come
+    back as failed rows)."""
+    if choice.executor not in EXECUTORS:
+        raise XTinyError(f"unknown executor '{choice.executor}'.", fix=f"use one of {', '.join(EXECUTORS)}.")
+    workers = choice.jobs
+    if choice.executor == "local":
         yield TrainingExecutor(lambda jobs: run_training_jobs(jobs, workers), {"executor": "local", "jobs": workers})
         return
-    with ray_connection(ray_options or RayOptions(), jobs=workers, device=device) as setup:
+    with ray_connection(choice.ray_options or RayOptions(), jobs=workers, device=device) as setup:
         info = {"executor": "ray", "ray_address": setup.address or "local instance",
                 "cpus_per_job": setup.cpus_per_job, "gpus_per_job": setup.gpus_per_job,
                 "ray_nodes": [node_label(n) for n in setup.job_nodes]}
@@ -210,44 +212,40 @@ def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r.get("params") is None, -(r.get("params") or 0), r["configuration"]))
 
 
-def run_sweep(dataset: str | int, *, epochs: int, backend: str = "nnunet", jobs: int = 1,
-              executor: str = "local", caps: list[int] | None = None, base_configuration: str = "2d",
-              fold: int | str = 0, iterations_per_epoch: int | None = None, val_iterations: int | None = None,
-              device: str = "cpu", include_base: bool = True,
-              ray_options: RayOptions | None = None, family_size: int | None = None) -> dict[str, Any]:
-    """Train the family of ``base_configuration`` (+ the base) with one budget; write sweep json + png.
+def run_sweep(dataset: str | int, spec: TrainSpec, *, executor: ExecutorChoice | None = None,
+              caps: list[int] | None = None, base_configuration: str = "2d", include_base: bool = True,
+              family_size: int | None = None) -> dict[str, Any]:
+    """Train the family of ``base_configuration`` (+ the base) with ``spec`` (one budget for all); write sweep json
+    + png.
 
     A job that failed (Ray: after its retry) is a row with ``"failed": True`` and its ``"error"``; its name is
     listed under ``"failed"``. A rerun trains only the missing and failed candidates. The widths train as family
-    runs (:func:`train_family_job`) of at most ``family_size`` networks (None: as many runs as ``jobs``; 1: each
-    alone), one family run per job of the executor."""
+    runs (:func:`train_family_job`) of at most ``family_size`` networks (None: as many runs as ``executor.jobs``;
+    1: each alone), one family run per job of the executor (None: ``ExecutorChoice()``, this process)."""
     from xtiny.family import add_width_family
 
     ensure_nnunet_env(quiet=True)
-    if backend not in BACKENDS:
-        raise XTinyError(f"unknown backend '{backend}'.", fix=f"use one of {', '.join(BACKENDS)}.")
-    trainer_name_for(epochs, iterations_per_epoch, val_iterations, backend)  # a bad budget fails before any job
+    executor = executor or ExecutorChoice()
+    if spec.kd is not None:
+        raise XTinyError("a sweep trains without a teacher.", fix="leave the kd settings out of the sweep's spec.")
     check_family_size(family_size)
     name = resolve_dataset_name(dataset)
-    fold = parse_fold(fold)
     search = search_json_path(name, base_configuration)  # a broken search record stops the sweep before training
     probe_pick = read_search_record(search).chosen if search.is_file() else None
-    with training_executor(executor, jobs, device, ray_options) as runner:  # Ray: checked before any write
+    with training_executor(executor, spec.device) as runner:  # Ray: checked before any write
         configs = list(add_width_family(name, base_configuration, caps))
         if include_base and base_configuration not in configs:
             configs.insert(0, base_configuration)
-        not_before = data_written_at(name, base_configuration)
-        job = {"dataset": name, "backend": backend, "fold": fold, "epochs": epochs,
-               "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations, "device": device,
-               "not_before": not_before}
-        size = family_size or -(-len(configs) // max(1, jobs))
+        job = {"dataset": name, "spec": spec, "not_before": data_written_at(name, base_configuration)}
+        size = family_size or -(-len(configs) // max(1, executor.jobs))
         job_list = family_jobs(job, configs, size)
         started = time.perf_counter()
         rows = sort_rows(runner.run(job_list))
     knee = observed_knee(rows)
-    result = {"dataset": name, "base_configuration": base_configuration, "backend": backend, "fold": fold,
-              "epochs": epochs, "iterations_per_epoch": iterations_per_epoch, "val_iterations": val_iterations,
-              "device": device, "knee_tolerance": KNEE_TOLERANCE, "candidates": rows,
+    result = {"dataset": name, "base_configuration": base_configuration, "backend": spec.backend, "fold": spec.fold,
+              "epochs": spec.epochs, "iterations_per_epoch": spec.iterations_per_epoch,
+              "val_iterations": spec.val_iterations, "device": spec.device, "knee_tolerance": KNEE_TOLERANCE,
+              "candidates": rows,
               "comparison": compare(rows, probe_pick, knee), "search_json": str(search) if probe_pick else None,
               "failed": [r["configuration"] for r in rows if r.get("failed")], **runner.info,
               "family_runs": [j["configurations"] for j in job_list],
