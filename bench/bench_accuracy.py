@@ -52,7 +52,7 @@ def main() -> int:
 
     from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
     from xtiny.search import SearchSettings, run_search
-    from xtiny.training.trainer_classes import budget_trainer_name
+    from xtiny.training.backends.trainer_classes import budget_trainer_name
 
     load_start = load_average()
     t0 = time.perf_counter()

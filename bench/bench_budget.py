@@ -32,8 +32,8 @@ def main() -> int:
 
     from xtiny.artifacts import search_json_path
     from xtiny.records.width_search import read_search_record
+    from xtiny.training.schedules.sweep import run_sweep
     from xtiny.training.spec import TrainSpec
-    from xtiny.training.sweep import run_sweep
 
     load_start, started = load_average(), time.perf_counter()
     budget = BUDGETS["small"]

@@ -5,7 +5,7 @@
 
 For each dataset (fresh in ``--work``; datasets and ids as in ``bench_selection.py``): nnU-Net planning, the width
 search (the pick), then with the MONAI backend and one budget for every run: the 2d teacher, the pick alone, and the
-pick distilled from that teacher over a grid of α and T (``xtiny.training.monai_backend.train_monai(teacher=...)``).
+pick distilled from that teacher over a grid of α and T (``xtiny.training.backends.monai_backend.train_monai(teacher=...)``).
 Fold-0 validation cases, predictions exported to raw geometry by the trainer: Dice and HD95 (XTiny's metrics).
 
 Per run: Dice, HD95, training seconds (the KD runs include the teacher's forward passes), and the share of the
@@ -52,7 +52,7 @@ def train(dataset_name: str, configuration: str, budget: dict, device: str, teac
     """One MONAI-backend training (reused when finished in the work folder); its metrics and logged seconds."""
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.nnunet.trained import logged_training_seconds, model_folder
-    from xtiny.training.monai_backend import train_monai
+    from xtiny.training.backends.monai_backend import train_monai
     from xtiny.training.spec import TrainSpec
 
     spec = TrainSpec(backend="monai", epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],

@@ -49,7 +49,7 @@ def main() -> int:
     from xtiny.nnunet.splits import fold_split
     from xtiny.nnunet.width_names import width_configuration_name
     from xtiny.paths import nnunet_dirs
-    from xtiny.training.trainer_classes import budget_trainer_name
+    from xtiny.training.backends.trainer_classes import budget_trainer_name
 
     load_start = load_average()
     work = Path(args.work)

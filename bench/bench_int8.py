@@ -38,7 +38,7 @@ def main() -> int:
     from xtiny.family import add_width_family
     from xtiny.nnunet.trained import load_trained_model
     from xtiny.nnunet.width_names import width_configuration_name
-    from xtiny.training.trainer_classes import budget_trainer_name
+    from xtiny.training.backends.trainer_classes import budget_trainer_name
 
     load_start, started = load_average(), time.perf_counter()
     work = Path(args.work)

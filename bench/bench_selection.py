@@ -13,7 +13,7 @@ second voxel in-plane). For each dataset (fresh, in ``--work``):
 2. Per budget, the oracle sweep (``run_sweep``; MONAI backend for 2d, nnU-Net for 3d_fullres; one budget for all):
    every width cap below the base's widest stage, plus the full base configuration.
 3. Observed knee = smallest candidate whose validation Dice is within 1 point of the best.
-4. Confirm (``xtiny.training.confirm.run_confirm``, tolerance 1 point, 3 steps) at the same budget: it reads the
+4. Confirm (``xtiny.training.schedules.confirm.run_confirm``, tolerance 1 point, 3 steps) at the same budget: it reads the
    sweep's trainings back, and its extra cost is what those trainings took (their logged seconds), next to one
    full-size training at the same budget.
 5. Each selector's pick (Jacobian TV (XTiny) and PWL rules, the confirmed pick, every other proxy with the TV rule,
@@ -183,9 +183,9 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     from common import device_tag, load_average, write_result
 
     from xtiny.commands.sweep import executor_from_args
-    from xtiny.training.confirm import run_confirm
+    from xtiny.training.schedules.confirm import run_confirm
+    from xtiny.training.schedules.sweep import observed_knee, run_sweep
     from xtiny.training.spec import TrainSpec
-    from xtiny.training.sweep import observed_knee, run_sweep
 
     budget = BUDGETS[budget_name]
     load_start = load_average()

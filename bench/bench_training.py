@@ -44,7 +44,7 @@ def bench_nnunet(name: str, configuration: str, iterations: int, device: str) ->
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
     from xtiny.nnunet.plans import plans_path
-    from xtiny.training.trainer_classes import budget_trainer_class, budget_trainer_name
+    from xtiny.training.backends.trainer_classes import budget_trainer_class, budget_trainer_name
 
     plans = load_json(str(plans_path(name)))
     plans["continue_training"] = False
@@ -108,7 +108,7 @@ def main() -> int:
 
     from common import write_result
 
-    from xtiny.training.monai_backend import train_monai
+    from xtiny.training.backends.monai_backend import train_monai
     from xtiny.training.spec import TrainSpec
 
     its = 250 if args.full_epoch else args.iterations

@@ -187,7 +187,7 @@ def trained_with_monai(work: Path, dataset_name: str, configuration: str, epochs
                        device: str = "cpu") -> float | None:
     """Train ``configuration`` with the MONAI backend (fold 0, no validation batches) unless a finished run is in
     ``work``; returns the training seconds, or None when reused."""
-    from xtiny.training.monai_backend import train_monai
+    from xtiny.training.backends.monai_backend import train_monai
     from xtiny.training.spec import TrainSpec
 
     spec = TrainSpec(backend="monai", epochs=epochs, iterations_per_epoch=iterations, val_iterations=0, device=device)

@@ -105,7 +105,7 @@ def training_budget(model: ModelFolder) -> dict:
     epochs took (from its checkpoint's log)."""
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.nnunet.trained import logged_training_seconds
-    from xtiny.training.trainer_classes import parse_budget
+    from xtiny.training.backends.trainer_classes import parse_budget
 
     budget = parse_budget(model.trainer)
     seconds = logged_training_seconds(load_checkpoint(model.checkpoint)) if model.checkpoint else None
@@ -124,7 +124,7 @@ def model_entry(entry: str) -> tuple[str, str | None]:
 
 def model_key(model: ModelFolder) -> str:
     """How a model is listed: its configuration, with `` + KD`` for a distilled one."""
-    from xtiny.training.trainer_classes import parse_kd
+    from xtiny.training.backends.trainer_classes import parse_kd
 
     return f"{model.configuration} + KD" if parse_kd(model.trainer) else model.configuration
 

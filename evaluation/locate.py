@@ -56,7 +56,7 @@ def find_model_folder(dataset_name: str, configuration: str, fold: int | str = 0
             fix=f"train it first: `xtiny train -d {did} -c {configuration} --fold {fold}` "
                 f"(or nnUNetv2_train {did} {configuration} {fold}).",
         )
-    from xtiny.training.trainer_classes import parse_kd
+    from xtiny.training.backends.trainer_classes import parse_kd
 
     # nnU-Net's own trainer first, a distilled student only when nothing else was trained
     found.sort(key=lambda m: (m.trainer != "nnUNetTrainer", parse_kd(m.trainer) is not None, m.checkpoint is None,

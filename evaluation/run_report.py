@@ -21,7 +21,7 @@ from xtiny.evaluation.html_report import Section, load_json_if_present, write_re
 from xtiny.evaluation.table import format_mean_sd
 from xtiny.records.typed_json import JsonRecord
 from xtiny.records.width_search import read_search_record
-from xtiny.training.confirm_record import read_confirm_record
+from xtiny.training.schedules.confirm_record import read_confirm_record
 from xtiny.versions import stack_versions
 
 
@@ -329,7 +329,7 @@ def recorded_report_inputs(dataset_name: str) -> ReportInputs:
 
 def _nnunet_cli_lines(dataset_name: str, trained: dict) -> list[str]:
     """``eval "$(xtiny env)"`` and one ``nnUNetv2_predict`` line per model the run trained with nnU-Net's layout."""
-    from xtiny.training.nnunet_cli import ENV_COMMAND, nnunet_predict_command
+    from xtiny.training.backends.nnunet_cli import ENV_COMMAND, nnunet_predict_command
 
     lines = [nnunet_predict_command(dataset_name, v["outputs"]["configuration"], v["outputs"]["trainer"],
                                     v["outputs"].get("fold", 0), v["outputs"].get("device", "cuda"))

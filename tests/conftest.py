@@ -56,10 +56,10 @@ def planned_cardiac() -> str:
 def trained_bus(planned_bus: str):
     """A width-capped config (cap 8) of ``planned_bus`` trained briefly with nnU-Net's own trainer (fold 0).
 
-    Returns the ``TrainResult`` of ``xtiny.training.nnunet_backend.train_nnunet``.
+    Returns the ``TrainResult`` of ``xtiny.training.backends.nnunet_backend.train_nnunet``.
     """
     from xtiny.family import add_width_family
-    from xtiny.training.nnunet_backend import train_nnunet
+    from xtiny.training.backends.nnunet_backend import train_nnunet
     from xtiny.training.spec import TrainSpec
 
     configs = add_width_family(planned_bus, "2d")

@@ -11,7 +11,7 @@ TRAINER = "XTinyMonaiTrainer_1ep_3it_0val"
 @pytest.fixture(scope="module")
 def trained_pair(planned_bus):
     from xtiny.family import add_width_family
-    from xtiny.training.monai_backend import train_monai
+    from xtiny.training.backends.monai_backend import train_monai
     from xtiny.training.spec import TrainSpec
 
     add_width_family(planned_bus, "2d")

@@ -56,7 +56,7 @@ def test_killed_confirm_resumes_and_auto_takes_the_confirmed_pick(searched: str,
                                                                   capsys) -> None:
     from xtiny.artifacts import confirm_json_path, search_json_path
     from xtiny.nnunet.trained import model_folder
-    from xtiny.training import resolve_auto_configuration
+    from xtiny.training.schedules.confirm import resolve_auto_configuration
 
     pick = json.loads(search_json_path(searched).read_text())["chosen"]
     assert pick != "2d_xtiny32", "the test needs a pick with a wider neighbour"

@@ -52,7 +52,7 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
     from xtiny.export.evaluate import dice
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.nnunet.trained import find_trainer_folder, model_folder
-    from xtiny.training.distill import teacher_record_path
+    from xtiny.training.backends.distill import teacher_record_path
 
     assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--kd-alpha", "0.5",
                  "--kd-temperature", "2"]) == 0
@@ -75,9 +75,9 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
     assert "KD: teacher 2d" in training_log and "KD loss parts" in training_log
 
     # MONAI backend, same teacher, default alpha and T: its own trainer name, the same loss parts in its log
-    from xtiny.training.distill import KD_DEFAULT_ALPHA as A
-    from xtiny.training.distill import KD_DEFAULT_TEMPERATURE as T
-    from xtiny.training.trainer_classes import budget_trainer_name
+    from xtiny.training.backends.distill import KD_DEFAULT_ALPHA as A
+    from xtiny.training.backends.distill import KD_DEFAULT_TEMPERATURE as T
+    from xtiny.training.backends.trainer_classes import budget_trainer_name
 
     assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--backend", "monai"]) == 0
     monai_trainer = budget_trainer_name(1, 6, 1, backend="monai", kd=(A, T))
@@ -114,7 +114,7 @@ def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, pl
                                                             tmp_path: Path, capsys) -> None:
     from xtiny.nnunet.checkpoints import load_checkpoint, save_checkpoint_atomically
     from xtiny.nnunet.trained import find_trainer_folder
-    from xtiny.training.distill import teacher_record_path
+    from xtiny.training.backends.distill import teacher_record_path
 
     student = "2d_xtiny2"
     teacher_ckpt = find_trainer_folder(teacher_bus, "2d", "nnUNetTrainer_XTiny_1ep_6it_1val") / "fold_0" / \
@@ -175,8 +175,8 @@ def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, pl
 def test_kd_trainer_names_and_kd_term() -> None:
     import torch
 
-    from xtiny.training.distill import kd_loss
-    from xtiny.training.trainer_classes import (
+    from xtiny.training.backends.distill import kd_loss
+    from xtiny.training.backends.trainer_classes import (
         budget_trainer_class,
         budget_trainer_name,
         parse_budget,

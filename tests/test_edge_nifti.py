@@ -37,7 +37,7 @@ def nifti_bundle(nnunet_work: Path, tmp_path_factory):
     from xtiny.export import ExportSettings, export_model
     from xtiny.family import add_width_family
     from xtiny.nnunet.planning import plan_and_preprocess
-    from xtiny.training.nnunet_backend import train_nnunet
+    from xtiny.training.backends.nnunet_backend import train_nnunet
     from xtiny.training.spec import TrainSpec
 
     raw = nnunet_work / "raw" / dataset_folder_name(DATASET_ID, "AnisoMR")

@@ -90,7 +90,7 @@ def test_missing_model_names_what_to_train(request, monkeypatch):
 
 
 def test_evaluate_trained_bus(request, monkeypatch):
-    pytest.importorskip("xtiny.training.nnunet_backend")
+    pytest.importorskip("xtiny.training.backends.nnunet_backend")
     from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
 
     name = _bus(request, monkeypatch)

@@ -46,7 +46,7 @@ def _fold(dataset: str, configuration: str, trainer: str = TRAINER) -> Path:
 def test_family_members_are_solo_results_usable_by_nnunet_evaluate_and_export(family_dataset: str, nnunet_work: Path,
                                                                              tmp_path: Path, capsys) -> None:
     from xtiny.nnunet.checkpoints import load_checkpoint
-    from xtiny.training.family_plan import member_seed
+    from xtiny.training.backends.family_plan import member_seed
 
     assert main(["train", "-d", family_dataset, "-c", FAMILY, *BUDGET]) == 0
     out = capsys.readouterr().out
@@ -100,9 +100,9 @@ def test_family_members_are_solo_results_usable_by_nnunet_evaluate_and_export(fa
 
 def test_killed_family_run_resumes_every_member_from_one_epoch(family_dataset: str) -> None:
     from xtiny.nnunet.checkpoints import load_checkpoint
-    from xtiny.training.family_checkpoints import PENDING_SUFFIX, recover_journal
-    from xtiny.training.family_nnunet import family_journal_path
-    from xtiny.training.family_plan import plan_family
+    from xtiny.training.backends.family_checkpoints import PENDING_SUFFIX, recover_journal
+    from xtiny.training.backends.family_nnunet import family_journal_path
+    from xtiny.training.backends.family_plan import plan_family
     from xtiny.training.spec import TrainSpec
 
     members = ["2d_xtiny4", "2d_xtiny16"]
@@ -170,7 +170,7 @@ def test_a_budget_that_is_not_a_whole_number_exits_2(family_dataset: str, capsys
 
 def test_a_family_that_does_not_fit_exits_2_before_training(family_dataset: str, nnunet_work: Path,
                                                             monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    import xtiny.training.family_plan as family_plan
+    import xtiny.training.backends.family_plan as family_plan
 
     monkeypatch.setattr(family_plan, "free_memory_bytes", lambda device: 1024)  # as if 1 KiB were free
     before = _files(nnunet_work / "results")
@@ -182,7 +182,7 @@ def test_a_family_that_does_not_fit_exits_2_before_training(family_dataset: str,
 
 def test_monai_family_members_are_usable_by_evaluate_and_export(family_dataset: str, tmp_path: Path) -> None:
     from xtiny.nnunet.checkpoints import load_checkpoint
-    from xtiny.training.family_run import train_family
+    from xtiny.training.backends.family_run import train_family
     from xtiny.training.spec import TrainSpec
 
     spec = TrainSpec(backend="monai", epochs=2, iterations_per_epoch=2, val_iterations=1, seed=1)
@@ -207,7 +207,7 @@ def test_monai_family_members_are_usable_by_evaluate_and_export(family_dataset: 
 
 def test_checkpoint_journal_commits_all_or_completes_after_a_kill(tmp_path: Path) -> None:
     from xtiny.atomic import atomic_write_json
-    from xtiny.training.family_checkpoints import CheckpointJournal, recover_journal
+    from xtiny.training.backends.family_checkpoints import CheckpointJournal, recover_journal
 
     folders = [tmp_path / "a", tmp_path / "b"]
     for folder in folders:

@@ -242,9 +242,9 @@ def test_storage_the_node_cannot_see_exits_2(head: Head, planned_bus: str, nnune
 
 def test_failed_job_is_recorded_and_an_initialized_ray_is_used(head: Head, planned_bus: str) -> None:
     from xtiny.family import add_width_family
-    from xtiny.training.ray_cluster import RayOptions, ray_connection, run_ray_jobs
+    from xtiny.training.schedules.ray_cluster import RayOptions, ray_connection, run_ray_jobs
+    from xtiny.training.schedules.sweep import train_job
     from xtiny.training.spec import TrainSpec
-    from xtiny.training.sweep import train_job
 
     add_width_family(planned_bus, "2d")
     spec = TrainSpec(backend="monai", epochs=1, iterations_per_epoch=3, val_iterations=0)

@@ -16,7 +16,7 @@ from xtiny.records.width_search import (
     read_search_record,
     write_search_record,
 )
-from xtiny.training.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
+from xtiny.training.schedules.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
 
 DATASET = "Dataset961_Records"  # only a results folder: confirm and train -c auto stop at the record
 

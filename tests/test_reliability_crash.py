@@ -109,7 +109,7 @@ def test_killed_search_resumes_from_cache_with_same_pick(planned_bus: str) -> No
 # ---------------------------------------------------------------- killed training → --continue
 
 def test_killed_training_continues(planned_bus: str, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("xtiny.training.nnunet_backend")
+    pytest.importorskip("xtiny.training.backends.nnunet_backend")
     from xtiny.cli import main
     from xtiny.family import add_width_family
     from xtiny.paths import nnunet_dirs

@@ -53,7 +53,7 @@ def test_spec_refuses_bad_values_and_pickles() -> None:
 def test_confirm_settings_and_executor_choice_from_the_flags() -> None:
     from xtiny.commands.confirm import confirm_settings_from
     from xtiny.commands.sweep import executor_from_args
-    from xtiny.training.confirm import ConfirmSettings
+    from xtiny.training.schedules.confirm import ConfirmSettings
 
     args = _args("confirm", "--tolerance", "0.5", "--neighbours", "1", "--executor", "ray", "--jobs", "2",
                  "--cpus-per-job", "2")

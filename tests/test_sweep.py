@@ -13,8 +13,8 @@ def test_sweep_writes_every_candidate_and_compares_with_probe(planned_bus):
     from xtiny.artifacts import search_json_path, sweep_json_path
     from xtiny.atomic import read_json
     from xtiny.search import SearchSettings, run_search
+    from xtiny.training.schedules.sweep import run_sweep
     from xtiny.training.spec import TrainSpec
-    from xtiny.training.sweep import run_sweep
 
     if not search_json_path(planned_bus).is_file():
         run_search(planned_bus, settings=SearchSettings(k=4, seeds=1, device="cpu", caps=CAPS),
@@ -40,7 +40,7 @@ def test_sweep_writes_every_candidate_and_compares_with_probe(planned_bus):
 
 
 def test_observed_knee_rule():
-    from xtiny.training.sweep import observed_knee
+    from xtiny.training.schedules.sweep import observed_knee
 
     rows = [{"configuration": "a", "params": 100, "dice": 0.90}, {"configuration": "b", "params": 10, "dice": 0.895},
             {"configuration": "c", "params": 1, "dice": 0.70}]
@@ -49,8 +49,8 @@ def test_observed_knee_rule():
 
 
 def test_sweep_bad_options(planned_bus):
+    from xtiny.training.schedules.sweep import ExecutorChoice, run_sweep
     from xtiny.training.spec import TrainSpec
-    from xtiny.training.sweep import ExecutorChoice, run_sweep
 
     with pytest.raises(XTinyError, match="backend"):
         run_sweep(planned_bus, TrainSpec(backend="keras", epochs=1))

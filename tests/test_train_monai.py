@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="module")
 def monai_result(planned_bus):
     from xtiny.family import add_width_family
-    from xtiny.training.monai_backend import train_monai
+    from xtiny.training.backends.monai_backend import train_monai
     from xtiny.training.spec import TrainSpec
 
     add_width_family(planned_bus, "2d")
@@ -50,7 +50,7 @@ def test_monai_continue_resumes_from_latest(monai_result):
     import torch
 
     from xtiny.nnunet.checkpoints import save_checkpoint_atomically
-    from xtiny.training.monai_backend import train_monai
+    from xtiny.training.backends.monai_backend import train_monai
     from xtiny.training.spec import TrainSpec
 
     r = monai_result

@@ -52,7 +52,7 @@ def test_trainer_found_by_nnunet_by_name(trained_bus):
 
 
 def test_bad_input_is_xtiny_error(planned_bus):
-    from xtiny.training.nnunet_backend import train_nnunet
+    from xtiny.training.backends.nnunet_backend import train_nnunet
     from xtiny.training.spec import TrainSpec
 
     tiny = TrainSpec(epochs=1, iterations_per_epoch=1, val_iterations=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtiny.training.trainer_classes import budget_trainer_class, budget_trainer_name, parse_budget
+from xtiny.training.backends.trainer_classes import budget_trainer_class, budget_trainer_name, parse_budget
 
 
 @pytest.mark.parametrize("args, backend, name", [
@@ -24,7 +24,7 @@ def test_names_round_trip(args, backend, name):
 def test_classes_are_cached_and_typed():
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-    from xtiny.training.trainer_classes import XTinyBudgetTrainer, XTinyMonaiTrainer
+    from xtiny.training.backends.trainer_classes import XTinyBudgetTrainer, XTinyMonaiTrainer
 
     cls = budget_trainer_class("nnUNetTrainer_XTiny_7ep_3it")
     assert cls is budget_trainer_class("nnUNetTrainer_XTiny_7ep_3it")
@@ -40,7 +40,7 @@ def test_classes_are_cached_and_typed():
 def test_nnunet_finds_trainers_through_ext_env(monkeypatch):
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
-    from xtiny.training.trainer_classes import TRAINERS_DIR, register_trainers
+    from xtiny.training.backends.trainer_classes import TRAINERS_DIR, register_trainers
 
     monkeypatch.setenv("nnUNet_extTrainer", "")
     register_trainers()

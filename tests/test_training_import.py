@@ -12,7 +12,7 @@ import json, os
 before = dict(os.environ)
 import xtiny.training
 print(json.dumps(sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))))
-import xtiny.pipeline, xtiny.training.trainer_classes  # torch sets variables of its own; XTiny sets none
+import xtiny.pipeline, xtiny.training.backends.trainer_classes  # torch sets variables of its own; XTiny sets none
 print("nnUNet_extTrainer" in os.environ)
 xtiny.training.register_trainers()
 print(os.environ["nnUNet_extTrainer"] == str(xtiny.training.TRAINERS_DIR))

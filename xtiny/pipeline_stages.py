@@ -13,7 +13,7 @@ from xtiny.errors import XTinyError
 from xtiny.pipeline import RunOptions, Stage, require
 
 if TYPE_CHECKING:
-    from xtiny.training.confirm import ConfirmSettings
+    from xtiny.training.schedules.confirm import ConfirmSettings
     from xtiny.training.spec import TrainSpec
 
 
@@ -119,7 +119,7 @@ def _confirm_spec(opts: RunOptions) -> TrainSpec:
 
 def _confirm_settings(opts: RunOptions) -> ConfirmSettings:
     """Confirm's decision settings; the baseline joins its first family run when it has the same budget."""
-    from xtiny.training.confirm import ConfirmSettings
+    from xtiny.training.schedules.confirm import ConfirmSettings
 
     return ConfirmSettings(tolerance=opts.confirm_tolerance, max_steps=opts.confirm_max_steps,
                            neighbours=opts.confirm_neighbours,
@@ -130,7 +130,7 @@ def _confirm(opts: RunOptions, ctx: dict) -> dict:
     """Train the pick and its wider neighbours at the pick's budget (or the confirm budget) as family runs, with the
     baseline in the first run when it has the same budget; step up while the widest wins. Under --distill every
     candidate is a KD student of the trained baseline."""
-    from xtiny.training.confirm import run_confirm
+    from xtiny.training.schedules.confirm import run_confirm
 
     record = run_confirm(opts.dataset, opts.configuration, _confirm_spec(opts), settings=_confirm_settings(opts),
                          teacher=_teacher(opts, ctx), log=say)
@@ -166,8 +166,8 @@ def _train(config_of, epochs_of, iterations_of, *, distilled: bool = False):
         """Train with nnU-Net; a finished training of the same budget newer than the data (e.g. the confirm
         stage's) is read back, an interrupted one continued. ``distilled``: a KD student of the trained baseline
         (read back only when also newer than the teacher)."""
-        from xtiny.training.nnunet_backend import train_nnunet
-        from xtiny.training.sweep import data_written_at, train_job
+        from xtiny.training.backends.nnunet_backend import train_nnunet
+        from xtiny.training.schedules.sweep import data_written_at, train_job
 
         configuration, spec = config_of(opts, ctx), spec_of(opts)
         teacher = _teacher(opts, ctx) if distilled else None
@@ -217,7 +217,7 @@ def _baseline_upstream(opts: RunOptions) -> tuple[str, ...]:
 def _equal_time_epochs(opts: RunOptions, ctx: dict, configuration: str, iterations: int | None) -> int:
     """Epochs that give ``configuration`` (the full base) the training time of the pick's budget, from a few timed
     iterations of both on this machine (``--budget equal-time``)."""
-    from xtiny.training.calibrate import seconds_per_iteration
+    from xtiny.training.backends.calibrate import seconds_per_iteration
 
     pick = _calibration_pick(opts, ctx)
     ratio = seconds_per_iteration(opts.dataset, pick, device=opts.device) / \

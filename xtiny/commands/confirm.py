@@ -31,9 +31,9 @@ def add_confirm_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") 
 
 
 def confirm_settings_from(args: argparse.Namespace, *, start: str | None = None):
-    """The :class:`xtiny.training.confirm.ConfirmSettings` of --tolerance, --max-steps and --neighbours; XTinyError
+    """The :class:`xtiny.training.schedules.confirm.ConfirmSettings` of --tolerance, --max-steps and --neighbours; XTinyError
     (exit 2) for bad ones."""
-    from xtiny.training.confirm import ConfirmSettings
+    from xtiny.training.schedules.confirm import ConfirmSettings
 
     return ConfirmSettings(tolerance=args.tolerance, max_steps=args.max_steps, neighbours=args.neighbours,
                            start=start)
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.training.confirm import run_confirm
+    from xtiny.training.schedules.confirm import run_confirm
 
     record = run_confirm(args.dataset, args.configuration, spec_from_args(args),
                          settings=confirm_settings_from(args, start=args.start),

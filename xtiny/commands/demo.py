@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.pipeline import RunOptions, run_pipeline
     from xtiny.pipeline_stages import STAGES
     from xtiny.records.width_search import read_search_record
-    from xtiny.training.calibrate import seconds_per_iteration
+    from xtiny.training.backends.calibrate import seconds_per_iteration
 
     started = time.perf_counter()
     profile = "quick" if args.quick else "default"

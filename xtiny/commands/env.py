@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xtiny.training.nnunet_cli import nnunet_environment
+    from xtiny.training.backends.nnunet_cli import nnunet_environment
 
     for name, value in nnunet_environment().items():
         print(f"set -gx {name} {_quote(value)}" if args.shell == "fish" else f"export {name}={_quote(value)}")

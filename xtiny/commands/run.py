@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kd_alpha is not None or args.kd_temperature is not None:
         from xtiny.errors import XTinyError
         from xtiny.pipeline import RunOptions
-        from xtiny.training.distill import check_kd_settings
+        from xtiny.training.backends.distill import check_kd_settings
 
         if not args.distill:
             raise XTinyError("--kd-alpha / --kd-temperature set without --distill.", fix="add --distill.")

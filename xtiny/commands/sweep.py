@@ -22,9 +22,9 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def executor_from_args(args: argparse.Namespace):
-    """The :class:`xtiny.training.sweep.ExecutorChoice` of the parsed --executor, --jobs and Ray flags."""
-    from xtiny.training.ray_cluster import RayOptions
-    from xtiny.training.sweep import ExecutorChoice
+    """The :class:`xtiny.training.schedules.sweep.ExecutorChoice` of the parsed --executor, --jobs and Ray flags."""
+    from xtiny.training.schedules.ray_cluster import RayOptions
+    from xtiny.training.schedules.sweep import ExecutorChoice
 
     return ExecutorChoice(executor=args.executor, jobs=args.jobs,
                           ray_options=RayOptions(address=args.ray_address, gpus_per_job=args.gpus_per_job,
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.commands.train import spec_from_args
     from xtiny.errors import XTinyError
     from xtiny.paths import ensure_nnunet_env
-    from xtiny.training.sweep import run_sweep
+    from xtiny.training.schedules.sweep import run_sweep
 
     ensure_nnunet_env()
     try:

@@ -44,7 +44,7 @@ def kd_from_args(args: argparse.Namespace) -> tuple[float, float] | None:
     """``(alpha, temperature)`` with --teacher (the bench's defaults where unset), else None; XTinyError for KD
     settings without a teacher. Commands without the teacher flags have no KD."""
     from xtiny.errors import XTinyError
-    from xtiny.training.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
+    from xtiny.training.backends.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 
     teacher, alpha, temperature = (getattr(args, k, None) for k in ("teacher", "kd_alpha", "kd_temperature"))
     if teacher is None and (alpha is not None or temperature is not None):
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.paths import ensure_nnunet_env
-    from xtiny.training import resolve_auto_configuration
+    from xtiny.training.schedules.confirm import resolve_auto_configuration
 
     ensure_nnunet_env()
     name = resolve_dataset_name(args.dataset)
@@ -89,10 +89,10 @@ def run(args: argparse.Namespace) -> int:
                          fix=f"train it with the MONAI backend: xtiny train -d {args.dataset} -c {configuration} "
                              "--backend monai (same data, patch and batch size as 2d).")
     if args.backend == "monai":
-        from xtiny.training.monai_backend import train_monai as train
+        from xtiny.training.backends.monai_backend import train_monai as train
     else:
-        from xtiny.training.nnunet_backend import train_nnunet as train
-    from xtiny.training.family_plan import member_seed
+        from xtiny.training.backends.nnunet_backend import train_nnunet as train
+    from xtiny.training.backends.family_plan import member_seed
 
     seed = member_seed(spec.seed, configuration)  # the initialisation this network gets in a family run too
     if args.backend != "monai":
@@ -107,19 +107,19 @@ def run(args: argparse.Namespace) -> int:
     if spec.kd:
         print(f"distilled from {result.extra['teacher']} (alpha {spec.kd[0]:g}, T {spec.kd[1]:g})")
     print(f"wrote {result.checkpoint}")
-    from xtiny.training.nnunet_cli import nnunet_cli_hint
+    from xtiny.training.backends.nnunet_cli import nnunet_cli_hint
 
     print(nnunet_cli_hint(name, configuration, result.trainer_name, result.fold, args.device))
     return 0
 
 
 def _train_family(args: argparse.Namespace, dataset_name: str) -> int:
-    """``-c a,b,c``: one family run (:func:`xtiny.training.family_run.train_family`)."""
+    """``-c a,b,c``: one family run (:func:`xtiny.training.backends.family_run.train_family`)."""
     from xtiny.errors import XTinyError
-    from xtiny.training import resolve_auto_configuration
-    from xtiny.training.family_plan import split_configurations
-    from xtiny.training.family_run import train_family
-    from xtiny.training.nnunet_cli import nnunet_cli_hint
+    from xtiny.training.backends.family_plan import split_configurations
+    from xtiny.training.backends.family_run import train_family
+    from xtiny.training.backends.nnunet_cli import nnunet_cli_hint
+    from xtiny.training.schedules.confirm import resolve_auto_configuration
 
     if args.teacher is not None or args.continue_training:
         raise XTinyError(f"--{'teacher' if args.teacher is not None else 'continue'} is for one configuration; "

@@ -19,7 +19,7 @@ class TrainSpec:
     """One training budget and where it runs. ``iterations_per_epoch``/``val_iterations`` None: nnU-Net's 250/50.
     ``kd`` is ``(alpha, temperature)`` for a KD student, None otherwise (the teacher itself is passed beside the
     spec). ``seed`` is a solo run's seed as given; a family run derives each member's from it
-    (:func:`xtiny.training.family_plan.member_seed`). Built from command-line flags by
+    (:func:`xtiny.training.backends.family_plan.member_seed`). Built from command-line flags by
     :func:`xtiny.commands.train.spec_from_args`; frozen and picklable, so jobs carry it to process pools and Ray."""
 
     backend: str = "nnunet"
@@ -43,7 +43,7 @@ class TrainSpec:
                 raise XTinyError(f"{label} must be a whole number (got {value!r}).",
                                  fix=f"pass {label} as an integer, e.g. {label} 10.")
         if self.kd is not None:
-            from xtiny.training.distill import check_kd_settings
+            from xtiny.training.backends.distill import check_kd_settings
 
             object.__setattr__(self, "kd", (self.kd[0], self.kd[1]))  # a list (JSON) becomes the tuple
             check_kd_settings(*self.kd)

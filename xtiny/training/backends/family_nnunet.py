@@ -8,7 +8,7 @@ EMA, its training log and ``progress.png``. Its result folder is the one a solo 
 (same trainer name), so nnU-Net's CLI, ``xtiny evaluate`` and ``xtiny export`` use it unchanged; ``fold_x/
 family_run.json`` says it was trained in a family run, and with which others.
 
-The family's checkpoints are committed as one step (:mod:`xtiny.training.family_checkpoints`), so a killed run
+The family's checkpoints are committed as one step (:mod:`xtiny.training.backends.family_checkpoints`), so a killed run
 resumes every network from the same epoch; networks that had finished are read back, not retrained.
 """
 
@@ -23,10 +23,10 @@ from xtiny.console import progress_bar, say
 from xtiny.devices import resolve_device
 from xtiny.nnunet.plans import plans_path, read_preprocessed_dataset_json
 from xtiny.nnunet.trained import model_folder, read_validation_dice
-from xtiny.training.family_checkpoints import CheckpointJournal, recover_journal
-from xtiny.training.family_plan import FamilyPlan, check_family_memory, member_seed
+from xtiny.training.backends.family_checkpoints import CheckpointJournal, recover_journal
+from xtiny.training.backends.family_plan import FamilyPlan, check_family_memory, member_seed
+from xtiny.training.backends.threads import cpu_thread_budget
 from xtiny.training.results import TrainResult
-from xtiny.training.threads import cpu_thread_budget
 
 FAMILY_RECORD = "family_run.json"
 TIMED_ITERATIONS = 20  # iterations whose per-network step time is measured (synchronised on CUDA)
@@ -54,7 +54,7 @@ def _build_member(plan: FamilyPlan, configuration: str, device, dataset_json: di
     import torch
 
     from xtiny.atomic import read_json
-    from xtiny.training.trainer_classes import budget_trainer_class
+    from xtiny.training.backends.trainer_classes import budget_trainer_class
 
     plans = read_json(plans_path(plan.dataset_name, plan.plans_identifier), "nnU-Net plans file")
     plans["continue_training"] = resume is not None
@@ -217,7 +217,7 @@ def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) ->
     ``not_before`` are read back; unfinished ones resume from their last family checkpoint."""
     import torch
 
-    from xtiny.training.sweep import finished_training
+    from xtiny.training.results import finished_training
 
     spec = plan.spec
     device = resolve_device(spec.device)
@@ -269,7 +269,7 @@ def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) ->
 def _result(plan: FamilyPlan, configuration: str, fold_folder: Path, read_back: bool, seconds: float,
             timing: dict) -> TrainResult:
     spec = plan.spec
-    from xtiny.training.trainer_classes import parse_budget
+    from xtiny.training.backends.trainer_classes import parse_budget
 
     epochs, iterations, _ = parse_budget(spec.trainer_name)
     return TrainResult(output_folder=fold_folder.parent, checkpoint=fold_folder / "checkpoint_final.pth",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from xtiny.paths import ensure_nnunet_env
-from xtiny.training.family_plan import FamilyPlan, plan_family
+from xtiny.training.backends.family_plan import FamilyPlan, plan_family
 from xtiny.training.results import TrainResult
 from xtiny.training.spec import TrainSpec
 
@@ -24,9 +24,9 @@ def train_family(dataset: str | int, configurations, spec: TrainSpec, *,
                          fix="train KD students one by one (xtiny train --teacher), or leave --teacher out.")
     plan: FamilyPlan = plan_family(dataset, configurations, spec)
     if spec.backend == "monai":
-        from xtiny.training.family_monai import train_monai_family
+        from xtiny.training.backends.family_monai import train_monai_family
 
         return train_monai_family(plan, not_before=not_before)
-    from xtiny.training.family_nnunet import train_nnunet_family
+    from xtiny.training.backends.family_nnunet import train_nnunet_family
 
     return train_nnunet_family(plan, not_before=not_before)

@@ -1,4 +1,4 @@
-"""The confirm record, ``confirm_<base>.json`` (:func:`xtiny.training.confirm.run_confirm` writes it after every
+"""The confirm record, ``confirm_<base>.json`` (:func:`xtiny.training.schedules.confirm.run_confirm` writes it after every
 family run; ``train -c auto`` and the report read it). Fields and their JSON keys: :class:`ConfirmRecord`."""
 
 from __future__ import annotations

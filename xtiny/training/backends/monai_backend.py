@@ -2,7 +2,7 @@
 
 Tiny nets are data-pipeline bound, so the (small) training fold is cached in memory as tensors on the training
 device, patches are sampled on tensors (nnU-Net's foreground oversampling share) and augmented with MONAI
-dictionary transforms on that device (:mod:`xtiny.training.monai_data`); AMP only on CUDA. Loss ``DiceCELoss``;
+dictionary transforms on that device (:mod:`xtiny.training.backends.monai_data`); AMP only on CUDA. Loss ``DiceCELoss``;
 optimiser and poly LR schedule are nnU-Net's own (``nnUNetTrainer.configure_optimizers``, read from nnU-Net, not
 copied). Final validation with ``sliding_window_inference`` + ``DiceMetric`` per validation case (in nnU-Net's
 preprocessed space, no mirroring) written as ``fold_x/validation/summary.json`` with nnU-Net's keys
@@ -37,7 +37,7 @@ from xtiny.nnunet.plans import PLANS_IDENTIFIER, plans_path
 from xtiny.nnunet.splits import fold_split
 from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.nnunet.trainer_defaults import nnunet_trainer_defaults, trainer_input_channels
-from xtiny.training.distill import (
+from xtiny.training.backends.distill import (
     KD_DEFAULT_ALPHA,
     KD_DEFAULT_TEMPERATURE,
     TeacherSpec,
@@ -45,12 +45,23 @@ from xtiny.training.distill import (
     load_teacher_network,
     teacher_logits,
 )
-from xtiny.training.monai_data import CachedCase, PatchSampler, augmentation, cases_to_device, stack_batch
-from xtiny.training.nnunet_backend import check_spec_backend, kd_extra, prepare_run, resume_checkpoint
-from xtiny.training.optimizer_step import clipped_optimizer_step
+from xtiny.training.backends.monai_data import (
+    CachedCase,
+    PatchSampler,
+    augmentation,
+    cases_to_device,
+    stack_batch,
+)
+from xtiny.training.backends.nnunet_backend import (
+    check_spec_backend,
+    kd_extra,
+    prepare_run,
+    resume_checkpoint,
+)
+from xtiny.training.backends.optimizer_step import clipped_optimizer_step
+from xtiny.training.backends.trainer_classes import parse_budget
 from xtiny.training.results import TrainResult
 from xtiny.training.spec import TrainSpec
-from xtiny.training.trainer_classes import parse_budget
 
 MIRROR_AXES_2D = (0, 1)
 BASELINE_DATA_CONFIGURATION = "2d"
@@ -262,7 +273,7 @@ def fit_together(trainers: dict[str, MonaiTrainer], train_cases: list[CachedCase
     """Train ``trainers`` (one, or a family run's members) to their budget on one batch stream: every augmented
     batch goes through each trainer's :meth:`MonaiTrainer.train_step`, every validation batch through each one's
     pseudo Dice. A trainer resumed further along waits for the others. Checkpoints (``checkpoint_latest.pth``) are
-    written after every epoch; with ``journal`` (:class:`xtiny.training.family_checkpoints.CheckpointJournal`)
+    written after every epoch; with ``journal`` (:class:`xtiny.training.backends.family_checkpoints.CheckpointJournal`)
     the members' checkpoints of an epoch are committed together. ``bar`` (optional) advances per iteration."""
     leader = next(iter(trainers.values()))
     run, config = leader.run, leader.config

@@ -1,6 +1,6 @@
 """Oracle sweep: train every width candidate (and the base config) with one budget, find the observed knee.
 
-Each candidate is an independent job (local process pool, or Ray: :mod:`xtiny.training.ray_cluster`). Finished jobs (checkpoint_final.pth and
+Each candidate is an independent job (local process pool, or Ray: :mod:`xtiny.training.schedules.ray_cluster`). Finished jobs (checkpoint_final.pth and
 validation/summary.json present for the same trainer/budget) are read back instead of retrained. Writes
 ``xtiny.artifacts.sweep_json_path`` and a ``.png`` (Dice vs log-parameters, probe pick and observed knee).
 """
@@ -23,20 +23,12 @@ from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.trained import logged_training_seconds, model_folder, read_validation_dice
 from xtiny.paths import ensure_nnunet_env
 from xtiny.records.width_search import read_search_record
-from xtiny.training.ray_cluster import RayOptions, node_label, ray_connection, run_ray_jobs
+from xtiny.training.results import finished_training
+from xtiny.training.schedules.ray_cluster import RayOptions, node_label, ray_connection, run_ray_jobs
 from xtiny.training.spec import TrainSpec
 
 KNEE_TOLERANCE = 0.01  # "within 1 Dice point of the best"
 EXECUTORS = ("local", "ray")
-
-
-def finished_training(fold_folder: Path, not_before: float | None = None) -> bool:
-    """A training is finished when its final checkpoint and validation summary exist, and (with ``not_before``)
-    the checkpoint is newer than the data it must have been trained on."""
-    checkpoint = fold_folder / "checkpoint_final.pth"
-    if not checkpoint.is_file() or read_validation_dice(fold_folder) is None:
-        return False
-    return not_before is None or checkpoint.stat().st_mtime >= not_before
 
 
 def data_written_at(dataset_name: str, base_configuration: str) -> float | None:
@@ -76,9 +68,9 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
     seconds = None
     if not skipped:
         if spec.backend == "monai":
-            from xtiny.training.monai_backend import train_monai as train
+            from xtiny.training.backends.monai_backend import train_monai as train
         else:
-            from xtiny.training.nnunet_backend import train_nnunet as train
+            from xtiny.training.backends.nnunet_backend import train_nnunet as train
         from xtiny.console import progress_bar
 
         with progress_bar(spec.epochs, f"train {job['configuration']}{' + KD' if kd else ''}"):
@@ -96,7 +88,7 @@ def job_configurations(job: dict[str, Any]) -> list[str]:
 
 
 def train_family_job(job: dict[str, Any]) -> list[dict[str, Any]]:
-    """Train a job's configurations as one family run (:func:`xtiny.training.family_run.train_family`; a single
+    """Train a job's configurations as one family run (:func:`xtiny.training.backends.family_run.train_family`; a single
     configuration or a KD student trains alone with :func:`train_job`); one row per configuration, as
     :func:`train_job` gives it. ``train_seconds`` and ``logged_seconds`` of a member are its share of the family's
     time (by measured step time), so that a family's rows add up to its wall time."""
@@ -104,8 +96,8 @@ def train_family_job(job: dict[str, Any]) -> list[dict[str, Any]]:
     if len(configurations) == 1 or job_kd(job):
         return [train_job({**{k: v for k, v in job.items() if k != "configurations"}, "configuration": c})
                 for c in configurations]
-    from xtiny.training.family_nnunet import family_share_seconds
-    from xtiny.training.family_run import train_family
+    from xtiny.training.backends.family_nnunet import family_share_seconds
+    from xtiny.training.backends.family_run import train_family
 
     ensure_nnunet_env(quiet=True)
     rows = []
@@ -174,7 +166,7 @@ def run_training_jobs(jobs: list[dict[str, Any]], workers: int) -> list[dict[str
 @dataclass(frozen=True)
 class ExecutorChoice:
     """Where sweep and confirm run their jobs: ``local`` (this process, or a pool of ``jobs`` processes) or ``ray``
-    (``ray_options``: :class:`xtiny.training.ray_cluster.RayOptions`; ``jobs`` trainings at once)."""
+    (``ray_options``: :class:`xtiny.training.schedules.ray_cluster.RayOptions`; ``jobs`` trainings at once)."""
 
     executor: str = "local"
     jobs: int = 1
@@ -191,7 +183,7 @@ class TrainingExecutor:
 
 @contextmanager
 def training_executor(choice: ExecutorChoice, device: str) -> Iterator[TrainingExecutor]:
-    """``local`` (this process or a pool of ``choice.jobs``) or ``ray`` (:mod:`xtiny.training.ray_cluster`:
+    """``local`` (this process or a pool of ``choice.jobs``) or ``ray`` (:mod:`xtiny.training.schedules.ray_cluster`:
     connected, resources for ``device`` and shared storage checked on entering, before any job; failed jobs come
     back as failed rows)."""
     if choice.executor not in EXECUTORS:

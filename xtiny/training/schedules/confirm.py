@@ -2,7 +2,7 @@
 ``confirm`` stage).
 
 Start at the probe's pick C. Train C and its ``neighbours`` (default 2) next wider candidates as one family run
-(:func:`xtiny.training.sweep.train_family_job`: one batch stream, each network its own optimizer and seed), with
+(:func:`xtiny.training.schedules.sweep.train_family_job`: one batch stream, each network its own optimizer and seed), with
 one budget (by default the budget the pick will be trained with). Confirm the narrowest trained width whose fold
 validation Dice is within ``tolerance`` Dice points of the widest trained. While the widest still wins by more than
 that, train the next ``neighbours`` wider widths as another family run and decide again, at most ``max_steps``
@@ -31,9 +31,14 @@ from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.paths import ensure_nnunet_env
 from xtiny.records.width_search import SearchRecord, read_search_record
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
-from xtiny.training.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
+from xtiny.training.schedules.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
+from xtiny.training.schedules.sweep import (
+    ExecutorChoice,
+    data_written_at,
+    plot_dice_vs_params,
+    training_executor,
+)
 from xtiny.training.spec import TrainSpec, check_kd_teacher
-from xtiny.training.sweep import ExecutorChoice, data_written_at, plot_dice_vs_params, training_executor
 
 
 def family_from_search(search: SearchRecord) -> list[dict[str, Any]]:
@@ -99,7 +104,7 @@ def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
                 teacher: str | None = None, log=print) -> dict[str, Any]:
     """Confirm the search's pick (or ``settings.start``) against its wider neighbours, every width trained with
     ``spec``; returns and writes the record. ``settings`` None: :class:`ConfirmSettings`' defaults; ``executor``
-    None: this process. On Ray (:mod:`xtiny.training.ray_cluster`) a training that failed (after its retry) stops
+    None: this process. On Ray (:mod:`xtiny.training.schedules.ray_cluster`) a training that failed (after its retry) stops
     the confirm with a missing Dice, and a rerun retrains it. ``teacher`` (a configuration of the same dataset
     trained on ``spec.fold``, or a checkpoint path; needs ``spec.kd``) trains every candidate as its KD student; it
     is checked (XTinyError) before anything is written."""
@@ -137,7 +142,7 @@ def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
 def _check_teacher(dataset_name: str, teacher: str, spec: TrainSpec, base_configuration: str):
     """The teacher checked against ``base_configuration``: every width of its family has the base's labels, output
     channels and dimensionality, so this is the check of every candidate."""
-    from xtiny.training.nnunet_backend import check_teacher, check_trainable
+    from xtiny.training.backends.nnunet_backend import check_teacher, check_trainable
 
     return check_teacher(dataset_name, teacher, spec.fold, base_configuration,
                          check_trainable(dataset_name, base_configuration), *spec.kd)
@@ -283,3 +288,23 @@ def confirmed_configuration(dataset_name: str, base_configuration: str = "2d") -
     taught = f" as KD students of {record.teacher['configuration']}" if record.teacher else ""
     return record.confirmed, (f"confirmed by training {len(record.trainings)} widths{taught} "
                               f"({record.stopped_because})")
+
+
+def resolve_auto_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d",
+                               log=print) -> str:
+    """``auto`` → the confirmed pick (``xtiny confirm``) when one exists for the current search, else the search's
+    pick; it prints which one it took and why. Any other name is returned as is."""
+    if configuration != "auto":
+        return configuration
+    path = search_json_path(dataset_name, base_configuration)
+    if not path.is_file():
+        raise XTinyError(f"-c auto needs a width search result, but {path} does not exist.",
+                         fix=f"run 'xtiny search -d {dataset_name}' first, or pass -c 2d_xtiny8 (any configuration).")
+    chosen = read_search_record(path).chosen
+    confirmed, why = confirmed_configuration(dataset_name, base_configuration)
+    if confirmed:
+        log(f"[xtiny] -c auto -> {confirmed}: the confirmed pick ({why}; the probe picked {chosen})")
+        return confirmed
+    log(f"[xtiny] -c auto -> {chosen}: the probe's pick, not confirmed by training ({why}; run `xtiny confirm -d "
+        f"{dataset_name}` to check it against its wider neighbours)")
+    return chosen

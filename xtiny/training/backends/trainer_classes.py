@@ -20,8 +20,8 @@ written by the MONAI backend, so nnU-Net's predictor can rebuild the (identical)
 refuse to train through nnU-Net.
 
 Distillation trainers put ``KD_a{α}_T{T}`` after the prefix (``p`` for the decimal point), e.g.
-``nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` (:class:`xtiny.training.kd_trainer.XTinyKDTrainer`, teacher read from the
-record of :mod:`xtiny.training.distill`) and ``XTinyMonaiTrainerKD_a0p5_T2_100ep`` (MONAI backend marker).
+``nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` (:class:`xtiny.training.backends.kd_trainer.XTinyKDTrainer`, teacher read from the
+record of :mod:`xtiny.training.backends.distill`) and ``XTinyMonaiTrainerKD_a0p5_T2_100ep`` (MONAI backend marker).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class XTinyBudgetTrainer(nnUNetTrainer):
         """nnU-Net's checkpoint, serialized in memory, then written by :func:`xtiny.atomic.atomic_write_bytes`
         (temp file, fsync, rename; the temp file removed on error): an interrupted write never corrupts it. In a
         family run it goes to the family's staged file, renamed at the family's commit
-        (:mod:`xtiny.training.family_checkpoints`)."""
+        (:mod:`xtiny.training.backends.family_checkpoints`)."""
         buffer = io.BytesIO()
         super().save_checkpoint(buffer)  # torch.save into the buffer; nothing when nnU-Net skips checkpointing
         if buffer.tell():
@@ -160,7 +160,7 @@ def budget_trainer_class(name: str) -> type[nnUNetTrainer]:
         if name.startswith(MONAI_TRAINER_NAME):
             base = XTinyMonaiTrainer
         elif kd is not None:
-            from xtiny.training.kd_trainer import XTinyKDTrainer
+            from xtiny.training.backends.kd_trainer import XTinyKDTrainer
 
             base = XTinyKDTrainer
             attributes.update(kd_alpha=kd[0], kd_temperature=kd[1], __doc__=f"nnUNetTrainer distilled from the "

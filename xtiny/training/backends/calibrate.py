@@ -22,8 +22,12 @@ def seconds_per_iteration(dataset_name: str, configuration: str, *, iterations: 
     steps after one warm-up, for ``configuration``; run in a throwaway results folder with XTiny's CPU threads."""
 
     from xtiny.devices import resolve_device
-    from xtiny.training.threads import cpu_thread_budget
-    from xtiny.training.trainer_classes import budget_trainer_class, budget_trainer_name, register_trainers
+    from xtiny.training.backends.threads import cpu_thread_budget
+    from xtiny.training.backends.trainer_classes import (
+        budget_trainer_class,
+        budget_trainer_name,
+        register_trainers,
+    )
 
     register_trainers()
     torch_device = resolve_device(device)

@@ -1,6 +1,6 @@
 """Train with nnU-Net v2's own trainer, in-process (the same steps as ``nnUNetv2_train``).
 
-The budget picks the trainer class (:mod:`xtiny.training.trainer_classes`), so results land in nnU-Net's layout
+The budget picks the trainer class (:mod:`xtiny.training.backends.trainer_classes`), so results land in nnU-Net's layout
 under an honest name and ``nnUNetv2_predict`` / ``nnUNetv2_find_best_configuration`` work unchanged.
 """
 
@@ -19,7 +19,7 @@ from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, load_plans, pl
 from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.nnunet.width_names import base_of
 from xtiny.paths import ensure_nnunet_env
-from xtiny.training.distill import (
+from xtiny.training.backends.distill import (
     KD_DEFAULT_ALPHA,
     KD_DEFAULT_TEMPERATURE,
     TeacherSpec,
@@ -27,14 +27,14 @@ from xtiny.training.distill import (
     record_teacher,
     resolve_teacher,
 )
-from xtiny.training.results import TrainResult
-from xtiny.training.spec import TrainSpec, check_kd_teacher
-from xtiny.training.threads import cpu_thread_budget
-from xtiny.training.trainer_classes import (
+from xtiny.training.backends.threads import cpu_thread_budget
+from xtiny.training.backends.trainer_classes import (
     budget_trainer_class,
     parse_budget,
     register_trainers,
 )
+from xtiny.training.results import TrainResult
+from xtiny.training.spec import TrainSpec, check_kd_teacher
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth")
 
@@ -64,7 +64,7 @@ def check_teacher(dataset_name: str, teacher: str, fold: int | str, configuratio
                   kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE,
                   plans_identifier: str = PLANS_IDENTIFIER) -> TeacherSpec:
     """The KD settings and ``teacher`` (a configuration or a checkpoint path) checked for the student
-    ``configuration`` (:func:`xtiny.training.distill.resolve_teacher`); XTinyError before anything is written."""
+    ``configuration`` (:func:`xtiny.training.backends.distill.resolve_teacher`); XTinyError before anything is written."""
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
     check_kd_settings(kd_alpha, kd_temperature)
@@ -98,7 +98,7 @@ def prepare_run(dataset: str | int, configuration: str, spec: TrainSpec, *, cont
                 plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None) -> RunSetup:
     """Validate the inputs of a training run of ``spec`` (XTinyError on bad ones, before anything is written) and
     resolve its result folders (named by ``spec.trainer_name``); with ``teacher`` (which needs ``spec.kd``) also the
-    distillation settings and the teacher (see :func:`xtiny.training.distill.resolve_teacher`)."""
+    distillation settings and the teacher (see :func:`xtiny.training.backends.distill.resolve_teacher`)."""
     ensure_nnunet_env(quiet=True)
     register_trainers()
     check_kd_teacher(spec, teacher)

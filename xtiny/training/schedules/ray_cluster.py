@@ -219,7 +219,7 @@ def run_on_ray_worker(train: Callable[[dict[str, Any]], dict[str, Any]], job: di
     (Ray's ``CUDA_VISIBLE_DEVICES`` shows only that one: ``cuda:0``); the row gets ``ray`` placement facts."""
     import ray
 
-    from xtiny.training.threads import job_thread_budget
+    from xtiny.training.backends.threads import job_thread_budget
 
     context = ray.get_runtime_context()
     cpus = context.get_assigned_resources().get("CPU", 1.0)

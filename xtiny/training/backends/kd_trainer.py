@@ -1,16 +1,16 @@
-"""nnU-Net's trainer with knowledge distillation from the recorded teacher (:mod:`xtiny.training.distill`).
+"""nnU-Net's trainer with knowledge distillation from the recorded teacher (:mod:`xtiny.training.backends.distill`).
 
 Every step runs the frozen teacher on the same augmented batch the student sees and adds
 ``α·T²·KL(teacher ‖ student)`` on the student's highest-resolution output to ``(1-α)·`` nnU-Net's own deep-supervised
 Dice+CE. The two parts are logged per epoch (``train_seg_losses``, ``train_kd_losses`` in the checkpoint's log and
-a line in nnU-Net's training log). α and T come from the class name (see :mod:`xtiny.training.trainer_classes`).
+a line in nnU-Net's training log). α and T come from the class name (see :mod:`xtiny.training.backends.trainer_classes`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from xtiny.training.distill import (
+from xtiny.training.backends.distill import (
     KD_DEFAULT_ALPHA,
     KD_DEFAULT_TEMPERATURE,
     kd_loss,
@@ -18,8 +18,8 @@ from xtiny.training.distill import (
     read_teacher_record,
     teacher_logits,
 )
-from xtiny.training.optimizer_step import clipped_optimizer_step
-from xtiny.training.trainer_classes import XTinyBudgetTrainer
+from xtiny.training.backends.optimizer_step import clipped_optimizer_step
+from xtiny.training.backends.trainer_classes import XTinyBudgetTrainer
 
 KD_LOG_KEYS = ("train_seg_losses", "train_kd_losses")
 

@@ -1,5 +1,5 @@
 """Family runs with the MONAI backend: every member steps on each augmented batch of one stream
-(:func:`xtiny.training.monai_backend.fit_together`), with its own optimizer, schedule, initialisation seed and log;
+(:func:`xtiny.training.backends.monai_backend.fit_together`), with its own optimizer, schedule, initialisation seed and log;
 each lands in the folder a solo MONAI training of that budget writes, with ``fold_x/family_run.json`` beside it.
 Checkpoints of an epoch are committed together; finished members are read back, unfinished ones resume."""
 
@@ -9,20 +9,20 @@ import dataclasses
 import time
 
 from xtiny.console import progress_bar, say
-from xtiny.training.family_checkpoints import CheckpointJournal, recover_journal
-from xtiny.training.family_nnunet import (
+from xtiny.training.backends.family_checkpoints import CheckpointJournal, recover_journal
+from xtiny.training.backends.family_nnunet import (
     family_journal_path,
     is_current,
     record_family_seconds,
     write_family_records,
 )
-from xtiny.training.family_plan import FamilyPlan, check_family_memory, member_seed
+from xtiny.training.backends.family_plan import FamilyPlan, check_family_memory, member_seed
 from xtiny.training.results import TrainResult
 
 
 def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> list[TrainResult]:
     """Train every member of ``plan`` with the MONAI backend on one batch stream; one result per member, in order."""
-    from xtiny.training.monai_backend import (
+    from xtiny.training.backends.monai_backend import (
         MonaiTrainer,
         finish_monai_training,
         fit_together,
@@ -30,7 +30,7 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
         monai_run,
         write_model_folder_files,
     )
-    from xtiny.training.sweep import finished_training
+    from xtiny.training.results import finished_training
 
     spec = plan.spec
     runs = {c: monai_run(plan.dataset_name, c, dataclasses.replace(spec, seed=member_seed(spec.seed, c)),

@@ -1,0 +1,1 @@
+"""Folder that ``nnUNet_extTrainer`` points to (see :func:`xtiny.training.register_trainers`)."""

@@ -1,1 +1,0 @@
-"""Folder that ``nnUNet_extTrainer`` points to (see :func:`xtiny.training.trainer_classes.register_trainers`)."""
