@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from xtiny.console import say
 from xtiny.errors import XTinyError
 
 MRICRON_TEMPLATES = Path("/usr/share/mricron/templates")
@@ -55,8 +55,8 @@ def _apt_get(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _install_mricron_data() -> None:
     """``apt-get install mricron-data``; ``apt-get update`` first only when apt has no lists for it."""
-    print("[xtiny] the Colin27/AAL templates are missing: installing Debian's mricron-data with apt-get ...",
-          file=sys.stderr)
+    say("[xtiny] the Colin27/AAL templates are missing: installing Debian's mricron-data with apt-get ...",
+        errors=True)
     done = _apt_get("install", "-y", "-q", "mricron-data")
     if done.returncode != 0 and ("Unable to locate package" in done.stderr
                                  or "has no installation candidate" in done.stderr):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from xtiny.console import say
 from xtiny.errors import XTinyError
 
 
@@ -99,7 +99,7 @@ def _drop_stale_preprocessed(name: str) -> None:
     pre = os.environ.get("nnUNet_preprocessed")
     if pre and (Path(pre) / name).is_dir():
         shutil.rmtree(Path(pre) / name)
-        print(f"[xtiny] removed stale preprocessed data {Path(pre) / name}", file=sys.stderr)
+        say(f"[xtiny] removed stale preprocessed data {Path(pre) / name}", errors=True)
 
 
 @contextmanager

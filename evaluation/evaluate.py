@@ -14,10 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from xtiny.console import say
 from xtiny.errors import XTinyError
 from xtiny.evaluation.locate import ModelFolder, find_model_folder, split_cases
 
@@ -149,7 +150,8 @@ class InferenceSettings:
 
 
 def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: int | str = 0, split: str = "val",
-                    trainer: str | None = None, inference: InferenceSettings | None = None, log=print) -> dict:
+                    trainer: str | None = None, inference: InferenceSettings | None = None,
+                    log: Callable[[str], None] = say) -> dict:
     """Evaluate every configuration on the split (``inference`` None: :class:`InferenceSettings`' defaults); write
     CSV, summary JSON, Markdown table and plots.
 

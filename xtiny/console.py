@@ -2,8 +2,9 @@
 worker processes are caught too), while XTiny's own stage lines and progress bars still reach the terminal.
 
 ``quiet_output(log_path)`` redirects fd 1 and 2 into ``log_path``; :func:`say` and :func:`progress_bar` write to the
-terminal saved before the redirection. ``epoch_done(epoch, total, note)`` is what trainers call after each epoch:
-it advances the active bar, or prints one line when no bar is active (the verbose, un-redirected mode).
+terminal saved before the redirection, :func:`log_line` into the log (a stage's details). ``epoch_done(epoch, total,
+note)`` is what trainers call after each epoch: it advances the active bar, or prints one line when no bar is active
+(the verbose, un-redirected mode). Nothing in XTiny but the command line calls ``print``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,19 @@ def terminal(errors: bool = False) -> TextIO:
     return sys.stderr if errors else sys.stdout
 
 
-def say(line: str) -> None:
-    """One line on the terminal's stdout (never into the redirected log)."""
-    stream = terminal()
+def say(line: str, *, errors: bool = False) -> None:
+    """One line on the terminal's stdout (``errors``: its stderr, for notices that must stay out of what a command
+    writes, e.g. ``eval "$(xtiny env)"``); never into the redirected log."""
+    stream = terminal(errors)
     stream.write(line + "\n")
     stream.flush()
+
+
+def log_line(line: str) -> None:
+    """One line of detail for the running stage's log: stdout as it is now, which :func:`quiet_output` sends to
+    ``xtiny/logs/<stage>.log`` (the terminal when nothing is redirected)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 @contextlib.contextmanager
@@ -86,4 +95,4 @@ def epoch_done(epoch: int, total: int, note: str = "") -> None:
         bar.set_postfix_str(note, refresh=False)
         bar.update(max(0, epoch - bar.n))
     else:
-        print(f"[xtiny] epoch {epoch}/{total}{': ' + note if note else ''}", flush=True)
+        log_line(f"[xtiny] epoch {epoch}/{total}{': ' + note if note else ''}")

@@ -7,9 +7,10 @@ an nnU-Net function is called. The CLI calls it first thing.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from xtiny.console import say
 
 ENV_NAMES = {"raw": "nnUNet_raw", "preprocessed": "nnUNet_preprocessed", "results": "nnUNet_results"}
 _announced = False
@@ -34,7 +35,7 @@ def ensure_nnunet_env(work_dir: str | os.PathLike | None = None, *, quiet: bool 
     # nnU-Net spawns 8 worker processes by default (preprocessing, final validation): wasteful on small machines
     os.environ.setdefault("nnUNet_def_n_proc", str(max(1, min(8, os.cpu_count() or 1))))
     if defaulted and not quiet and not _announced:
-        print(f"[xtiny] {', '.join(defaulted)} not set: using {base}/{{raw,preprocessed,results}}", file=sys.stderr)
+        say(f"[xtiny] {', '.join(defaulted)} not set: using {base}/{{raw,preprocessed,results}}", errors=True)
         _announced = True
     dirs = nnunet_dirs()
     for path in (dirs.raw, dirs.preprocessed, dirs.results):

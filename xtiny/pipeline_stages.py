@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xtiny.console import say
+from xtiny.console import log_line, say
 from xtiny.errors import XTinyError
 from xtiny.pipeline import RunOptions, Stage, require
 
@@ -77,9 +77,9 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
     settings = SearchSettings(k=opts.k, seeds=opts.seeds, device=opts.device, rule=opts.rule,
                               confidence=opts.confidence)
     result = run_search(opts.dataset, opts.configuration, settings)
-    print(format_table(result))
+    log_line(format_table(result))
     if result.get("warning"):
-        print(f"warning: {result['warning']}")
+        log_line(f"warning: {result['warning']}")
     return {"chosen": result["chosen"], "search_json_path": result["search_json"],
             "search_png_path": result["search_png"], "images_sha1": result["inputs"]["images_sha1"],
             "settled": "warning" not in result}
@@ -187,8 +187,8 @@ def _train(config_of, epochs_of, iterations_of, *, distilled: bool = False):
             trainer, checkpoint, dice, reused = (row["trainer_name"], row["checkpoint"], row["dice"],
                                                  row["skipped_finished"])
             if reused:
-                print(f"[train] {configuration}: read back the finished {trainer} training (same budget, newer "
-                      f"than the data{' and the teacher' if teacher else ''})")
+                log_line(f"[train] {configuration}: read back the finished {trainer} training (same budget, newer "
+                         f"than the data{' and the teacher' if teacher else ''})")
         kd = {"teacher_checkpoint": teacher, "kd_alpha": spec.kd[0], "kd_temperature": spec.kd[1]} if teacher else {}
         return {"configuration": configuration, "trainer": trainer, "fold": opts.fold, "device": opts.device,
                 "checkpoint_path": checkpoint, "validation_dice": dice, "reused_finished": reused,
@@ -245,7 +245,7 @@ def _evaluate(opts: RunOptions, ctx: dict) -> dict:
     from xtiny.evaluation.evaluate import InferenceSettings, evaluate_models
 
     summary = evaluate_models(opts.dataset, _trained_models(opts, ctx), fold=opts.fold, split="val",
-                              inference=InferenceSettings(device=opts.device))
+                              inference=InferenceSettings(device=opts.device), log=log_line)
     return {"summary_path": summary["files"]["summary"], "table_path": summary["files"]["table"]}
 
 
@@ -256,7 +256,7 @@ def _export(opts: RunOptions, ctx: dict) -> dict:
     pick = require(ctx, "train_pick")
     out = export_dir(opts.dataset, pick["configuration"], opts.fold)
     settings = ExportSettings(formats=tuple(opts.export_formats), trainer=pick["trainer"])
-    report = export_model(opts.dataset, pick["configuration"], opts.fold, settings, output_dir=out)
+    report = export_model(opts.dataset, pick["configuration"], opts.fold, settings, output_dir=out, log=log_line)
     return {"export_dir": str(out), "bundle_dir": report["files"].get("bundle", ""),
             "recommended": report["metrics"].get("recommended_model")}
 

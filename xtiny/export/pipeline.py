@@ -4,12 +4,14 @@ XTiny edge bundle, each checked; a JSON report next to them."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xtiny.atomic import atomic_write_json, recover_tree, replace_tree
+from xtiny.console import say
 from xtiny.errors import XTinyError
 from xtiny.registry import Registry
 
@@ -60,7 +62,7 @@ class ExportSettings:
 
 def export_model(dataset: str | int, configuration: str, fold: int | str = 0,
                  settings: ExportSettings | None = None, *, output_dir: str | Path | None = None,
-                 log=print) -> dict:
+                 log: Callable[[str], None] = say) -> dict:
     """Export a trained model with ``settings`` (None: :class:`ExportSettings`' defaults) into ``output_dir``
     (None: :func:`xtiny.artifacts.export_dir`); returns the report (also written to
     ``OUTPUT/export_report.json``)."""

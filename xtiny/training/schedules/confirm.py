@@ -21,11 +21,13 @@ names the teacher and the KD settings.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xtiny.artifacts import confirm_json_path, search_json_path
+from xtiny.console import say
 from xtiny.errors import XTinyError
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.paths import ensure_nnunet_env
@@ -101,7 +103,7 @@ def _load_search(dataset_name: str, base_configuration: str) -> tuple[Path, Sear
 
 def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
                 settings: ConfirmSettings | None = None, executor: ExecutorChoice | None = None,
-                teacher: str | None = None, log=print) -> dict[str, Any]:
+                teacher: str | None = None, log: Callable[[str], None] = say) -> dict[str, Any]:
     """Confirm the search's pick (or ``settings.start``) against its wider neighbours, every width trained with
     ``spec``; returns and writes the record. ``settings`` None: :class:`ConfirmSettings`' defaults; ``executor``
     None: this process. On Ray (:mod:`xtiny.training.schedules.ray_cluster`) a training that failed (after its retry) stops
@@ -290,10 +292,9 @@ def confirmed_configuration(dataset_name: str, base_configuration: str = "2d") -
                               f"({record.stopped_because})")
 
 
-def resolve_auto_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d",
-                               log=print) -> str:
+def resolve_auto_configuration(dataset_name: str, configuration: str, base_configuration: str = "2d") -> str:
     """``auto`` → the confirmed pick (``xtiny confirm``) when one exists for the current search, else the search's
-    pick; it prints which one it took and why. Any other name is returned as is."""
+    pick; it says which one it took and why. Any other name is returned as is."""
     if configuration != "auto":
         return configuration
     path = search_json_path(dataset_name, base_configuration)
@@ -303,8 +304,8 @@ def resolve_auto_configuration(dataset_name: str, configuration: str, base_confi
     chosen = read_search_record(path).chosen
     confirmed, why = confirmed_configuration(dataset_name, base_configuration)
     if confirmed:
-        log(f"[xtiny] -c auto -> {confirmed}: the confirmed pick ({why}; the probe picked {chosen})")
+        say(f"[xtiny] -c auto -> {confirmed}: the confirmed pick ({why}; the probe picked {chosen})")
         return confirmed
-    log(f"[xtiny] -c auto -> {chosen}: the probe's pick, not confirmed by training ({why}; run `xtiny confirm -d "
+    say(f"[xtiny] -c auto -> {chosen}: the probe's pick, not confirmed by training ({why}; run `xtiny confirm -d "
         f"{dataset_name}` to check it against its wider neighbours)")
     return chosen
