@@ -32,7 +32,7 @@ test: $(STAMP)
 # editable install maps xtiny.datasets/.sensitivity/.evaluation from outside xtiny/, which import-linter cannot see.
 lint: $(STAMP)
 	$(BIN)/ruff check xtiny datasets sensitivity evaluation tests bench
-	@rm -rf build/lint
+	@rm -rf build/lint build/lib  # a stale build/lib would ship moved modules back into the copy
 	@$(BIN)/python -m pip install -q --no-deps --no-build-isolation --target build/lint . >/dev/null 2>&1 \
 	  || { echo "make lint: could not install a copy of xtiny into build/lint"; exit 2; }
 	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports ../../pyproject.toml --no-cache
