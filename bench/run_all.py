@@ -35,6 +35,8 @@ CPU_PLAN = [
     # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32). Not timed at this
     # budget yet: the default budget took 23 min under load ~6 (2 cores shared), 8.5 of them the baseline skipped here
     ("mni demo", ["bench_mni_demo.py", "--minutes", "4", "--no-baseline"]),
+    # the same `xtiny demo --quick` twice: the rerun reuses the recorded plan and skips every stage (< 30 s); ~6 min
+    ("demo rerun", ["bench_demo_rerun.py"]),
     # family runs vs solo runs: Dice equivalence (3 seeds) and wall times side by side; ~70 min on 2 idle cores
     # (about 12 min per dataset and seed; resumable with --work DIR, the JSON is rewritten after every seed)
     ("family runs", ["bench_family.py", "--datasets", "bus", "cardiac", "--seeds", "3", "--size", "64",
