@@ -222,9 +222,9 @@ def run_sweep(dataset: str | int, spec: TrainSpec, *, executor: ExecutorChoice |
         raise XTinyError("a sweep trains without a teacher.", fix="leave the kd settings out of the sweep's spec.")
     check_family_size(family_size)
     name = resolve_dataset_name(dataset)
-    search = search_json_path(name, base_configuration)  # a broken search record stops the sweep before training
-    probe_pick = read_search_record(search).chosen if search.is_file() else None
     with training_executor(executor, spec.device) as runner:  # Ray: checked before any write
+        search = search_json_path(name, base_configuration)  # a broken search record stops it before training
+        probe_pick = read_search_record(search).chosen if search.is_file() else None
         configs = list(add_width_family(name, base_configuration, caps))
         if include_base and base_configuration not in configs:
             configs.insert(0, base_configuration)
