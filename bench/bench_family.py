@@ -50,14 +50,19 @@ def _train(work: Path, results: str, dataset: str, configurations: list[str], se
     log = folder / f"{'+'.join(configurations)}.log"
     report = log.with_suffix(".rusage.json")  # run_measured's report, written when the process has ended
     finished = json.loads(report.read_text()) if report.is_file() else None
+    load_file = log.with_suffix(".load.json")  # the load average when that process ended, kept for a resumed bench
     if finished is not None and finished["returncode"] == 0:  # measured by an earlier, interrupted run of this bench
         measured = {"wall_s": round(finished["wall_s"], 2), "max_process_rss_gib": round(finished["maxrss_kib"] / 2**20, 3)}
+        load = json.loads(load_file.read_text())["load"] if load_file.is_file() else None
     else:
         measured = run_measured(cmd, env=env, log=log)
         if measured["returncode"] != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed; see {measured['log']}")
+        load = load_average()
+        load_file.write_text(json.dumps({"load": load}))
     trainer = f"nnUNetTrainer_XTiny_{args.epochs}ep_{args.iterations}it_{args.val_iterations}val"
-    out = {"wall_s": measured["wall_s"], "peak_rss_gib": measured["max_process_rss_gib"], "dice": {}, "steps": {}}
+    out = {"wall_s": measured["wall_s"], "peak_rss_gib": measured["max_process_rss_gib"], "load": load, "dice": {},
+           "steps": {}}
     for configuration in configurations:
         fold = folder / dataset / f"{trainer}__nnUNetPlans__{configuration}" / "fold_0"
         summary = json.loads((fold / "validation" / "summary.json").read_text())
@@ -111,7 +116,8 @@ def main() -> int:
                     confirm["wall_s"], round(sum(solo_s.values()), 2), family["wall_s"],
                     round(100 * sum(solo_s[c] for c in wider) / full, 1),
                     round(100 * (confirm["wall_s"] - solo_s[pick]) / full, 1),
-                    round(100 * (family["wall_s"] - solo_s[pick] - full) / full, 1), load_average()])
+                    round(100 * (family["wall_s"] - solo_s[pick] - full) / full, 1),
+                    max((r["load"] for r in [family, confirm, *solo.values()] if r["load"] is not None), default=None)])
                 step_rows.append([kind, "family " + "+".join(members),
                                   *[_ms(family["steps"].get(k)) for k in ["data", *members]]])
             _write(args, per_dataset, cost_rows, step_rows, caps, load_start)  # after every seed: a kill keeps it
@@ -148,7 +154,7 @@ def _write(args, per_dataset: dict, cost_rows: list, step_rows: list, caps: list
              "header": ["dataset", "seed", "(a) 2d alone", "(b) pick alone", "(c) pick + 2 wider, solo",
                         "(c) family", "(d) + 2d, solo", "(d) family", "confirm extra, solo (% of 2d)",
                         "confirm extra, family (% of 2d)", "confirm extra with 2d joined, family (% of 2d)",
-                        "load"], "rows": cost_rows},
+                        "load (highest at the end of its runs)"], "rows": cost_rows},
             {"title": "Where a family step's time goes (ms per iteration, first iterations, measured in the run)",
              "header": ["dataset", "run", "waiting for the batch", *["step " + c for c in
                                                                      ["pick", "2x", "4x", "2d"]]],
