@@ -117,6 +117,7 @@ def main() -> int:
                     round(100 * sum(solo_s[c] for c in wider) / full, 1),
                     round(100 * (confirm["wall_s"] - solo_s[pick]) / full, 1),
                     round(100 * (family["wall_s"] - solo_s[pick] - full) / full, 1),
+                    round(family["wall_s"] / sum(solo_s.values()), 2),
                     max((r["load"] for r in [family, confirm, *solo.values()] if r["load"] is not None), default=None)])
                 step_rows.append([kind, "family " + "+".join(members),
                                   *[_ms(family["steps"].get(k)) for k in ["data", *members]]])
@@ -134,9 +135,11 @@ def _equivalence_rows(per_dataset: dict) -> list[list]:
             solo_dice = [100 * r["solo"][c]["dice"][c] for r in runs]
             family_dice = [100 * r["family"]["dice"][c] for r in runs]
             spread = statistics.stdev(solo_dice) if len(solo_dice) > 1 else None
+            diff_sd = statistics.stdev(diffs) if len(diffs) > 1 else None
             mean_diff = statistics.mean(diffs)
             rows.append([kind, c, len(runs), round(statistics.mean(solo_dice), 2), round(statistics.mean(family_dice), 2),
-                         round(mean_diff, 2), None if spread is None else round(spread, 2),
+                         round(mean_diff, 2), f"{min(diffs):.2f} .. {max(diffs):.2f}",
+                         None if diff_sd is None else round(diff_sd, 2), None if spread is None else round(spread, 2),
                          None if spread is None else abs(mean_diff) <= spread])
     return rows
 
@@ -147,13 +150,15 @@ def _write(args, per_dataset: dict, cost_rows: list, step_rows: list, caps: list
         f"Family runs vs solo runs: validation Dice and wall time ({args.device}, {args.size} px, "
         f"{args.epochs} x {args.iterations} iterations, up to {args.seeds} seeds)",
         ["dataset", "configuration", "seeds done", "solo Dice % (mean)", "family Dice % (mean)",
-         "family - solo (pts, paired)", "solo seed spread (pts, sd)", "within the spread"],
+         "family - solo (pts, paired)", "paired range (pts)", "paired sd (pts)", "solo seed spread (pts, sd)",
+         "within the spread"],
         _equivalence_rows(per_dataset),
         extra_tables=[
             {"title": "Wall time of whole training processes (s), solo sums vs family runs, side by side",
              "header": ["dataset", "seed", "(a) 2d alone", "(b) pick alone", "(c) pick + 2 wider, solo",
                         "(c) family", "(d) + 2d, solo", "(d) family", "confirm extra, solo (% of 2d)",
                         "confirm extra, family (% of 2d)", "confirm extra with 2d joined, family (% of 2d)",
+                        "(d) family / (d) solo",
                         "load (highest at the end of its runs)"], "rows": cost_rows},
             {"title": "Where a family step's time goes (ms per iteration, first iterations, measured in the run)",
              "header": ["dataset", "run", "waiting for the batch", *["step " + c for c in
@@ -169,7 +174,11 @@ def _write(args, per_dataset: dict, cost_rows: list, step_rows: list, caps: list
                "by train_pick), as a share of one full-size 2d training at the same budget; 'with 2d joined' also "
                "trains the baseline in the same run (xtiny run), counting what the baseline's solo run would cost "
                "as not extra.",
-               "The JSON is rewritten after every seed; 'seeds done' says how many a dataset's row rests on."])
+               "The JSON is rewritten after every seed; 'seeds done' says how many a dataset's row rests on. A "
+               "resumed bench reads back the processes an interrupted run finished, with the load recorded when "
+               "they ran.",
+               "'Within the spread': |mean paired difference| <= the solo seed sd. At a short budget the seed sd "
+               "is large, so it rules out only large differences; the paired range and sd say how large."])
 
 
 def _ms(seconds: float | None) -> float | None:
