@@ -210,6 +210,8 @@ def test_edited_raw_label_reruns_plan_search_and_everything_after(pipeline_run: 
                   "report"):
         assert f"[{stage}] running" in out, stage
     assert "read back (finished earlier)" not in out  # trainings older than the new data are redone
+    joined = json.loads(pipeline_run["state_path"].read_text())["stages"]["confirm"]["outputs"]["family_runs"][0]
+    assert joined[-1] == "2d"  # the baseline has confirm's spec, so it learned from the same batches
     after = json.loads(pipeline_run["state_path"].read_text())["stages"]
     assert after["validate"]["key"] != before["validate"]["key"]
     assert after["plan"]["outputs"]["replanned"] is True

@@ -102,13 +102,11 @@ def _teacher(opts: RunOptions, ctx: dict) -> str | None:
 
 
 def _baseline_joins_confirm(opts: RunOptions) -> bool:
-    """The full baseline trains in confirm's first family run (same batches) when it has confirm's budget:
+    """The full baseline trains in confirm's first family run (same batches) when it has confirm's spec:
     ``--budget equal-iterations``, no --distill (the baseline is then confirm's teacher and trains first)."""
-    same_epochs = (opts.baseline_epochs or opts.epochs) == (opts.confirm_epochs or opts.epochs)
-    same_iterations = (opts.baseline_iterations_per_epoch or opts.iterations_per_epoch) == \
-        (opts.confirm_iterations_per_epoch or opts.iterations_per_epoch)
-    return (opts.with_baseline and not opts.distill and opts.budget == "equal-iterations" and same_epochs
-            and same_iterations)
+    return (opts.with_baseline and not opts.distill and opts.budget == "equal-iterations"
+            and train_spec(opts, opts.baseline_epochs or opts.epochs,
+                           opts.baseline_iterations_per_epoch or opts.iterations_per_epoch) == _confirm_spec(opts))
 
 
 def _confirm_spec(opts: RunOptions) -> TrainSpec:
