@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from xtiny.nnunet.names import dataset_id_of, resolve_dataset_name
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, plans_path
+from xtiny.nnunet.worker_pools import preloaded_worker_pools
 from xtiny.paths import nnunet_dirs
 
 
@@ -46,14 +47,15 @@ def plan_and_preprocess(dataset: str | int, configurations: tuple[str, ...] = ("
     did = dataset_id_of(name)
     procs = num_processes or default_num_processes()
     fingerprint = nnunet_dirs().preprocessed / name / "dataset_fingerprint.json"
-    if redo or not fingerprint.is_file():
-        extract_fingerprints([did], num_processes=procs, check_dataset_integrity=True, verbose=verbose,
-                             clean=True, show_progress_bar=verbose)
-    if redo or not plans_path(name).is_file():
-        with _planner_safe_n_proc_da():
-            plan_experiments([did])
-    todo = [c for c in configurations if redo or not is_preprocessed(name, c)]
-    if todo:
-        preprocess([did], PLANS_IDENTIFIER, tuple(todo), num_processes=[procs] * len(todo), verbose=verbose,
-                   show_progress_bar=verbose)
+    with preloaded_worker_pools():  # the dataset check, the fingerprint and each configuration open a pool
+        if redo or not fingerprint.is_file():
+            extract_fingerprints([did], num_processes=procs, check_dataset_integrity=True, verbose=verbose,
+                                 clean=True, show_progress_bar=verbose)
+        if redo or not plans_path(name).is_file():
+            with _planner_safe_n_proc_da():
+                plan_experiments([did])
+        todo = [c for c in configurations if redo or not is_preprocessed(name, c)]
+        if todo:
+            preprocess([did], PLANS_IDENTIFIER, tuple(todo), num_processes=[procs] * len(todo), verbose=verbose,
+                       show_progress_bar=verbose)
     return name

@@ -23,6 +23,7 @@ from xtiny.console import progress_bar, say
 from xtiny.devices import resolve_device
 from xtiny.nnunet.plans import plans_path, read_preprocessed_dataset_json
 from xtiny.nnunet.trained import model_folder, read_validation_dice
+from xtiny.nnunet.worker_pools import preloaded_worker_pools
 from xtiny.training.backends.family_checkpoints import CheckpointJournal, recover_journal
 from xtiny.training.backends.family_plan import FamilyPlan, check_family_memory, member_seed
 from xtiny.training.backends.threads import cpu_thread_budget
@@ -215,6 +216,11 @@ def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) ->
     """Train every member of ``plan`` with nnU-Net's trainer on one batch stream, then run each one's final
     validation; returns one :class:`TrainResult` per member, in the plan's order. Members finished after
     ``not_before`` are read back; unfinished ones resume from their last family checkpoint."""
+    with preloaded_worker_pools():  # every member's validation opens two nnU-Net pools
+        return _train_members(plan, not_before)
+
+
+def _train_members(plan: FamilyPlan, not_before: float | None) -> list[TrainResult]:
     import torch
 
     from xtiny.training.results import finished_training

@@ -18,6 +18,7 @@ from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.nnunet.plans import PLANS_IDENTIFIER, is_preprocessed, load_plans, planning_command, plans_path
 from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.nnunet.width_names import base_of
+from xtiny.nnunet.worker_pools import preloaded_worker_pools
 from xtiny.paths import ensure_nnunet_env
 from xtiny.training.backends.distill import (
     KD_DEFAULT_ALPHA,
@@ -143,7 +144,7 @@ def train_nnunet(dataset: str | int, configuration: str, spec: TrainSpec, *, con
     resume_trainer(trainer, continue_training)
     if torch_device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    with cpu_thread_budget(torch_device.type):
+    with cpu_thread_budget(torch_device.type), preloaded_worker_pools():
         trainer.run_training()
         trainer.perform_actual_validation(False)
     budget = parse_budget(trainer_name)
