@@ -43,16 +43,18 @@ def full_tensor(name: str, base: str, device: str):
     probes = [CandidateProbe(setup, n) for n in setup.names]
     for ids in batches:
         inputs = setup.source.read(ids)
-        for probe in probes:
-            for seed in setup.seeds:
+        for seed in setup.seeds:  # seeds outer: one widest draw per seed, every candidate sliced from it
+            for probe in probes:
                 probe.probe(seed, inputs)
                 probe.release(seed)
     norms = np.array([[p.per_image(s, batches) for s in setup.seeds] for p in probes], dtype=np.float64)
     return setup, norms, sum(p.seconds for p in probes)
 
 
-def replay(norms, caps: list[int], names: list[str], order: list[int], confidence: float) -> dict:
-    """The stop rule's rounds on ``norms`` (images taken in ``order``): its pick, images and seeds used."""
+def replay(norms, caps: list[int], names: list[str], order: list[int], confidence: float, *,
+           paired: bool = True) -> dict:
+    """The stop rule's rounds on ``norms`` (images taken in ``order``): its pick, images and seeds used.
+    ``paired``: the seeds are nested draws (the default search's), bootstrapped as pairs."""
     from xtiny.sensitivity.stop_rule import FIRST_ROUND_SEEDS, batch_bounds, next_step
 
     bounds = batch_bounds(len(order))
@@ -60,7 +62,8 @@ def replay(norms, caps: list[int], names: list[str], order: list[int], confidenc
     while True:
         used = order[:bounds[n_batches - 1][1]]
         verdict = next_step(norms[:, :n_seeds][:, :, used], caps, names, "tv", confidence,
-                            images_left=n_batches < len(bounds), seeds_left=n_seeds < norms.shape[1])
+                            images_left=n_batches < len(bounds), seeds_left=n_seeds < norms.shape[1],
+                            paired=paired)
         trail.append({"images": len(used), "seeds": n_seeds, "pick": verdict.pick, "agreement": verdict.agreement,
                       "next": verdict.action})
         if verdict.action == "stop":

@@ -11,8 +11,10 @@ then keeps adding images (or a seed) until the pick's bootstrap agreement reache
   (doubling), cut at the image budget. One (candidate, seed, batch) is one unit of probing and of caching.
 * **Agreement** (:func:`pick_agreement`): resample the measured per-image norms ``norms[candidate, seed, image]``
   (images with replacement, seeds with replacement, the same indices for every candidate, because one image's norms
-  are correlated across candidates; seed means smoothed by the pooled seed spread), average, apply the knee rule; the agreement is the share of resamples whose pick
-  equals the pick on everything measured. Resampling images only, or seeds only, tells which source of noise
+  are correlated across candidates; seed means smoothed by the seed spread), average, apply the knee rule; the
+  agreement is the share of resamples whose pick equals the pick on everything measured. With nested initial
+  weights (``paired``: every candidate of one seed sliced from one draw) the smoothing moves the adjacent log
+  ratios, each by its own seed spread, so neighbouring candidates move together as their shared draws do. Resampling images only, or seeds only, tells which source of noise
   dominates (:func:`next_step`).
 """
 
@@ -72,29 +74,49 @@ def seed_spread(norms: np.ndarray) -> float:
     return float(np.sqrt(np.mean(per_seed.var(axis=1, ddof=1) / per_seed.mean(axis=1) ** 2)))
 
 
+def adjacent_log_spread(norms: np.ndarray, prior_weight: float = 2.0) -> np.ndarray:
+    """Between-seed std of each adjacent log ratio ``log score[c+1] - log score[c]`` (length candidates - 1; zeros
+    with one seed). Each pair's variance, from few seeds, is shrunk toward the pooled variance of all pairs with the
+    weight of ``prior_weight`` seeds, so that two seeds that happen to agree do not make a pair look noise-free."""
+    per_seed = np.log(np.maximum(norms.mean(axis=2), np.finfo(float).tiny))  # candidates x seeds
+    n_seeds = per_seed.shape[1]
+    if n_seeds < 2:
+        return np.zeros(per_seed.shape[0] - 1)
+    ratios = np.diff(per_seed, axis=0)
+    own = ratios.var(axis=1, ddof=1)
+    pooled = own.mean()
+    return np.sqrt(((n_seeds - 1) * own + prior_weight * pooled) / (n_seeds - 1 + prior_weight))
+
+
 def pick_agreement(norms: np.ndarray, caps: Sequence[int], names: Sequence[str], rule: str, *, resample: str = "both",
-                   resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[str, float]:
+                   resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0, paired: bool = False) -> tuple[str, float]:
     """(pick on all of ``norms``, share of bootstrap resamples that give the same pick).
 
     ``norms``: per-image Jacobian norms, candidates x seeds x images. ``resample``: ``both``, ``images`` or ``seeds``.
     Images are resampled with replacement. Seeds are resampled with replacement and, because a nonparametric
-    bootstrap over two or three seeds cannot show what another seed would do, each candidate's seed mean is also
-    moved by a normal draw of its standard error under the pooled seed spread (:func:`seed_spread`): a smoothed
-    bootstrap. Deterministic (a fixed generator seed).
+    bootstrap over two or three seeds cannot show what another seed would do, the curve is also moved by a normal
+    draw of the standard error of its seed mean: a smoothed bootstrap. Independent draws (``paired`` False): each
+    candidate by the pooled seed spread (:func:`seed_spread`), on its own. Nested draws (``paired``): each adjacent
+    log ratio by its own spread (:func:`adjacent_log_spread`), so the curve moves as a chain from the widest.
+    Deterministic (a fixed generator seed).
     """
     from xtiny.sensitivity.knee import select_knee
 
     pick = select_knee(caps, score_curve(norms), names, rule=rule).chosen
     n_candidates, n_seeds, n_images = norms.shape
-    spread = seed_spread(norms) if resample in ("both", "seeds") else 0.0
+    smooth = resample in ("both", "seeds")
+    spread = seed_spread(norms) if smooth and not paired else 0.0
+    steps = adjacent_log_spread(norms) / np.sqrt(n_seeds) if smooth and paired else None
     rng = np.random.default_rng(seed)
     same = 0
     for _ in range(resamples):
-        s_idx = rng.integers(0, n_seeds, n_seeds) if resample in ("both", "seeds") else np.arange(n_seeds)
+        s_idx = rng.integers(0, n_seeds, n_seeds) if smooth else np.arange(n_seeds)
         i_idx = rng.integers(0, n_images, n_images) if resample in ("both", "images") else np.arange(n_images)
         curve = score_curve(norms[:, s_idx][:, :, i_idx])
         if spread:
             curve = curve * (1 + spread / np.sqrt(n_seeds) * rng.standard_normal(n_candidates))
+        elif steps is not None and steps.any():
+            curve = curve * np.exp(np.concatenate([[0.0], np.cumsum(steps * rng.standard_normal(n_candidates - 1))]))
         if select_knee(caps, curve, names, rule=rule).chosen == pick:
             same += 1
     return pick, same / resamples
@@ -113,13 +135,14 @@ class RoundVerdict:
 
 
 def next_step(norms: np.ndarray, caps: Sequence[int], names: Sequence[str], rule: str, confidence: float, *,
-              images_left: bool, seeds_left: bool) -> RoundVerdict:
+              images_left: bool, seeds_left: bool, paired: bool = False) -> RoundVerdict:
     """Stop once the joint bootstrap agreement reaches ``confidence``; otherwise add a seed when the seeds' resampling
     agrees less than the images' (the seed spread dominates), else the next batch of images; stop when both budgets
-    are used up, or when every seed is used and the images alone agree (only seeds could settle it then)."""
-    pick, both = pick_agreement(norms, caps, names, rule)
-    _p, by_images = pick_agreement(norms, caps, names, rule, resample="images")
-    _p, by_seeds = pick_agreement(norms, caps, names, rule, resample="seeds")
+    are used up, or when every seed is used and the images alone agree (only seeds could settle it then).
+    ``paired``: the seeds are nested draws (:func:`pick_agreement`)."""
+    pick, both = pick_agreement(norms, caps, names, rule, paired=paired)
+    _p, by_images = pick_agreement(norms, caps, names, rule, resample="images", paired=paired)
+    _p, by_seeds = pick_agreement(norms, caps, names, rule, resample="seeds", paired=paired)
 
     def verdict(action: str, reason: str) -> RoundVerdict:
         return RoundVerdict(pick, both, by_images, by_seeds, action, reason)

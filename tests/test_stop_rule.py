@@ -84,3 +84,20 @@ def test_agreement_is_deterministic_and_grows_with_more_images():
 def test_one_sided_resampling_ignores_the_other_source(resample):
     norms = _norms(0.0, 0.0, 1, 1)
     assert pick_agreement(norms, CAPS, NAMES, "tv", resample=resample)[1] == 1.0
+
+
+def test_nested_draws_move_together_so_the_paired_bootstrap_settles_what_the_unpaired_cannot():
+    """Seed noise shared by every candidate (what nested initial weights give): the seed moves the whole curve, not
+    its shape. The unpaired smoothing treats it as each candidate's own noise and cannot settle; the paired one,
+    which moves the adjacent log ratios by their own (near zero) spread, settles at once."""
+    rng = np.random.default_rng(4)
+    shared = np.exp(0.4 * rng.standard_normal((1, 3, 1)))  # one factor per seed, the same for every candidate
+    norms = CURVE[:, None, None] * shared * (1 + 0.002 * rng.standard_normal((len(CAPS), 3, 4)))
+    _pick, unpaired = pick_agreement(norms, CAPS, NAMES, "tv")
+    pick, paired = pick_agreement(norms, CAPS, NAMES, "tv", paired=True)
+    assert pick == select_knee(CAPS, CURVE, NAMES).chosen
+    assert paired == 1.0 and unpaired < 0.95
+    noisy_narrow = norms.copy()  # narrow candidates with their own seed noise stay unsettled even when paired
+    noisy_narrow[5:] *= np.exp(0.5 * rng.standard_normal((5, 3, 1)))
+    _pick, agreement = pick_agreement(noisy_narrow, CAPS, NAMES, "tv", paired=True)
+    assert agreement < 0.95

@@ -72,23 +72,55 @@ def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, ne
             "flops": 2 * rec["macs"], "activation_bytes": rec["activation_bytes"]}
 
 
+KEPT_WIDEST_DRAWS = 3  # the default seeds: a fixed search draws the widest net once per seed, not per candidate
+
+
+class WidestDraws:
+    """The widest candidate's initial weights for one seed at a time: what :func:`nest_initial_weights` slices every
+    narrower candidate from (common random numbers across the family). ``key`` names the draw in score caches."""
+
+    def __init__(self, dataset_name: str, widest: str, plans: dict) -> None:
+        from xtiny.nnunet.plans import configuration_dict
+
+        self.dataset_name, self.widest = dataset_name, widest
+        self.key = {"widest": widest, "arch": configuration_dict(plans, widest)["architecture"]["arch_kwargs"]}
+        self._states: dict[int, dict] = {}
+
+    def state(self, seed: int) -> dict:
+        """The widest candidate's state dict as nnU-Net initialises it with ``seed`` (the last few seeds' are kept:
+        the fixed search probes each candidate with every seed in turn)."""
+        from xtiny.nnunet.networks import build_planned_network
+
+        if seed not in self._states:
+            while len(self._states) >= KEPT_WIDEST_DRAWS:
+                self._states.pop(next(iter(self._states)))
+            self._states[seed] = build_planned_network(self.dataset_name, self.widest, seed=seed).state_dict()
+        return self._states[seed]
+
+
 class _Networks:
     """Builds a candidate's network once per seed, on demand (``None`` = any seed, for counting), its InstanceNorms
-    swapped for the probe's faster equivalent (:func:`xtiny.sensitivity.probe.swap_instance_norms`)."""
+    swapped for the probe's faster equivalent (:func:`xtiny.sensitivity.probe.swap_instance_norms`). With
+    ``widest`` draws, a narrower candidate's initial weights are slices of the widest one's (nested init)."""
 
-    def __init__(self, dataset_name: str, configuration: str, first_seed: int) -> None:
+    def __init__(self, dataset_name: str, configuration: str, first_seed: int,
+                 widest: WidestDraws | None = None) -> None:
         self.dataset_name, self.configuration, self.first_seed = dataset_name, configuration, first_seed
+        self.widest = widest if widest is not None and widest.widest != configuration else None
         self.built: dict[int, Any] = {}
 
     def __call__(self, seed: int | None):
         from xtiny.nnunet.networks import build_planned_network
+        from xtiny.sensitivity.nested_init import nest_initial_weights
         from xtiny.sensitivity.probe import swap_instance_norms
 
         if seed is None:
             seed = self.first_seed
-        if seed not in self.built:
-            self.built[seed] = swap_instance_norms(build_planned_network(
-                self.dataset_name, self.configuration, deep_supervision=False, seed=seed))
+        if seed not in self.built:  # the counting call's network is the first seed's probe network: nested too
+            net = build_planned_network(self.dataset_name, self.configuration, deep_supervision=False, seed=seed)
+            if self.widest is not None:
+                nest_initial_weights(net, self.widest.state(seed))
+            self.built[seed] = swap_instance_norms(net)
         return self.built[seed]
 
 
@@ -101,8 +133,9 @@ class SearchSettings:
     """How the width search probes: ``k`` (None: every training case; exactly ``k``, default 32, without a
     ``confidence``), ``seeds`` (a count or the seeds), ``device``, the knee ``rule``, the width ``caps`` (None: the
     whole family), extra zero-cost ``proxies`` recorded beside the Jacobian, the stop rule's ``confidence`` (None:
-    fixed ``k`` and seeds), the probe's ``chunk_size`` (None: sized to the device) and whether scores come from
-    the cache (``use_cache``)."""
+    fixed ``k`` and seeds), the probe's ``chunk_size`` (None: sized to the device), whether scores come from
+    the cache (``use_cache``) and whether each narrower candidate's initial weights are slices of the widest one's
+    (``nested_init``, :mod:`xtiny.sensitivity.nested_init`) or drawn on their own."""
 
     k: int | None = None
     seeds: int | tuple[int, ...] = 3
@@ -113,6 +146,7 @@ class SearchSettings:
     confidence: float | None = DEFAULT_CONFIDENCE
     chunk_size: int | None = None
     use_cache: bool = True
+    nested_init: bool = True
 
     def __post_init__(self) -> None:  # lists (the CLI's) become tuples: a frozen record of what was asked
         if not isinstance(self.seeds, int):
@@ -144,6 +178,7 @@ class SearchSetup:
     confidence: float | None = None  # None: fixed K and seeds (no stop rule)
     source: ProbeSource | None = None  # sequential: where to read batches from
     order: list[str] | None = None  # sequential: the cases in probe order, cut at the image budget
+    widest: WidestDraws | None = None  # nested init: the draws the narrower candidates are sliced from
 
 
 def prepare_search(dataset: str | int, configuration: str, settings: SearchSettings) -> SearchSetup:
@@ -187,9 +222,11 @@ def prepare_search(dataset: str | int, configuration: str, settings: SearchSetti
     names = add_width_family(name, configuration, caps)
     plans = load_plans(name)
     cache = ScoreCache(cache_dir(name), enabled=settings.use_cache)
-    return SearchSetup(name, configuration, names, dict(family_members(plans, configuration)), plans,
-                       plans_path(name), inputs, seed_values, extra, dev, cache, settings.chunk_size, started,
-                       inputs_seconds=time.perf_counter() - started, confidence=confidence, source=source, order=order)
+    cap_of = dict(family_members(plans, configuration))
+    widest = WidestDraws(name, max(names, key=cap_of.__getitem__), plans) if settings.nested_init else None
+    return SearchSetup(name, configuration, names, cap_of, plans, plans_path(name), inputs, seed_values, extra, dev,
+                       cache, settings.chunk_size, started, inputs_seconds=time.perf_counter() - started,
+                       confidence=confidence, source=source, order=order, widest=widest)
 
 
 class CandidateProbe:
@@ -204,7 +241,7 @@ class CandidateProbe:
         _, _, channels, heads = planned_network_io(setup.dataset_name, candidate)
         self.key_base = {"config": configuration_dict(setup.plans, candidate), "in": channels, "out": heads,
                          "patch": (setup.inputs or setup.source).patch_size}
-        self.networks = _Networks(setup.dataset_name, candidate, setup.seeds[0])
+        self.networks = _Networks(setup.dataset_name, candidate, setup.seeds[0], setup.widest)
         self.entry = _candidate_static(setup.dataset_name, candidate, setup.cap_of[candidate], setup.plans,
                                        self.key_base["patch"], setup.cache, self.key_base, self.networks)
         self.norms: dict[tuple[int, tuple[str, ...]], list[float]] = {}
@@ -230,7 +267,8 @@ class CandidateProbe:
         from xtiny.sensitivity.proxies import PROXIES
 
         device, cache = self.setup.device, self.setup.cache
-        key = cache_key(kind="score", proxy=proxy, seed=seed, device=device.type, **key_base)
+        init = "independent" if self.setup.widest is None else {"nested": self.setup.widest.key}
+        key = cache_key(kind="score", proxy=proxy, seed=seed, device=device.type, init=init, **key_base)
         rec = cache.get(key)
         if rec is not None:
             return rec, True
@@ -321,7 +359,7 @@ def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], 
             raise XTinyError(f"the Jacobian probe of candidate {bad} gave a non-finite norm; the knee cannot be "
                              f"located.", fix="check the network/inputs for that candidate and rerun.")
         verdict = next_step(norms, caps, setup.names, rule, setup.confidence, images_left=n_batches < len(batches),
-                            seeds_left=n_seeds < len(setup.seeds))
+                            seeds_left=n_seeds < len(setup.seeds), paired=setup.widest is not None)
         rounds.append({"images": bounds[n_batches - 1][1], "seeds": seeds, "pick": verdict.pick,
                        "agreement": verdict.agreement, "agreement_images_only": verdict.agreement_images,
                        "agreement_seeds_only": verdict.agreement_seeds, "probes": len(todo) * len(probes),
@@ -406,6 +444,7 @@ def search_record(setup: SearchSetup, candidates: list[dict], choice: dict, rule
         timings={"inputs_and_family_s": setup.inputs_seconds, "total_s": time.perf_counter() - setup.started},
         versions=stack_versions(),
         warning=warning,
+        init="independent" if setup.widest is None else f"nested in {setup.widest.widest}",
     )
 
 

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proxies", nargs="+", default=[],
                         help="extra zero-cost proxies to record: naswot synflow gradnorm snip zico")
     parser.add_argument("--no-cache", action="store_true", help="recompute every score (ignore the score cache)")
+    parser.add_argument("--independent-init", action="store_true",
+                        help="draw each candidate's initial weights on its own (default: slices of the widest "
+                             "candidate's draw, the same seed: common random numbers)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     ensure_nnunet_env()
     settings = SearchSettings(device=args.device, rule=args.rule, caps=args.caps, proxies=tuple(args.proxies),
-                              use_cache=not args.no_cache, **sampling_options(args))
+                              use_cache=not args.no_cache, nested_init=not args.independent_init,
+                              **sampling_options(args))
     result = run_search(args.dataset, args.configuration, settings, progress=not args.quiet)
     print(format_table(result))
     if result.get("warning"):

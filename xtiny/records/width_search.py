@@ -40,6 +40,7 @@ class SearchRecord(JsonRecord):
     timings: dict[str, float]
     versions: dict[str, Any]
     warning: str | None = optional()
+    init: str | None = optional()  # "nested in <widest>" or "independent"; absent: written before nested init
     search_json: str | None = optional()
     search_png: str | None = optional()
 
