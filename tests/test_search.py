@@ -53,6 +53,15 @@ def test_cli_search(planned_cardiac, capsys):
     assert out[-1].startswith("configuration to train: 2d_xtiny")
     saved = json.loads(search_json_path(planned_cardiac, "2d").read_text())
     assert saved["seeds"] == [0, 1] and all(len(c["scores_per_seed"]) == 2 for c in saved["candidates"])
+    assert saved["init"] == f"nested in 2d_xtiny{max(CAPS)}"  # the default: slices of the widest candidate's draw
+    assert main(["search", "-d", planned_cardiac, "-k", "2", "--seeds", "2", "--caps", *map(str, CAPS),
+                 "--device", "cpu", "--quiet", "--independent-init"]) == 0
+    independent = json.loads(search_json_path(planned_cardiac, "2d").read_text())
+    assert independent["init"] == "independent"
+    assert independent["candidates"][0]["scores_per_seed"] == saved["candidates"][0]["scores_per_seed"]
+    assert main(["search", "-d", planned_cardiac, "-k", "2", "--seeds", "2", "--caps", *map(str, CAPS),
+                 "--device", "cpu", "--quiet"]) == 0  # back to the default (its scores come from the cache)
+    saved = json.loads(search_json_path(planned_cardiac, "2d").read_text())
     assert main(["search", "-d", planned_cardiac, "--caps", "8", "0", "--quiet"]) == 2
     assert main(["search", "-d", planned_cardiac, "--fixed", "--confidence", "0.9", "--quiet"]) == 2
     assert main(["search", "-d", planned_cardiac, "--confidence", "1.5", "--quiet"]) == 2
