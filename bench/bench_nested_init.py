@@ -150,6 +150,8 @@ def main() -> int:
              "The nested and the independent reference picks differ on: " + (", ".join(differ) or "none") + ".",
              "Adjacent log-ratio sd: the between-seed std of log(score[c+1] / score[c]), widest pair first "
              f"(caps {out[0]['caps'] if out else []}).",
+             "probe_s and wall_s count this process only: units probed by an earlier run of the bench come from the "
+             "score cache at no cost (these figures are for agreement and noise, not speed).",
              f"Wall {time.perf_counter() - started:.0f} s in all; load average {load_start:.2f} at start, "
              f"{load_average():.2f} at end."]
     tag = device_tag(args.device)

@@ -32,6 +32,9 @@ CPU_PLAN = [
     ("fast paths", ["bench_fast_paths.py"]),  # the timings tests must not assert; ~2 min
     ("probe speed", ["bench_probe_speed.py", "--k", "8"]),  # ~6 min (torch.compile included)
     ("stop rule", ["bench_stop_rule.py", "--budget", "small"]),  # 7 datasets, shares selection's data; ~15 min
+    # nested vs independent initial draws: 12 seeds x 40 images per draw; ~12 min per 2d dataset on 2 idle cores
+    ("nested init", ["bench_nested_init.py", "--budget", "small", "--datasets", "bus", "cardiac", "colin27",
+                     "--seeds", "12", "--max-images", "40"]),
     # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32). Not timed at this
     # budget yet: the default budget took 23 min under load ~6 (2 cores shared), 8.5 of them the baseline skipped here
     ("mni demo", ["bench_mni_demo.py", "--minutes", "4", "--no-baseline"]),
