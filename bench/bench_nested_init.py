@@ -21,7 +21,6 @@ Writes ``bench/results/nested_init_<budget>_<device>.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -110,17 +109,13 @@ def measure(label: str, budget: dict, work: Path, args) -> dict:
 
 
 def main() -> int:
-    from bench_selection import BUDGETS, DATASETS
+    from bench_selection import BUDGETS
+    from bench_stop_rule import selection_data_parser
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budget", default="small", choices=list(BUDGETS))
-    ap.add_argument("--datasets", nargs="+", default=["bus", "cardiac", "derm", "fundus", "echo", "mni", "colin27"],
-                    choices=list(DATASETS))
-    ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--max-images", type=int, default=40)
-    ap.add_argument("--reruns", type=int, default=20)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--work", default=None, help="default: /tmp/xtiny-bench-selection-<budget> (shared with it)")
+    ap = selection_data_parser(__doc__)
+    ap.add_argument("--seeds", type=int, default=20, help="seeds of the reference search, per draw")
+    ap.add_argument("--max-images", type=int, default=40, help="the first N images of the probe order")
+    ap.add_argument("--reruns", type=int, default=20, help="reruns of the default search with other seeds")
     args = ap.parse_args()
     from common import device_tag, load_average, write_result
 

@@ -127,16 +127,24 @@ def plot_stability(out: list[dict], path: Path) -> Path:
     return save_png(fig, path, dpi=90)
 
 
-def main() -> int:
+def selection_data_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a bench on the selection bench's datasets: --budget, --datasets, --device, --work."""
     from bench_selection import BUDGETS, DATASETS
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", default="small", choices=list(BUDGETS))
     ap.add_argument("--datasets", nargs="+", default=["bus", "cardiac", "derm", "fundus", "echo", "mni", "colin27"],
                     choices=list(DATASETS))
-    ap.add_argument("--replays", type=int, default=20)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--work", default=None, help="default: /tmp/xtiny-bench-selection-<budget> (shared with it)")
+    return ap
+
+
+def main() -> int:
+    from bench_selection import BUDGETS
+
+    ap = selection_data_parser(__doc__)
+    ap.add_argument("--replays", type=int, default=20)
     args = ap.parse_args()
     from common import RESULTS, device_tag, load_average, write_result
 

@@ -37,7 +37,7 @@ def nest_initial_weights(narrow: torch.nn.Module, wide_state: dict[str, torch.Te
         if name not in wide_state:
             raise ValueError(f"nested init: the widest candidate has no parameter {name!r}: not the same layout")
         source = wide_state[name]
-        if source.dim() != param.dim() or any(n > w for n, w in zip(param.shape, source.shape)):
+        if source.dim() != param.dim() or any(n > w for n, w in zip(param.shape, source.shape, strict=True)):
             raise ValueError(f"nested init: {name} is {tuple(param.shape)} here but {tuple(source.shape)} in the "
                              "widest candidate: not a narrower member of the same family")
         piece = source[tuple(slice(0, n) for n in param.shape)]

@@ -45,9 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proxies", nargs="+", default=[],
                         help="extra zero-cost proxies to record: naswot synflow gradnorm snip zico")
     parser.add_argument("--no-cache", action="store_true", help="recompute every score (ignore the score cache)")
-    parser.add_argument("--independent-init", action="store_true",
-                        help="draw each candidate's initial weights on its own (default: slices of the widest "
-                             "candidate's draw, the same seed: common random numbers)")
+    parser.add_argument("--independent-init", action="store_true", help="no common random numbers: each width "
+                        "draws its own initial weights (default: slices of the widest width's draw, per seed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
