@@ -32,7 +32,7 @@ CPU_PLAN = [
     ("fast paths", ["bench_fast_paths.py"]),  # the timings tests must not assert; ~2 min
     ("probe speed", ["bench_probe_speed.py", "--k", "8"]),  # ~6 min (torch.compile included)
     ("stop rule", ["bench_stop_rule.py", "--budget", "small"]),  # 7 datasets, shares selection's data; ~15 min
-    # nested vs independent initial draws: 12 seeds x 40 images per draw; ~12 min per 2d dataset on 2 idle cores
+    # nested vs independent initial draws, 12 seeds x 40 images per draw: ~13 min for bus or cardiac, ~40 for colin27
     ("nested init", ["bench_nested_init.py", "--budget", "small", "--datasets", "bus", "cardiac", "colin27",
                      "--seeds", "12", "--max-images", "40"]),
     # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32). Not timed at this
