@@ -76,8 +76,9 @@ KEPT_WIDEST_DRAWS = 3  # the default seeds: a fixed search draws the widest net 
 
 
 class WidestDraws:
-    """The widest candidate's initial weights for one seed at a time: what :func:`nest_initial_weights` slices every
-    narrower candidate from (common random numbers across the family). ``key`` names the draw in score caches."""
+    """The widest candidate's initial weights per seed (the last ``KEPT_WIDEST_DRAWS`` seeds' kept): what
+    :func:`nest_initial_weights` slices every narrower candidate from (common random numbers across the family).
+    ``key`` names the draw in score caches."""
 
     def __init__(self, dataset_name: str, widest: str, plans: dict) -> None:
         from xtiny.nnunet.plans import configuration_dict
