@@ -75,3 +75,24 @@ def test_checkpoint_is_written_atomically(planned_bus, tmp_path):
     with pytest.raises(Exception, match="pickle|lambda"):
         trainer.save_checkpoint(str(target))
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_progress_png_after_the_first_and_last_epoch_and_at_most_every_30_s_between(planned_bus, tmp_path):
+    """nnU-Net draws progress.png after every epoch; a budget trainer draws it after the first and the last epoch
+    and otherwise only once PROGRESS_PLOT_SECONDS have passed (nnU-Net's drawing replaced by a recorder here)."""
+    import torch
+
+    from xtiny.nnunet.plans import load_plans, read_preprocessed_dataset_json
+    from xtiny.training.backends.trainer_classes import PROGRESS_PLOT_SECONDS
+
+    trainer = budget_trainer_class("nnUNetTrainer_XTiny_5ep_1it_1val")(
+        plans={**load_plans(planned_bus), "continue_training": False}, configuration="2d", fold=0,
+        dataset_json=read_preprocessed_dataset_json(planned_bus), device=torch.device("cpu"))
+    drawn, now = [], [0.0]
+    trainer._plot_progress_png = lambda folder: drawn.append((trainer.current_epoch, folder))
+    trainer._clock = lambda: now[0]
+    for epoch, seconds in enumerate((0.0, 10.0, PROGRESS_PLOT_SECONDS + 1, PROGRESS_PLOT_SECONDS + 5, 40.0)):
+        now[0] = seconds
+        trainer.current_epoch = epoch
+        trainer.logger.plot_progress_png(str(tmp_path))
+    assert drawn == [(0, str(tmp_path)), (2, str(tmp_path)), (4, str(tmp_path))]

@@ -10,7 +10,8 @@ class name and a result folder always says how it was trained:
   per epoch (short runs for tests and sweeps), e.g. ``nnUNetTrainer_XTiny_1ep_20it_2val``.
 
 Nothing else differs from ``nnUNetTrainer`` (same loss, augmentation, optimizer, schedule over ``E`` epochs),
-except that checkpoints are written atomically and saved more often for short budgets (``--continue``).
+except that checkpoints are written atomically and saved more often for short budgets (``--continue``), and that
+``progress.png`` is redrawn at most every 30 s (and after the last epoch), not after every short epoch.
 These classes are created on demand from the name, so ``nnUNetv2_train -tr nnUNetTrainer_XTiny_100ep`` and
 nnU-Net's predictor find any of them once ``nnUNet_extTrainer`` includes :data:`TRAINERS_DIR`
 (see :func:`register_trainers`).
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
@@ -41,6 +43,7 @@ _NUMBER = r"\d+(?:p\d+)?"
 _NAME = re.compile(rf"^(nnUNetTrainer_XTiny|XTinyMonaiTrainer)(?:KD_a({_NUMBER})_T({_NUMBER}))?"
                    r"(?:_(\d+)ep(?:_(\d+)it)?(?:_(\d+)val)?)?$")
 _CACHE: dict[str, type] = {}
+PROGRESS_PLOT_SECONDS = 30.0  # a budget trainer redraws progress.png at most this often, and after its last epoch
 
 
 def _kd_token(value: float) -> str:
@@ -110,6 +113,20 @@ class XTinyBudgetTrainer(nnUNetTrainer):
         self.num_iterations_per_epoch = self.budget_iterations
         self.num_val_iterations_per_epoch = self.budget_val_iterations
         self.save_every = max(1, min(50, self.budget_epochs // 10))
+        self._progress_plotted_at: float | None = None
+        self._clock = time.monotonic
+        self._plot_progress_png = self.logger.plot_progress_png
+        self.logger.plot_progress_png = self._plot_progress_now_and_then
+
+    def _plot_progress_now_and_then(self, output_folder: str) -> None:
+        """nnU-Net redraws ``progress.png`` after every epoch: about a second of matplotlib on a CPU, longer than a
+        short epoch of a tiny net. Here it is drawn after the first and the last epoch, and in between at most every
+        :data:`PROGRESS_PLOT_SECONDS`."""
+        last = self.current_epoch >= self.num_epochs - 1
+        since = None if self._progress_plotted_at is None else self._clock() - self._progress_plotted_at
+        if last or since is None or since >= PROGRESS_PLOT_SECONDS:
+            self._plot_progress_png(output_folder)
+            self._progress_plotted_at = self._clock()
 
     def on_epoch_end(self) -> None:
         """nnU-Net's epoch end, then XTiny's progress bar (or one line) is told."""
