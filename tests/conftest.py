@@ -29,15 +29,42 @@ def nnunet_work() -> Path:
     return _SESSION_DIR
 
 
+_PLANNED: dict[tuple, str] = {}  # (kind, cases, size, configurations, seed) -> the dataset planned first
+
+
 def planned_synthetic(kind: str, dataset_id: int, cases: int, size: int,
                       configurations: tuple[str, ...] = ("2d",), seed: int = 0) -> str:
-    """A synthetic ``kind`` dataset in the session's nnU-Net folders, planned and preprocessed; its name."""
+    """A synthetic ``kind`` dataset in the session's nnU-Net folders, planned and preprocessed; its name.
+
+    nnU-Net plans a given raw dataset the same way every time (its fingerprint sampler is seeded), so the second
+    request for the same data gets a copy of the first one's raw and preprocessed folders under its own id, not a
+    second 20-s planning. Each id's training results stay its own.
+    """
     from xtiny.datasets.synth import generate_dataset
     from xtiny.nnunet.planning import plan_and_preprocess
 
-    generate_dataset(kind, dataset_id=dataset_id, num_cases=cases, seed=seed, size=size,
-                     raw_dir=Path(os.environ["nnUNet_raw"]))
-    return plan_and_preprocess(dataset_id, configurations=configurations, num_processes=2)
+    spec = (kind, cases, size, tuple(configurations), seed)
+    folder = generate_dataset(kind, dataset_id=dataset_id, num_cases=cases, seed=seed, size=size,
+                              raw_dir=Path(os.environ["nnUNet_raw"]))
+    if spec in _PLANNED and _PLANNED[spec] != folder.name:
+        return _copy_planned(_PLANNED[spec], folder.name)
+    _PLANNED[spec] = plan_and_preprocess(dataset_id, configurations=configurations, num_processes=2)
+    return _PLANNED[spec]
+
+
+def _copy_planned(source: str, name: str) -> str:
+    """``source``'s preprocessed folder as dataset ``name`` (whose raw folder holds the same data); ``name``."""
+    import json
+    import shutil
+
+    target = Path(os.environ["nnUNet_preprocessed"]) / name
+    shutil.copytree(Path(os.environ["nnUNet_preprocessed"]) / source, target)
+    for file, key in (("nnUNetPlans.json", "dataset_name"), ("dataset.json", "name")):
+        data = json.loads((target / file).read_text())
+        if key in data:
+            data[key] = name
+        (target / file).write_text(json.dumps(data, indent=4))
+    return name
 
 
 @pytest.fixture(scope="session")
