@@ -26,6 +26,8 @@ demo-quick: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_mricron_data.sh
+	@# bytecode once: where PYTHONDONTWRITEBYTECODE is set, every process of the suite would compile xtiny again
+	$(BIN)/python -m compileall -q -j 2 xtiny datasets sensitivity evaluation tests >/dev/null
 	$(BIN)/python -m pytest -q
 
 # ruff, then the layer rules of pyproject.toml ([tool.importlinter]) on an installed copy of the package: the
