@@ -26,6 +26,7 @@ demo-quick: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_mricron_data.sh
+	bash scripts/ensure_lungct_archives.sh $(BIN)/python
 	$(BIN)/python -m pytest -q
 
 # ruff, then the layer rules of pyproject.toml ([tool.importlinter]) on an installed copy of the package: the

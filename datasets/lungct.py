@@ -162,7 +162,7 @@ def read_lungct_cases(archives: tuple[PinnedArchive, ...] | None = None, cache: 
         cases = []
         for archive, path in zip(archives, paths, strict=True):
             root = extract_data(archive, path, Path(tmp) / archive.filename)
-            cases += dicom_cases(root) if path.suffix == ".whl" else nrrd_cases(root / "data")
+            cases += dicom_cases(root) if archive.layout == "dicom" else nrrd_cases(root / "data")
     return cases
 
 

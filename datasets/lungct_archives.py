@@ -39,6 +39,7 @@ class PinnedArchive:
     data_prefix: str
     data_suffixes: tuple[str, ...]
     license: str
+    layout: str  # "dicom": pat_* folders of CT + RT-STRUCT; "nrrd": data/lung*_image.nrrd + _label.nrrd
 
     def keeps(self, member: str) -> bool:
         """True for the data members of the archive (everything else stays packed)."""
@@ -56,6 +57,7 @@ PYCERR = PinnedArchive(
     data_suffixes=(".dcm", "README_LICENSE.txt"),
     license="CC BY-NC 3.0 (Radiomics Digital Phantom, CancerData, doi:10.17195/candat.2016.08.1; "
             "cerr/datasets/radiomics_phantom_dicom/README_LICENSE.txt); pyCERR's code is GPL-3",
+    layout="dicom",
 )
 PYRADIOMICS = PinnedArchive(
     requirement="pyradiomics==3.0.1", filename="pyradiomics-3.0.1.tar.gz", size=34_473_030,
@@ -66,6 +68,7 @@ PYRADIOMICS = PinnedArchive(
                    "data/lung2_label.nrrd", "data/README.md", "LICENSE.txt"),
     license="no separate data licence: the sdist's LICENSE.txt is the 3-clause BSD licence (Copyright 2017 Harvard "
             "Medical School) and data/README.md calls the files test cases without naming their source",
+    layout="nrrd",
 )
 LUNGCT_ARCHIVES: tuple[PinnedArchive, ...] = (PYCERR, PYRADIOMICS)
 
