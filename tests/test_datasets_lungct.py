@@ -228,6 +228,16 @@ def test_wrong_checksum_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "not the pinned" in err and PYCERR.sha256 in err
 
 
+def test_archive_that_is_no_archive_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    monkeypatch.setenv("XTINY_CACHE", str(tmp_path))
+    (tmp_path / "lungct").mkdir()
+    junk = tmp_path / "lungct" / PYCERR.filename
+    junk.write_bytes(b"neither zip nor tar")
+    monkeypatch.setattr(lungct, "LUNGCT_ARCHIVES", (_pin(PYCERR, junk),))  # the pin matches: the content is bad
+    err = _exits_2_writing_nothing(["--id", "944"], capsys)
+    assert "is not a zip or tar archive" in err
+
+
 def test_unfetchable_archive_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
     monkeypatch.setenv("XTINY_CACHE", str(tmp_path))
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # offline: pip finds nothing
