@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from xtiny.console import say
-from xtiny.datasets.lungct_archives import PYCERR, PYRADIOMICS, PinnedArchive, ensure_archive, extract_data
+from xtiny.datasets.lungct_archives import (
+    LUNGCT_ARCHIVES,
+    PYCERR,
+    PYRADIOMICS,
+    PinnedArchive,
+    ensure_archive,
+    extract_data,
+)
 from xtiny.errors import XTinyError
 
 DEFAULT_ID = 530  # the 3D dataset; the 2D slice variant takes DEFAULT_ID + 1
@@ -36,7 +43,6 @@ CROP_MM = 200.0
 HU_WINDOW = (-1000.0, 400.0)
 ROI_NAME = "GTV-1"
 PYRADIOMICS_CASES = ("lung1", "lung2")
-LUNGCT_ARCHIVES: tuple[PinnedArchive, ...] = (PYCERR, PYRADIOMICS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class LungCase:
 
 @dataclass(frozen=True)
 class LungCTDatasets:
+    """What :func:`build_lungct_dataset` wrote: the 3D and 2D dataset folders, the patients, their tumour mL."""
+
     volumes: Path
     slices: Path
     cases: tuple[str, ...]
@@ -226,7 +234,8 @@ def build_lungct_dataset(*, raw_dir: str | Path, dataset_id: int = DEFAULT_ID, c
     """Write ``Dataset{id}_LungCT`` (3D) and ``Dataset{id+1}_LungCT2D`` (axial slices) and their patient folds.
 
     Everything is read and checked first (archives, hashes, contours); the datasets are then written into staging
-    folders, validated and renamed into place, so an error leaves ``raw_dir`` as it was."""
+    folders, validated and renamed into place, so an error leaves ``raw_dir`` as it was. The folds are installed
+    into ``$nnUNet_preprocessed/<name>/splits_final.json`` (:func:`xtiny.paths.ensure_nnunet_env` first)."""
     from xtiny.datasets.rawio import check_id_free, dataset_folder_name, staged_dataset
     from xtiny.datasets.validate import validate_dataset
     from xtiny.nnunet.splits import install_splits
