@@ -26,6 +26,7 @@ demo-quick: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_mricron_data.sh
+	bash scripts/ensure_lungct_archives.sh $(BIN)/python
 	@# bytecode once: where PYTHONDONTWRITEBYTECODE is set, every process of the suite would compile xtiny again
 	$(BIN)/python -m compileall -q -j 2 xtiny datasets sensitivity evaluation tests >/dev/null
 	$(BIN)/python -m pytest -q

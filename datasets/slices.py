@@ -14,6 +14,24 @@ import numpy as np
 from xtiny.errors import XTinyError
 
 
+def write_slice_cases(folder: Path, case_prefix: str, grey: np.ndarray, labels: np.ndarray, *,
+                      min_fraction: float, require_label: bool = False) -> list[str]:
+    """Write one PNG case ``{case_prefix}_z{z:03d}`` per slice ``z`` of the (Z, H, W) uint8 ``grey`` and its
+    ``labels`` whose fraction of labelled (non-zero) pixels is >= ``min_fraction`` (and, with ``require_label``,
+    not zero). Returns the case ids written."""
+    from xtiny.datasets.rawio import write_case
+
+    written = []
+    for z in range(labels.shape[0]):
+        lab = labels[z]
+        fraction = (lab > 0).mean()
+        if fraction < min_fraction or (require_label and fraction == 0):
+            continue
+        written.append(f"{case_prefix}_z{z:03d}")
+        write_case(folder, written[-1], np.ascontiguousarray(grey[z]), np.ascontiguousarray(lab), ".png")
+    return written
+
+
 def write_axial_slice_dataset(raw_dir: Path, name: str, volume: np.ndarray, label_volume: np.ndarray, *,
                               case_prefix: str, min_fraction: float, preview: bool = False,
                               in_plane_step: int = 1, **dataset_json: Any) -> Path:
@@ -27,21 +45,19 @@ def write_axial_slice_dataset(raw_dir: Path, name: str, volume: np.ndarray, labe
     :func:`xtiny.datasets.rawio.write_dataset_json` (channel_names, labels, description, ...). The caller checks
     the id (:func:`xtiny.datasets.rawio.check_id_free`); the write is staged and validated.
     """
-    from xtiny.datasets.rawio import staged_dataset, write_case, write_dataset_json
+    from xtiny.datasets.rawio import staged_dataset, write_dataset_json
 
     if volume.shape != label_volume.shape:
         raise XTinyError(f"image {volume.shape} and labels {label_volume.shape} are not on one grid.",
                          fix="resample the labels onto the image grid first.")
     lo, hi = np.percentile(volume[volume > 0], [0.5, 99.5])
     with staged_dataset(raw_dir, name) as stage:
-        count = 0
-        for z in range(label_volume.shape[2]):
-            lab = label_volume[::in_plane_step, ::in_plane_step, z]
-            if (lab > 0).mean() < min_fraction:
-                continue
-            img = np.clip((volume[::in_plane_step, ::in_plane_step, z] - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
-            write_case(stage, f"{case_prefix}_z{z:03d}", np.rot90(img).copy(), np.rot90(lab).copy(), ".png")
-            count += 1
+        step = in_plane_step
+        grey = np.clip((volume[::step, ::step] - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
+        # (x, y, z) → (z, rows, cols) with np.rot90's turn of each slice: anterior up
+        count = len(write_slice_cases(stage, case_prefix, np.rot90(grey).transpose(2, 0, 1),
+                                      np.rot90(label_volume[::step, ::step]).transpose(2, 0, 1),
+                                      min_fraction=min_fraction))
         if count == 0:
             raise XTinyError(f"no axial slice has >= {min_fraction:.0%} labelled pixels; nothing to write.",
                              fix="pass a smaller minimum fraction.")

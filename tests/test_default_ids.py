@@ -9,6 +9,7 @@ from xtiny.commands.datasets import SYNTH_IDS
 from xtiny.commands.demo import DEMO_IDS
 from xtiny.datasets.colin27 import build_colin27_dataset
 from xtiny.datasets.converters import CONVERTERS
+from xtiny.datasets.lungct import DEFAULT_ID as LUNGCT_ID
 from xtiny.datasets.mni import build_mni_dataset
 
 
@@ -18,6 +19,7 @@ def _default_id(builder) -> int:
 
 def test_demo_ids_are_their_own() -> None:
     others = {*SYNTH_IDS.values(), _default_id(build_mni_dataset), _default_id(build_colin27_dataset),
+              LUNGCT_ID, LUNGCT_ID + 1,
               *(importlib.import_module(module).DEFAULT_ID for _, module in CONVERTERS.items())}
     demo = list(DEMO_IDS.values())
     assert len(set(demo)) == len(demo) and not set(demo) & others

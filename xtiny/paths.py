@@ -26,7 +26,7 @@ class NnunetDirs:
 def ensure_nnunet_env(work_dir: str | os.PathLike | None = None, *, quiet: bool = False) -> NnunetDirs:
     """Set nnU-Net's environment variables that are unset to ``work_dir/{raw,preprocessed,results}``."""
     global _announced
-    base = Path(work_dir or os.environ.get("XTINY_WORK", "xtiny_work")).absolute()
+    base = work_base(work_dir)
     defaulted = []
     for key, env in ENV_NAMES.items():
         if not os.environ.get(env):
@@ -41,6 +41,20 @@ def ensure_nnunet_env(work_dir: str | os.PathLike | None = None, *, quiet: bool 
     for path in (dirs.raw, dirs.preprocessed, dirs.results):
         path.mkdir(parents=True, exist_ok=True)
     return dirs
+
+
+def work_base(work_dir: str | os.PathLike | None = None) -> Path:
+    """XTiny's work folder: ``work_dir``, else ``$XTINY_WORK``, else ``./xtiny_work`` (absolute)."""
+    return Path(work_dir or os.environ.get("XTINY_WORK", "xtiny_work")).absolute()
+
+
+def download_cache_dir() -> Path:
+    """Where downloaded source archives are kept (not created): ``$XTINY_CACHE``, else ``<work folder>/cache``.
+
+    Unlike nnU-Net's folders (one per project or test session), this cache is meant to be shared: point
+    ``XTINY_CACHE`` at one folder to fetch an archive once per machine.
+    """
+    return Path(os.environ.get("XTINY_CACHE") or work_base() / "cache").absolute()
 
 
 def nnunet_dirs() -> NnunetDirs:

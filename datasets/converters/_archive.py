@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from xtiny.errors import XTinyError
@@ -34,3 +36,37 @@ def safe_extract(archive: Path, dest: Path) -> Path:
     else:
         raise XTinyError(f"{archive} is not a folder, zip or tar archive.", fix="pass the extracted folder.")
     return dest
+
+
+def extract_selected(archive: Path, dest: Path, keep: Callable[[str], bool]) -> list[Path]:
+    """Extract only the regular-file members of ``archive`` (.zip or .tar[.gz]) whose name ``keep`` accepts into
+    ``dest`` (their archive paths below it); each one is checked first (no absolute path, no ``..``, no link).
+    Returns the written files in archive order."""
+    written: list[Path] = []
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir() and keep(i.filename)]
+            for info in infos:
+                _check_member(archive, info.filename)
+                written.append(Path(zf.extract(info, dest)))
+        return written
+    if not tarfile.is_tarfile(archive):
+        raise XTinyError(f"{archive} is not a zip or tar archive.", fix="delete it and fetch it again.")
+    with tarfile.open(archive) as tf:
+        for member in tf:
+            if member.isdir() or not keep(member.name):
+                continue
+            _check_member(archive, member.name)
+            if not member.isfile():
+                raise XTinyError(f"archive {archive} has a link or special member '{member.name}'.",
+                                 fix="delete it and fetch it again.")
+            target = dest / PurePosixPath(member.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tf.extractfile(member)
+            if source is None:
+                raise XTinyError(f"archive {archive}: member '{member.name}' cannot be read.",
+                                 fix="delete it and fetch it again.")
+            with source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+            written.append(target)
+    return written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "validate / convert / synthesize nnU-Net raw datasets (validate, convert, synth, mni, colin27)"
+HELP = "validate / convert / synthesize nnU-Net raw datasets (validate, convert, synth, mni, colin27, lungct)"
 
 SYNTH_KINDS = ("bus", "derm", "fundus", "echo", "cardiac", "brain3d")
 SYNTH_IDS = {"bus": 501, "derm": 502, "fundus": 503, "echo": 504, "cardiac": 505, "brain3d": 506}
@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("colin27", help="2D 7-class brain lobe dataset: Colin27 T1 + AAL atlas from Debian's mricron-data")
     p.add_argument("--id", type=int, default=None, help="dataset id (default 520)")
     p.add_argument("--preview", action="store_true", help="also write preview.png")
+    p = sub.add_parser("lungct", help="3D + 2D lung tumour CT datasets (6 patients) from the pycerr 2.5.1 wheel and "
+                                      "the pyradiomics 3.0.1 sdist, fetched with pip into the download cache")
+    p.add_argument("--id", type=int, default=None,
+                   help="id of the 3D dataset; the 2D slice variant takes id + 1 (default 530)")
+    p.add_argument("--fetch-only", action="store_true", help="only fetch and check the two archives")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -99,13 +104,30 @@ def _colin27(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lungct(args: argparse.Namespace) -> int:
+    from xtiny.datasets.lungct import DEFAULT_ID, LUNGCT_ARCHIVES, build_lungct_dataset
+    from xtiny.datasets.lungct_archives import ensure_archive, lungct_cache_dir
+    from xtiny.paths import nnunet_dirs
+
+    if args.fetch_only:
+        for archive in LUNGCT_ARCHIVES:
+            path = ensure_archive(archive)
+            print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, sha256 {archive.sha256} checked")
+        return 0
+    built = build_lungct_dataset(raw_dir=nnunet_dirs().raw, dataset_id=DEFAULT_ID if args.id is None else args.id)
+    print(f"wrote the lung CT datasets ({len(built.cases)} patients; archives in {lungct_cache_dir()}):\n"
+          f"  3D (3d_fullres): {built.volumes}\n  2D slices (2d): {built.slices}\n"
+          f"  folds by patient: splits_final.json in each and in nnUNet_preprocessed")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from xtiny.errors import XTinyError
     from xtiny.paths import ensure_nnunet_env
 
     ensure_nnunet_env()
     actions = {"validate": _validate, "synth": _synth, "convert": _convert, "mni": _mni,
-               "colin27": _colin27}
+               "colin27": _colin27, "lungct": _lungct}
     if getattr(args, "action", None) not in actions:
-        raise XTinyError("no action given.", fix="use 'xtiny datasets validate|convert|synth|mni|colin27 ...' (see --help).")
+        raise XTinyError("no action given.", fix="use 'xtiny datasets validate|convert|synth|mni|colin27|lungct ...' (see --help).")
     return actions[args.action](args)

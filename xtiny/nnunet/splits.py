@@ -4,6 +4,11 @@
 * Otherwise ``$nnUNet_preprocessed/<dataset>/splits_final.json`` is used; when it is missing it is written as
   nnU-Net writes it (5-fold, ``generate_crossval_split`` with seed 12345 over the sorted case ids).
 * A fold beyond the file's folds gets nnU-Net's seeded random 80:20 split (seed ``12345 + fold``).
+
+A dataset whose cases come in groups (several slices or scans of one patient) ships its own folds drawn over the
+groups (:func:`group_splits`): its builder installs them into the preprocessed folder (:func:`install_splits`) and
+keeps a copy ``splits_final.json`` in the raw dataset folder, which :func:`crossval_splits` installs again when the
+preprocessed one is missing.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ def crossval_splits(dataset_name: str, identifiers: list[str]) -> list[dict]:
     from nnunetv2.utilities.crossval_split import generate_crossval_split
 
     path = splits_file(dataset_name)
+    raw_copy = nnunet_dirs().raw / dataset_name / "splits_final.json"
+    if not path.is_file() and raw_copy.is_file():
+        install_splits(dataset_name, read_json(raw_copy, "nnU-Net splits file"))
     if path.is_file():
         splits = read_json(path, "nnU-Net splits file")
         if not isinstance(splits, list) or not all(isinstance(s, dict) and {"train", "val"} <= set(s) for s in splits):
@@ -60,6 +68,28 @@ def crossval_splits(dataset_name: str, identifiers: list[str]) -> list[dict]:
     splits = generate_crossval_split(sorted(identifiers), seed=12345, n_splits=5)
     atomic_write_json(path, splits)
     return splits
+
+
+def group_splits(groups: dict[str, str], n_splits: int = 5) -> list[dict]:
+    """nnU-Net's folds (``generate_crossval_split``, seed 12345) drawn over the sorted groups of ``groups``
+    (``{case id: group}``, e.g. the patient of each slice); each case goes where its group goes, so no group is in
+    a fold's training and validation at once. Fewer groups than ``n_splits``: one fold per group."""
+    from nnunetv2.utilities.crossval_split import generate_crossval_split
+
+    names = sorted(set(groups.values()))
+    if len(names) < 2:
+        raise XTinyError(f"a split by group needs at least 2 groups, got {names}.", fix="add cases of another group.")
+    folds = generate_crossval_split(names, seed=12345, n_splits=min(n_splits, len(names)))
+    return [{part: sorted(c for c, g in groups.items() if g in set(fold[part])) for part in ("train", "val")}
+            for fold in folds]
+
+
+def install_splits(dataset_name: str, splits: list[dict]) -> Path:
+    """Write ``splits`` as the dataset's ``splits_final.json`` (atomic); returns its path."""
+    path = splits_file(dataset_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, splits)
+    return path
 
 
 def fold_split(dataset_name: str, data_folder: str | Path, fold: int | str) -> tuple[list[str], list[str]]:
