@@ -65,10 +65,9 @@ def test_256px_cases_are_written_whole(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # ~60-100 s on a busy 2-core box (nnU-Net spawns worker pools)
-def test_brain3d_plans_3d_fullres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_brain3d_plans_3d_fullres(tmp_path: Path) -> None:
     from xtiny.nnunet.planning import plan_and_preprocess
 
-    monkeypatch.setenv("nnUNet_n_proc_DA", "1")  # nnU-Net's planner calls torch.set_num_threads(this)
     generate_dataset("brain3d", dataset_id=974, num_cases=3, seed=0, size=16, raw_dir=Path(os.environ["nnUNet_raw"]))
     name = plan_and_preprocess(974, configurations=("3d_fullres",), num_processes=2)
     assert (Path(os.environ["nnUNet_preprocessed"]) / name / "nnUNetPlans_3d_fullres").is_dir()
