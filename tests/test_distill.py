@@ -111,6 +111,26 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
         assert ref.shape == ours.shape and dice(ref, ours, [1]) >= 0.99, case
 
 
+@pytest.mark.parametrize("backend, loss", [("nnunet", "pixel"), ("monai", "cwd")])
+def test_the_other_kd_terms_train_with_their_parts_logged(teacher_bus: str, backend: str, loss: str) -> None:
+    """With the test above (nnU-Net cwd, MONAI fg) and the online family runs of test_family_run (nnU-Net fg, MONAI
+    pixel), every KD term trains a student on both backends."""
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.training.backends.monai_backend import train_monai
+    from xtiny.training.backends.nnunet_backend import train_nnunet
+    from xtiny.training.spec import TrainSpec
+
+    spec = TrainSpec(backend=backend, epochs=1, iterations_per_epoch=2, val_iterations=1, kd=(0.25, 3.0), kd_loss=loss)
+    train = train_monai if backend == "monai" else train_nnunet
+    result = train(teacher_bus, STUDENT, spec, teacher="2d")
+    assert result.trainer_name == spec.trainer_name and (f"_{loss}_" in spec.trainer_name) == (loss != "pixel")
+    assert result.extra["kd_loss"] == loss and (result.extra["kd_alpha"], result.extra["kd_temperature"]) == (0.25, 3.0)
+    log = load_checkpoint(result.checkpoint)["logging"]
+    seg, kd, total = log["train_seg_losses"][0], log["train_kd_losses"][0], log["train_losses"][0]
+    assert kd > 0 and math.isfinite(kd)
+    assert total == pytest.approx(0.75 * seg + 0.25 * kd, rel=1e-4, abs=1e-5)
+
+
 def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, planned_cardiac: str,
                                                             tmp_path: Path, capsys) -> None:
     from xtiny.nnunet.checkpoints import load_checkpoint, save_checkpoint_atomically

@@ -239,15 +239,15 @@ def test_online_kd_family_run_records_its_settings_and_distils_after_the_warm_up
                                                     "checkpoint_final.pth")["logging"]
 
     spec = TrainSpec(backend="monai", epochs=2, iterations_per_epoch=2, val_iterations=1, kd=(0.5, 2.0),
-                     kd_loss="cwd", kd_warmup=0.5)
+                     kd_warmup=0.5)  # the pixel term
     results = train_family(family_dataset, "2d_xtiny4,2d", spec)
-    assert [r.trainer_name for r in results] == ["XTinyMonaiTrainerKD_online_w0p5_cwd_a0p5_T2_2ep_2it_1val",
+    assert [r.trainer_name for r in results] == ["XTinyMonaiTrainerKD_online_w0p5_a0p5_T2_2ep_2it_1val",
                                                  "XTinyMonaiTrainer_2ep_2it_1val"]
-    assert results[0].extra["online_kd"]["role"] == "student" and results[0].extra["online_kd"]["loss"] == "cwd"
+    assert results[0].extra["online_kd"]["role"] == "student" and results[0].extra["online_kd"]["loss"] == "pixel"
     checkpoint = load_checkpoint(results[0].checkpoint)
     mlog = checkpoint["logging"]
     assert mlog["train_kd_losses"][0] == 0.0 and mlog["train_kd_losses"][1] > 0
-    assert checkpoint["xtiny"]["kd"] == {"teacher": "online", "loss": "cwd", "alpha": 0.5, "temperature": 2.0,
+    assert checkpoint["xtiny"]["kd"] == {"teacher": "online", "loss": "pixel", "alpha": 0.5, "temperature": 2.0,
                                          "online": True, "warmup": 0.5}
 
 
