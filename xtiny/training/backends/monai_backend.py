@@ -182,9 +182,16 @@ class MonaiTrainer:
             "trainer_name": run.trainer_name, "inference_allowed_mirroring_axes": MIRROR_AXES_2D,
             "xtiny": {"backend": "monai", "epochs": run.epochs, "iterations_per_epoch": run.iterations,
                       "seed": run.seed, "model": run.configuration, "data_configuration": run.data_configuration,
-                      **({} if run.teacher is None else {"kd": {"teacher": run.teacher.checkpoint, **run.kd_record}}),
-            **({} if run.kd_warmup is None else {"kd": {"teacher": "online", **run.kd_record}})},
+                      **self._kd_checkpoint_entry()},
         }, path)
+
+    def _kd_checkpoint_entry(self) -> dict:
+        """``{"kd": {teacher, loss, alpha, temperature[, online, warmup]}}`` for a KD student (teacher: the
+        checkpoint, or ``"online"``), else ``{}``."""
+        run = self.run
+        if run.teacher is None and run.kd_warmup is None:
+            return {}
+        return {"kd": {"teacher": "online" if run.teacher is None else run.teacher.checkpoint, **run.kd_record}}
 
     def _teacher_out(self, image):
         """The teacher's logits on this batch: the trained teacher's, or (online KD, after the warm-up) the family's
