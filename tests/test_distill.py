@@ -111,10 +111,11 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
         assert ref.shape == ours.shape and dice(ref, ours, [1]) >= 0.99, case
 
 
-@pytest.mark.parametrize("backend, loss", [("nnunet", "pixel"), ("monai", "cwd")])
+@pytest.mark.parametrize("backend, loss", [("monai", "cwd")])  # ("nnunet", "pixel") too costs ~25 s more
 def test_the_other_kd_terms_train_with_their_parts_logged(teacher_bus: str, backend: str, loss: str) -> None:
     """With the test above (nnU-Net cwd, MONAI fg) and the online family runs of test_family_run (nnU-Net fg, MONAI
-    pixel), every KD term trains a student on both backends."""
+    pixel), every KD term trains a student on the MONAI backend and cwd/fg on nnU-Net's (nnU-Net's pixel student
+    is the trainer this module tested before the KD terms became a choice: same code, the loss looked up by name)."""
     from xtiny.nnunet.checkpoints import load_checkpoint
     from xtiny.training.backends.monai_backend import train_monai
     from xtiny.training.backends.nnunet_backend import train_nnunet
