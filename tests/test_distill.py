@@ -55,10 +55,10 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
     from xtiny.training.backends.distill import teacher_record_path
 
     assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--kd-alpha", "0.5",
-                 "--kd-temperature", "2"]) == 0
+                 "--kd-temperature", "2", "--kd-loss", "cwd"]) == 0
     out = capsys.readouterr().out
-    trainer = "nnUNetTrainer_XTinyKD_a0p5_T2_1ep_6it_1val"
-    assert trainer in out and "distilled from" in out
+    trainer = "nnUNetTrainer_XTinyKD_cwd_a0p5_T2_1ep_6it_1val"
+    assert trainer in out and "distilled from" in out and "cwd KD" in out
     record = json.loads(teacher_record_path(teacher_bus, 0).read_text())
     teacher_ckpt = find_trainer_folder(teacher_bus, "2d", "nnUNetTrainer_XTiny_1ep_6it_1val") / "fold_0" / \
         "checkpoint_final.pth"
@@ -72,24 +72,25 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
     assert kd > 0 and math.isfinite(kd), "the KD term must be present and positive for a random student"
     assert total == pytest.approx(0.5 * seg + 0.5 * kd, rel=1e-4, abs=1e-5)
     training_log = next(fold.glob("training_log_*.txt")).read_text()
-    assert "KD: teacher 2d" in training_log and "KD loss parts" in training_log
+    assert "KD: teacher 2d" in training_log and "cwd KD" in training_log and "KD loss parts" in training_log
 
-    # MONAI backend, same teacher, default alpha and T: its own trainer name, the same loss parts in its log
+    # MONAI backend, same teacher, the fg loss with default alpha and T: its own trainer name, the same loss parts
     from xtiny.training.backends.distill import KD_DEFAULT_ALPHA as A
     from xtiny.training.backends.distill import KD_DEFAULT_TEMPERATURE as T
     from xtiny.training.backends.trainer_classes import budget_trainer_name
 
-    assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--backend", "monai"]) == 0
-    monai_trainer = budget_trainer_name(1, 6, 1, backend="monai", kd=(A, T))
-    assert monai_trainer.startswith("XTinyMonaiTrainerKD_a")
+    assert main(["train", "-d", teacher_bus, "-c", STUDENT, *BUDGET, "--teacher", "2d", "--backend", "monai",
+                 "--kd-loss", "fg"]) == 0
+    monai_trainer = budget_trainer_name(1, 6, 1, backend="monai", kd=(A, T), kd_loss="fg")
+    assert monai_trainer.startswith("XTinyMonaiTrainerKD_fg_a")
     monai_ckpt = load_checkpoint(model_folder(teacher_bus, monai_trainer, STUDENT) / "fold_0" / "checkpoint_final.pth")
     mlog = monai_ckpt["logging"]
     assert mlog["train_kd_losses"][0] > 0
     assert mlog["train_losses"][0] == pytest.approx((1 - A) * mlog["train_seg_losses"][0] + A * mlog["train_kd_losses"][0],
                                                     rel=1e-4, abs=1e-5)
-    assert monai_ckpt["xtiny"]["kd"]["teacher"] == str(teacher_ckpt)
+    assert monai_ckpt["xtiny"]["kd"]["teacher"] == str(teacher_ckpt) and monai_ckpt["xtiny"]["kd"]["loss"] == "fg"
 
-    # the nnU-Net KD student through nnU-Net's own CLI and through the edge bundle
+    # the nnU-Net cwd KD student through nnU-Net's own CLI (its trainer class found by name) and the edge bundle
     cases = ["synthbus_0000", "synthbus_0003"]
     inputs = copy_raw_images(teacher_bus, cases, tmp_path / "in")
     did = str(int(teacher_bus[len("Dataset"):len("Dataset") + 3]))
@@ -108,6 +109,27 @@ def test_kd_student_both_backends_logs_its_parts_and_predicts(teacher_bus: str, 
         ref = np.asarray(Image.open(tmp_path / "nnunet" / f"{case}.png"))
         ours = np.asarray(Image.open(tmp_path / "edge" / f"{case}.png"))
         assert ref.shape == ours.shape and dice(ref, ours, [1]) >= 0.99, case
+
+
+@pytest.mark.parametrize("backend, loss", [("monai", "cwd")])  # ("nnunet", "pixel") too costs ~25 s more
+def test_the_other_kd_terms_train_with_their_parts_logged(teacher_bus: str, backend: str, loss: str) -> None:
+    """With the test above (nnU-Net cwd, MONAI fg) and the online family runs of test_family_run (nnU-Net fg, MONAI
+    pixel), every KD term trains a student on the MONAI backend and cwd/fg on nnU-Net's (nnU-Net's pixel student
+    is the trainer this module tested before the KD terms became a choice: same code, the loss looked up by name)."""
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.training.backends.monai_backend import train_monai
+    from xtiny.training.backends.nnunet_backend import train_nnunet
+    from xtiny.training.spec import TrainSpec
+
+    spec = TrainSpec(backend=backend, epochs=1, iterations_per_epoch=2, val_iterations=1, kd=(0.25, 3.0), kd_loss=loss)
+    train = train_monai if backend == "monai" else train_nnunet
+    result = train(teacher_bus, STUDENT, spec, teacher="2d")
+    assert result.trainer_name == spec.trainer_name and (f"_{loss}_" in spec.trainer_name) == (loss != "pixel")
+    assert result.extra["kd_loss"] == loss and (result.extra["kd_alpha"], result.extra["kd_temperature"]) == (0.25, 3.0)
+    log = load_checkpoint(result.checkpoint)["logging"]
+    seg, kd, total = log["train_seg_losses"][0], log["train_kd_losses"][0], log["train_losses"][0]
+    assert kd > 0 and math.isfinite(kd)
+    assert total == pytest.approx(0.75 * seg + 0.25 * kd, rel=1e-4, abs=1e-5)
 
 
 def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, planned_cardiac: str,
@@ -140,6 +162,9 @@ def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, pl
 
     cases = [
         (["--teacher", "2d", "--kd-alpha", "1.5"], "--kd-alpha must lie in [0, 1]"),
+        (["--teacher", "2d", "--kd-loss", "logits"], "unknown --kd-loss 'logits'"),
+        (["--teacher", "2d", "--kd-loss", "cwd", "--kd-temperature", "-1"], "--kd-temperature must be > 0"),
+        (["--kd-loss", "fg"], "no --teacher"),
         (["--teacher", "2d", "--kd-temperature", "0"], "--kd-temperature must be > 0"),
         (["--kd-alpha", "0.3"], "no --teacher"),
         (["--teacher", str(other)], f"was trained on {planned_cardiac}, not on {teacher_bus}"),
@@ -154,6 +179,24 @@ def test_bad_teachers_and_settings_exit_2_and_write_nothing(teacher_bus: str, pl
             code = main(["train", "-d", teacher_bus, "-c", student, *BUDGET, "--backend", backend, *extra])
             err = capsys.readouterr().err
             assert code == 2 and message in err, (backend, extra, err[-800:])
+    train_only = [  # the online-KD flags of xtiny train, outside a family run
+        (["--distill", "online"], "needs a family run with the full configuration"),
+        (["--kd-warmup", "0.1"], "--kd-warmup set without --distill online"),
+        (["--teacher", "2d", "--distill", "online"], "--teacher and --distill online both set"),
+    ]
+    for extra, message in train_only:
+        code = main(["train", "-d", teacher_bus, "-c", student, *BUDGET, *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err, ("train", extra, err[-800:])
+    # xtiny run checks --kd-loss before any stage
+    dataset_results = teacher_record_path(teacher_bus, 0).parents[1]
+    results_before = set(dataset_results.rglob("*"))
+    for extra, message in ((["--kd-loss", "cwd"], "without --distill"),
+                           (["--distill", "--kd-loss", "logits"], "unknown --kd-loss 'logits'")):
+        code = main(["run", "-d", teacher_bus, "--epochs", "1", *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err, ("run", extra, err[-800:])
+    assert set(dataset_results.rglob("*")) == results_before
     # xtiny confirm makes the same checks before it reads the search or trains anything
     from xtiny.artifacts import confirm_json_path
     from xtiny.paths import nnunet_dirs
@@ -181,6 +224,8 @@ def test_kd_trainer_names_and_kd_term() -> None:
         budget_trainer_name,
         parse_budget,
         parse_kd,
+        parse_kd_loss,
+        parse_kd_warmup,
     )
 
     name = budget_trainer_name(5, 20, 2, kd=(0.25, 1.5))
@@ -191,6 +236,17 @@ def test_kd_trainer_names_and_kd_term() -> None:
     assert parse_kd("nnUNetTrainer_XTiny_5ep") is None and parse_budget("nnUNetTrainer_XTiny") is None
     cls = budget_trainer_class(name)
     assert (cls.kd_alpha, cls.kd_temperature, cls.budget_epochs) == (0.25, 1.5, 5)
+    assert cls.kd_loss_name == "pixel" and cls.kd_warmup is None
+    # the loss (when not pixel) and online KD's warm-up are in the name too, and the class is found by it
+    cwd = budget_trainer_name(5, 20, 2, kd=(0.5, 2), kd_loss="cwd")
+    assert cwd == "nnUNetTrainer_XTinyKD_cwd_a0p5_T2_5ep_20it_2val" and parse_kd_loss(cwd) == "cwd"
+    assert parse_kd_loss(name) == "pixel" and parse_kd_loss("nnUNetTrainer_XTiny_5ep") is None
+    online = budget_trainer_name(2, 3, 1, kd=(0.5, 2), kd_loss="fg", kd_warmup=0.25)
+    assert online == "nnUNetTrainer_XTinyKD_online_w0p25_fg_a0p5_T2_2ep_3it_1val"
+    assert (parse_kd(online), parse_kd_loss(online), parse_kd_warmup(online), parse_budget(online)) == \
+        ((0.5, 2.0), "fg", 0.25, (2, 3, 1))
+    assert (budget_trainer_class(cwd).kd_loss_name, budget_trainer_class(online).kd_warmup) == ("cwd", 0.25)
+    assert parse_budget("nnUNetTrainer_XTinyKD_pixel_a0p5_T2_5ep") is None  # pixel is never named
 
     torch.manual_seed(0)
     t = torch.randn(2, 3, 8, 8)
@@ -203,3 +259,58 @@ def test_kd_trainer_names_and_kd_term() -> None:
     p, q = torch.sigmoid(t), torch.sigmoid(s)
     binary = (p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()).sum(1).mean()
     assert kd_loss(s, t, 1.0, region_based=True).item() == pytest.approx(binary.item(), rel=1e-4)
+
+
+def test_cwd_and_fg_kd_terms_by_hand() -> None:
+    import torch
+
+    from xtiny.training.backends.distill import (
+        KD_LOSS_FUNCTIONS,
+        KD_LOSSES,
+        cwd_kd_loss,
+        fg_kd_loss,
+        foreground_weights,
+        kd_loss,
+    )
+
+    assert tuple(KD_LOSS_FUNCTIONS.names()) == KD_LOSSES == ("pixel", "cwd", "fg")
+    torch.manual_seed(1)
+    t, s = torch.randn(2, 3, 6, 5), torch.randn(2, 3, 6, 5)
+    # cwd: 0 for identical logits, blind to a per-channel constant, the direct formula otherwise
+    assert cwd_kd_loss(t, t, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    shift = torch.randn(2, 3, 1, 1) * 5
+    assert cwd_kd_loss(s + shift, t, 2.0).item() == pytest.approx(cwd_kd_loss(s, t, 2.0).item(), rel=1e-5)
+    total = 0.0
+    for b in range(2):
+        for c in range(3):
+            p = torch.softmax(t[b, c].flatten() / 2, 0)
+            q = torch.softmax(s[b, c].flatten() / 2, 0)
+            total += float((p * (p / q).log()).sum())
+    assert kd_loss(s, t, 2.0, loss="cwd").item() == pytest.approx(4 * total / 6, rel=1e-5)
+    # sigmoid logits: the same spatial softmax per channel
+    assert cwd_kd_loss(s, t, 2.0, region_based=True).item() == pytest.approx(4 * total / 6, rel=1e-5)
+
+    # fg: the teacher's argmax != 0 is foreground; fg and bg each get half of every sample's weight
+    teacher = torch.zeros(2, 2, 4, 4)
+    teacher[0, 1, :1, :] = 5.0  # sample 0: 4 foreground voxels of 16
+    teacher[1, 1] = -5.0  # sample 1: no foreground at all (the guard: equal weights)
+    w = foreground_weights(teacher)
+    fg = teacher.argmax(1) != 0
+    assert w[0][fg[0]].sum().item() == pytest.approx(0.5) and w[0][~fg[0]].sum().item() == pytest.approx(0.5)
+    assert w[0][fg[0]][0].item() == pytest.approx(0.5 / 4) and w[0][~fg[0]][0].item() == pytest.approx(0.5 / 12)
+    assert torch.allclose(w[1], torch.full((4, 4), 1 / 16))
+    student = torch.randn(2, 2, 4, 4)
+    voxel_kl = (torch.softmax(teacher, 1) * (torch.log_softmax(teacher, 1) - torch.log_softmax(student, 1))).sum(1)
+    by_hand = ((voxel_kl * w).flatten(1).sum(1)).mean()
+    assert fg_kd_loss(student, teacher, 1.0).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert fg_kd_loss(teacher, teacher, 3.0).item() == pytest.approx(0.0, abs=1e-6)
+    # a batch without any foreground is the pixel KL (finite, no division by zero)
+    none = torch.full((1, 2, 4, 4), -1.0) * torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
+    assert fg_kd_loss(student[:1], none, 2.0).item() == pytest.approx(kd_loss(student[:1], none, 2.0).item(), rel=1e-5)
+    # region-based: foreground where any channel's sigmoid > 0.5, binary KL weighted the same way
+    regions = torch.full((1, 2, 4, 4), -3.0)
+    regions[0, 1, 0, 0] = 3.0
+    rw = foreground_weights(regions, region_based=True)
+    assert rw[0, 0, 0].item() == pytest.approx(0.5) and rw.sum().item() == pytest.approx(1.0)
+    assert fg_kd_loss(regions, regions, 1.0, region_based=True).item() == pytest.approx(0.0, abs=1e-6)
+    assert fg_kd_loss(student[:1], regions, 1.0, region_based=True).item() > 0

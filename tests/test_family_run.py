@@ -140,6 +140,10 @@ def test_killed_family_run_resumes_every_member_from_one_epoch(family_dataset: s
     ("2d_xtiny8,3d_fullres", [], "cannot learn from one batch stream"),
     ("2d_xtiny8,unext", [], "baseline architecture"),
     ("2d_xtiny8,2d", ["--teacher", "2d"], "a family run trains without a teacher"),
+    ("2d_xtiny8,2d_xtiny4", ["--distill", "online"], "has no full configuration (2d) to teach"),
+    ("2d_xtiny8,2d", ["--distill", "online", "--kd-warmup", "1"], "--kd-warmup must lie in [0, 1)"),
+    ("2d_xtiny8,2d", ["--distill", "online", "--kd-loss", "soft"], "unknown --kd-loss 'soft'"),
+    ("2d_xtiny8,2d", ["--kd-loss", "cwd"], "no --teacher to distil from"),
 ])
 def test_bad_family_inputs_exit_2_and_write_nothing(family_dataset: str, nnunet_work: Path, configurations: str,
                                                     extra: list[str], message: str, capsys) -> None:
@@ -203,6 +207,52 @@ def test_monai_family_members_are_usable_by_evaluate_and_export(family_dataset: 
     assert main(["export", "-d", family_dataset, "-c", "2d_xtiny4", "--trainer", trainer, "--format", "onnx",
                  "-o", str(tmp_path / "export")]) == 0
     assert list((tmp_path / "export").rglob("*.onnx"))
+
+
+def test_online_kd_family_run_records_its_settings_and_distils_after_the_warm_up(family_dataset: str,
+                                                                                capsys) -> None:
+    """--distill online: 2d teaches 2d_xtiny4 on the same batches; with a warm-up of half the schedule (2 epochs x 2
+    iterations) the first epoch has no KD part, the second has one."""
+    from xtiny.nnunet.checkpoints import load_checkpoint
+
+    assert main(["train", "-d", family_dataset, "-c", "2d_xtiny4,2d", "--epochs", "2", "--iterations", "2",
+                 "--val-iterations", "1", "--distill", "online", "--kd-loss", "fg", "--kd-alpha", "0.5",
+                 "--kd-warmup", "0.5"]) == 0
+    assert "online KD: 2d taught the others (fg KD, alpha 0.5, T 2, after a warm-up of 0.5" in capsys.readouterr().out
+    student = "nnUNetTrainer_XTinyKD_online_w0p5_fg_a0p5_T2_2ep_2it_1val"
+    teacher = "nnUNetTrainer_XTiny_2ep_2it_1val"
+    settings = {"teacher": "2d", "loss": "fg", "alpha": 0.5, "temperature": 2.0, "warmup": 0.5,
+                "student_trainer": student}
+    for configuration, trainer, role in (("2d_xtiny4", student, "student"), ("2d", teacher, "teacher")):
+        fold = _fold(family_dataset, configuration, trainer)
+        record = json.loads((fold / "family_run.json").read_text())
+        assert record["trainer"] == trainer and record["online_kd"] == {**settings, "role": role}
+        assert (fold / "validation" / "summary.json").is_file()
+    log = load_checkpoint(_fold(family_dataset, "2d_xtiny4", student) / "checkpoint_final.pth")["logging"]
+    assert log["train_kd_losses"][0] == 0.0 and log["train_losses"][0] == pytest.approx(log["train_seg_losses"][0])
+    assert log["train_kd_losses"][1] > 0
+    assert log["train_losses"][1] == pytest.approx(0.5 * log["train_seg_losses"][1] + 0.5 * log["train_kd_losses"][1],
+                                                   rel=1e-4, abs=1e-5)
+    assert "train_kd_losses" not in load_checkpoint(_fold(family_dataset, "2d", teacher) /
+                                                    "checkpoint_final.pth")["logging"]
+
+
+def test_online_kd_in_a_monai_family_run(family_dataset: str) -> None:
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.training.backends.family_run import train_family
+    from xtiny.training.spec import TrainSpec
+
+    spec = TrainSpec(backend="monai", epochs=2, iterations_per_epoch=2, val_iterations=1, kd=(0.5, 2.0),
+                     kd_warmup=0.5)  # the pixel term
+    results = train_family(family_dataset, "2d_xtiny4,2d", spec)
+    assert [r.trainer_name for r in results] == ["XTinyMonaiTrainerKD_online_w0p5_a0p5_T2_2ep_2it_1val",
+                                                 "XTinyMonaiTrainer_2ep_2it_1val"]
+    assert results[0].extra["online_kd"]["role"] == "student" and results[0].extra["online_kd"]["loss"] == "pixel"
+    checkpoint = load_checkpoint(results[0].checkpoint)
+    mlog = checkpoint["logging"]
+    assert mlog["train_kd_losses"][0] == 0.0 and mlog["train_kd_losses"][1] > 0
+    assert checkpoint["xtiny"]["kd"] == {"teacher": "online", "loss": "pixel", "alpha": 0.5, "temperature": 2.0,
+                                         "online": True, "warmup": 0.5}
 
 
 def test_checkpoint_journal_commits_all_or_completes_after_a_kill(tmp_path: Path) -> None:

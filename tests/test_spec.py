@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 
 import pytest
@@ -48,6 +49,36 @@ def test_spec_refuses_bad_values_and_pickles() -> None:
         check_kd_teacher(spec, None)
     with pytest.raises(XTinyError, match="no kd settings"):
         check_kd_teacher(TrainSpec(epochs=2), "2d")
+
+
+
+def test_spec_carries_the_kd_loss_and_online_kd_through_its_key() -> None:
+    from xtiny.training.spec import TrainSpec, check_kd_teacher, check_not_online
+
+    plain = TrainSpec(epochs=2)
+    assert "kd_loss" not in plain.stage_key() and "kd_warmup" not in plain.stage_key()  # plain keys as before
+    for spec in (TrainSpec(epochs=2, kd=(0.5, 2.0), kd_loss="cwd"),
+                 TrainSpec(epochs=2, kd=(0.5, 2.0), kd_loss="fg", kd_warmup=0.25), plain):
+        key = json.loads(json.dumps(spec.stage_key()))  # what run.json holds
+        assert TrainSpec(**{k: v for k, v in key.items() if k != "trainer"}) == spec
+        assert key["trainer"] == spec.trainer_name
+    cwd = TrainSpec(epochs=2, kd=(0.5, 2.0), kd_loss="cwd")
+    assert cwd.stage_key()["kd_loss"] == "cwd" and cwd.trainer_name == "nnUNetTrainer_XTinyKD_cwd_a0p5_T2_2ep"
+    assert TrainSpec(epochs=2, kd=(0.5, 2.0)).trainer_name == "nnUNetTrainer_XTinyKD_a0p5_T2_2ep"  # pixel: unchanged
+    online = TrainSpec(epochs=2, kd=(0.5, 2.0), kd_warmup=0.25)
+    assert online.online_kd and not cwd.online_kd and online.trainer_name == "nnUNetTrainer_XTinyKD_online_w0p25_a0p5_T2_2ep"
+    check_kd_teacher(online, None)  # its teacher is the family's full configuration
+    with pytest.raises(XTinyError, match="not from --teacher"):
+        check_kd_teacher(online, "2d")
+    with pytest.raises(XTinyError, match="needs a family run"):
+        check_not_online(online)
+    for kwargs, message in (({"kd": (0.5, 2.0), "kd_loss": "soft"}, "unknown --kd-loss 'soft'"),
+                            ({"kd_loss": "cwd"}, "--kd-loss set, but nothing to distil"),
+                            ({"kd_warmup": 0.25}, "--kd-warmup set, but nothing to distil"),
+                            ({"kd": (0.5, 2.0), "kd_warmup": 1.0}, "--kd-warmup must lie in"),
+                            ({"kd": (0.5, 0.0), "kd_loss": "fg"}, "--kd-temperature must be > 0")):
+        with pytest.raises(XTinyError, match=message):
+            TrainSpec(epochs=2, **kwargs)
 
 
 def test_confirm_settings_and_executor_choice_from_the_flags() -> None:

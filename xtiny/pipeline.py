@@ -26,7 +26,7 @@ from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
 from xtiny.sensitivity import DEFAULT_CONFIDENCE
 from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
-from xtiny.training.backends.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
+from xtiny.training.backends.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_LOSS, KD_DEFAULT_TEMPERATURE
 
 DEFAULT_EXPORT_FORMATS = ("onnx", "int8", "bundle")
 BUDGET_MODES = ("equal-iterations", "equal-time")
@@ -63,6 +63,7 @@ class RunOptions:
     distill: bool = False  # train the baseline first and distil it into the pick (a second, "+ KD" model)
     kd_alpha: float = KD_DEFAULT_ALPHA
     kd_temperature: float = KD_DEFAULT_TEMPERATURE
+    kd_loss: str = KD_DEFAULT_LOSS
 
 
 @dataclass

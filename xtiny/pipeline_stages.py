@@ -93,7 +93,8 @@ def train_spec(opts: RunOptions, epochs: int, iterations: int | None, *, distill
 
     return TrainSpec(backend="nnunet", epochs=epochs, iterations_per_epoch=iterations,
                      val_iterations=opts.val_iterations, fold=opts.fold, device=opts.device,
-                     kd=(opts.kd_alpha, opts.kd_temperature) if distilled else None)
+                     kd=(opts.kd_alpha, opts.kd_temperature) if distilled else None,
+                     kd_loss=opts.kd_loss if distilled else "pixel")
 
 
 def _teacher(opts: RunOptions, ctx: dict) -> str | None:
@@ -187,7 +188,8 @@ def _train(config_of, epochs_of, iterations_of, *, distilled: bool = False):
             if reused:
                 log_line(f"[train] {configuration}: read back the finished {trainer} training (same budget, newer "
                          f"than the data{' and the teacher' if teacher else ''})")
-        kd = {"teacher_checkpoint": teacher, "kd_alpha": spec.kd[0], "kd_temperature": spec.kd[1]} if teacher else {}
+        kd = {"teacher_checkpoint": teacher, "kd_loss": spec.kd_loss, "kd_alpha": spec.kd[0],
+              "kd_temperature": spec.kd[1]} if teacher else {}
         return {"configuration": configuration, "trainer": trainer, "fold": opts.fold, "device": opts.device,
                 "checkpoint_path": checkpoint, "validation_dice": dice, "reused_finished": reused,
                 "epochs": spec.epochs, "iterations_per_epoch": spec.iterations_per_epoch, **kd}

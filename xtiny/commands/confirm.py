@@ -73,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
           f"{costs['extra_s']:.0f} s beyond the confirmed width's own training")
     if record["teacher"]:
         print(f"every training distilled {record['teacher']['configuration']} ({record['teacher']['checkpoint']}; "
-              f"alpha {record['kd_alpha']:g}, T {record['kd_temperature']:g})")
+              f"{record['kd_loss']} KD, alpha {record['kd_alpha']:g}, T {record['kd_temperature']:g})")
     print(f"wrote {record['confirm_json']} and {record['confirm_png']}")
     return 0

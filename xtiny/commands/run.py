@@ -44,6 +44,9 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
                              "the pick with and without distillation next to its teacher")
     parser.add_argument("--kd-alpha", type=float, default=None, help="distillation weight in [0, 1] (bench default)")
     parser.add_argument("--kd-temperature", type=float, default=None, help="distillation temperature > 0")
+    from xtiny.commands.train import add_kd_loss_argument
+
+    add_kd_loss_argument(parser)
     parser.add_argument("--formats", default=",".join(DEFAULT_EXPORT_FORMATS),
                         help=f"export formats (default {','.join(DEFAULT_EXPORT_FORMATS)})")
 
@@ -64,8 +67,10 @@ def options_from_args(args: argparse.Namespace, dataset: str):
 
 
 def _kd_settings(args: argparse.Namespace) -> dict:
-    """``kd_alpha`` / ``kd_temperature`` given on the command line (the rest stay RunOptions' defaults)."""
-    return {k: v for k, v in (("kd_alpha", args.kd_alpha), ("kd_temperature", args.kd_temperature)) if v is not None}
+    """``kd_alpha`` / ``kd_temperature`` / ``kd_loss`` given on the command line (the rest stay RunOptions'
+    defaults)."""
+    return {k: v for k, v in (("kd_alpha", args.kd_alpha), ("kd_temperature", args.kd_temperature),
+                              ("kd_loss", args.kd_loss)) if v is not None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,16 +79,17 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.pipeline_stages import STAGES, train_spec
 
     confirm_settings_from(args)  # bad flags fail before any work
-    if args.kd_alpha is not None or args.kd_temperature is not None:
+    if args.kd_alpha is not None or args.kd_temperature is not None or args.kd_loss is not None:
         from xtiny.errors import XTinyError
         from xtiny.pipeline import RunOptions
         from xtiny.training.backends.distill import check_kd_settings
 
         if not args.distill:
-            raise XTinyError("--kd-alpha / --kd-temperature set without --distill.", fix="add --distill.")
+            raise XTinyError("--kd-loss / --kd-alpha / --kd-temperature set without --distill.", fix="add --distill.")
         defaults = RunOptions(dataset="")
         check_kd_settings(args.kd_alpha if args.kd_alpha is not None else defaults.kd_alpha,
-                          args.kd_temperature if args.kd_temperature is not None else defaults.kd_temperature)
+                          args.kd_temperature if args.kd_temperature is not None else defaults.kd_temperature,
+                          args.kd_loss if args.kd_loss is not None else defaults.kd_loss)
 
     options = options_from_args(args, args.dataset)
     train_spec(options, options.epochs, options.iterations_per_epoch)  # so does a bad budget

@@ -26,31 +26,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--continue", dest="continue_training", action="store_true",
                         help="continue an interrupted run from its checkpoint (same budget)")
     add_teacher_arguments(parser, "this model")
+    parser.add_argument("--distill", default=None, choices=["online"],
+                        help="online: in a family run (-c widths,...,2d) the full configuration teaches the others on "
+                             "the same batches (its logits, detached), after a warm-up; --kd-loss/--kd-alpha/"
+                             "--kd-temperature as with --teacher")
+    parser.add_argument("--kd-warmup", type=float, default=None,
+                        help="--distill online: fraction of the schedule trained before the KD term starts, in [0, 1) "
+                             "(default 0.25, a placeholder until the bench sets it)")
 
 
 def add_teacher_arguments(parser: argparse.ArgumentParser, student: str) -> None:
-    """``--teacher``, ``--kd-alpha``, ``--kd-temperature`` (shared with `xtiny confirm`); read by
-    :func:`spec_from_args` (the spec's ``kd``) and passed on as ``teacher=args.teacher``."""
+    """``--teacher``, ``--kd-loss``, ``--kd-alpha``, ``--kd-temperature`` (shared with `xtiny confirm`); read by
+    :func:`spec_from_args` (the spec's ``kd`` and ``kd_loss``) and passed on as ``teacher=args.teacher``."""
     parser.add_argument("--teacher", default=None, metavar="CONFIG_OR_CHECKPOINT",
                         help=f"distil a trained teacher into {student}: a configuration of the same dataset trained on "
                              "the same fold (e.g. 2d) or a checkpoint path")
+    add_kd_loss_argument(parser)
     parser.add_argument("--kd-alpha", type=float, default=None,
                         help="weight of the distillation term in [0, 1] (default: the bench's best, see BENCHMARKS.md)")
     parser.add_argument("--kd-temperature", type=float, default=None,
                         help="softmax temperature T > 0 of the distillation term (default: the bench's best)")
 
 
+def add_kd_loss_argument(parser: argparse.ArgumentParser) -> None:
+    """``--kd-loss`` (`train`, `confirm`, `run`): the KD term, checked by the spec (unknown: exit 2)."""
+    parser.add_argument("--kd-loss", default=None, metavar="pixel|cwd|fg",
+                        help="distillation term: pixel (voxel-wise KL, the default), cwd (channel-wise: each class "
+                             "channel's spatial softmax) or fg (voxel KL, foreground and background weighted equally); "
+                             "the bench has measured only pixel so far")
+
+
 def kd_from_args(args: argparse.Namespace) -> tuple[float, float] | None:
-    """``(alpha, temperature)`` with --teacher (the bench's defaults where unset), else None; XTinyError for KD
-    settings without a teacher. Commands without the teacher flags have no KD."""
+    """``(alpha, temperature)`` with --teacher or --distill online (the bench's defaults where unset), else None;
+    XTinyError for KD settings without either, for both together, and for --kd-warmup without --distill online.
+    Commands without the teacher flags have no KD."""
     from xtiny.errors import XTinyError
     from xtiny.training.backends.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE
 
-    teacher, alpha, temperature = (getattr(args, k, None) for k in ("teacher", "kd_alpha", "kd_temperature"))
-    if teacher is None and (alpha is not None or temperature is not None):
-        raise XTinyError("--kd-alpha / --kd-temperature set, but no --teacher to distil from.",
-                         fix="add --teacher 2d (a trained configuration of this dataset) or a checkpoint path.")
-    if teacher is None:
+    teacher, alpha, temperature, loss, distill, warmup = (
+        getattr(args, k, None) for k in ("teacher", "kd_alpha", "kd_temperature", "kd_loss", "distill", "kd_warmup"))
+    if teacher is not None and distill is not None:
+        raise XTinyError("--teacher and --distill online both set: online KD takes its teacher from the family run.",
+                         fix="leave one of them out.")
+    if warmup is not None and distill is None:
+        raise XTinyError("--kd-warmup set without --distill online.", fix="add --distill online, or leave it out.")
+    if teacher is None and distill is None and any(v is not None for v in (alpha, temperature, loss)):
+        raise XTinyError("--kd-loss / --kd-alpha / --kd-temperature set, but no --teacher to distil from.",
+                         fix="add --teacher 2d (a trained configuration of this dataset) or a checkpoint path"
+                             f"{' (or --distill online in a family run)' if hasattr(args, 'distill') else ''}.")
+    if teacher is None and distill is None:
         return None
     return (KD_DEFAULT_ALPHA if alpha is None else alpha, KD_DEFAULT_TEMPERATURE if temperature is None else temperature)
 
@@ -58,12 +82,19 @@ def kd_from_args(args: argparse.Namespace) -> tuple[float, float] | None:
 def spec_from_args(args: argparse.Namespace):
     """The one place the command line becomes a :class:`xtiny.training.spec.TrainSpec` (`train`, `sweep`,
     `confirm`): --backend, --epochs, --iterations, --val-iterations, --fold, --device, --seed and the KD flags
-    (a flag a command lacks takes the spec's default); XTinyError (exit 2) for a bad budget or KD setting."""
+    (--teacher / --distill online, --kd-loss, --kd-alpha, --kd-temperature, --kd-warmup; a flag a command lacks takes
+    the spec's default); XTinyError (exit 2) for a bad budget or KD setting."""
+    from xtiny.training.backends.distill import KD_DEFAULT_LOSS, KD_DEFAULT_WARMUP
     from xtiny.training.spec import TrainSpec
 
+    kd = kd_from_args(args)
+    online = getattr(args, "distill", None) == "online"
+    warmup = getattr(args, "kd_warmup", None)
     return TrainSpec(backend=getattr(args, "backend", "nnunet"), epochs=args.epochs,
                      iterations_per_epoch=args.iterations, val_iterations=args.val_iterations, fold=args.fold,
-                     device=args.device, seed=getattr(args, "seed", 0), kd=kd_from_args(args))
+                     device=args.device, seed=getattr(args, "seed", 0), kd=kd,
+                     kd_loss=getattr(args, "kd_loss", None) or KD_DEFAULT_LOSS,
+                     kd_warmup=(KD_DEFAULT_WARMUP if warmup is None else warmup) if online else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {configuration} of {name} ({args.backend} backend, {result.trainer_name}, fold {result.fold}) "
           f"in {result.seconds:.0f} s; validation Dice {dice}")
     if spec.kd:
-        print(f"distilled from {result.extra['teacher']} (alpha {spec.kd[0]:g}, T {spec.kd[1]:g})")
+        print(f"distilled from {result.extra['teacher']} ({spec.kd_loss} KD, alpha {spec.kd[0]:g}, T {spec.kd[1]:g})")
     print(f"wrote {result.checkpoint}")
     from xtiny.training.backends.nnunet_cli import nnunet_cli_hint
 
@@ -131,9 +162,13 @@ def _train_family(args: argparse.Namespace, dataset_name: str) -> int:
     results = train_family(dataset_name, names, spec)
     print(f"family run of {dataset_name} ({args.backend} backend, {spec.trainer_name}, fold {spec.fold}): "
           f"{len(results)} networks on one batch stream")
+    if spec.online_kd:
+        print(f"online KD: {results[0].extra['online_kd']['teacher']} taught the others ({spec.kd_loss} KD, alpha "
+              f"{spec.kd[0]:g}, T {spec.kd[1]:g}, after a warm-up of {spec.kd_warmup:g} of the schedule)")
     for result in results:
         dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
         how = "read back (finished earlier)" if result.extra.get("read_back") else "trained"
-        print(f"  {result.configuration:>14}: validation Dice {dice} ({how}); {result.checkpoint}")
-    print(nnunet_cli_hint(dataset_name, names[0], spec.trainer_name, spec.fold, args.device))
+        print(f"  {result.configuration:>14}: validation Dice {dice} ({how}, {result.trainer_name}); "
+              f"{result.checkpoint}")
+    print(nnunet_cli_hint(dataset_name, names[0], results[0].trainer_name, spec.fold, args.device))
     return 0

@@ -41,12 +41,14 @@ class TrainResult:
 
 
 def trainer_name_for(epochs: int, iterations_per_epoch: int | None, val_iterations: int | None,
-                     backend: str, kd: tuple[float, float] | None = None) -> str:
+                     backend: str, kd: tuple[float, float] | None = None, kd_loss: str = "pixel",
+                     kd_warmup: float | None = None) -> str:
     """:func:`budget_trainer_name` with bad budgets reported as XTinyError."""
     from xtiny.training.backends.trainer_classes import budget_trainer_name
 
     try:
-        return budget_trainer_name(epochs, iterations_per_epoch, val_iterations, backend=backend, kd=kd)
+        return budget_trainer_name(epochs, iterations_per_epoch, val_iterations, backend=backend, kd=kd,
+                                   kd_loss=kd_loss, kd_warmup=kd_warmup)
     except ValueError as exc:
         raise XTinyError(f"invalid training budget: {exc}.",
                          fix="pass --epochs/--iterations >= 1 (and --val-iterations >= 1 with the nnunet backend).") from exc

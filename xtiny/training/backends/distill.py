@@ -1,12 +1,27 @@
-"""Knowledge distillation from a trained teacher into a (tiny) student: the KD term, the teacher record and its checks.
+"""Knowledge distillation from a trained teacher into a (tiny) student: the KD terms, the teacher record and its checks.
 
-Loss (Qin et al., TMI 2021): ``(1-α)·(Dice+CE) + α·T²·KL(softmax(t/T) ‖ softmax(s/T))`` on the student's
-highest-resolution output (deep supervision keeps its usual weights on the other outputs). Region-based label sets
-(sigmoid outputs, BraTS-style) get a per-channel binary KL instead.
+Loss: ``(1-α)·(Dice+CE) + α·KD`` with one of three KD terms (``--kd-loss``, :data:`KD_LOSSES`), each computed on the
+student's highest-resolution output only: the teacher is built without deep supervision (it has only that output),
+and the lower-resolution outputs keep their usual Dice+CE weights in ``(1-α)·(Dice+CE)``.
+
+* ``pixel`` (Qin et al., TMI 2021; the default): ``T²·KL(softmax(t/T) ‖ softmax(s/T))`` per voxel, summed over
+  channels, averaged over voxels. Background voxels dominate it on small structures.
+* ``cwd`` (channel-wise distillation, Shu et al., ICCV 2021): per sample and class channel, the softmax of the
+  logits/T *over the spatial positions*, ``KL(teacher ‖ student)`` per channel, averaged over channels and batch,
+  times T². Each channel is a distribution over where its class is, so a small foreground class weighs as much as
+  the background channel.
+* ``fg``: the pixel KL with foreground and background voxels weighted equally within each sample (each half of the
+  weight). Foreground is the *teacher's* prediction (argmax != 0; sigmoid outputs: any channel's probability > 0.5),
+  not the label: it is at the output's resolution on both backends, and online KD in a family run has it too. A
+  sample whose teacher sees no foreground (or only foreground) has every voxel weighted equally (the pixel KL).
+
+Region-based label sets (sigmoid outputs, BraTS-style) get the matching binary form: a binary KL per channel for
+``pixel``/``fg``, and for ``cwd`` the spatial softmax per channel applied to the sigmoid logits as they are.
 
 The teacher of fold ``f`` is recorded beside the results, in ``$nnUNet_results/<Dataset>/xtiny/kd_teacher_fold_<f>.json``
 (written by ``xtiny train --teacher``), so plain ``nnUNetv2_train D 2d_xtiny8 f -tr nnUNetTrainer_XTinyKD_...`` finds
-it. α and T are part of the trainer's name (``..._a0p5_T2...``), like the budget, so each setting has its own folder.
+it. The loss (when not ``pixel``), α and T are part of the trainer's name (``..._cwd_a0p5_T2...``), like the budget,
+so each setting has its own folder.
 """
 
 from __future__ import annotations
@@ -24,31 +39,43 @@ from xtiny.nnunet.checkpoints import load_checkpoint
 from xtiny.nnunet.plans import PLANS_IDENTIFIER
 from xtiny.nnunet.trained import trainer_folders
 from xtiny.paths import nnunet_dirs
+from xtiny.registry import Registry
 
 # chosen by bench/bench_distill.py (BENCHMARKS.md, "Distillation", small budget on CPU, 2026-11-27): the grid's best
 # mean Dice gain over bus, cardiac, fundus and MNI152, alpha 0.1 / T 2 at -0.96 points (every setting lost on average)
 KD_DEFAULT_ALPHA = 0.1
 KD_DEFAULT_TEMPERATURE = 2.0
+KD_LOSSES = ("pixel", "cwd", "fg")
+# pixel stays the default: the bench (bench/bench_distill.py) has not measured cwd and fg yet
+KD_DEFAULT_LOSS = "pixel"
+# PLACEHOLDER until the bench sets it: online KD's warm-up, the fraction of the schedule before the KD term starts
+KD_DEFAULT_WARMUP = 0.25
 
 
-def check_kd_settings(alpha: float, temperature: float) -> None:
-    """α in [0, 1] and T > 0 (finite), else XTinyError."""
+def check_kd_settings(alpha: float, temperature: float, loss: str = KD_DEFAULT_LOSS) -> None:
+    """α in [0, 1], T > 0 (finite) and a known loss (:data:`KD_LOSSES`), else XTinyError."""
     if not (isinstance(alpha, int | float) and math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
         raise XTinyError(f"--kd-alpha must lie in [0, 1] (got {alpha}).",
                          fix=f"pass e.g. --kd-alpha {KD_DEFAULT_ALPHA} (0 = no distillation, 1 = distillation only).")
     if not (isinstance(temperature, int | float) and math.isfinite(temperature) and temperature > 0):
         raise XTinyError(f"--kd-temperature must be > 0 (got {temperature}).",
                          fix=f"pass e.g. --kd-temperature {KD_DEFAULT_TEMPERATURE:g} (1 = plain softmax).")
+    if loss not in KD_LOSSES:
+        raise XTinyError(f"unknown --kd-loss '{loss}'.", fix=f"use one of {', '.join(KD_LOSSES)}.")
 
 
-def kd_loss(student_logits, teacher_logits, temperature: float, region_based: bool = False):
-    """``T²·KL(teacher ‖ student)`` of temperature-softened outputs, summed over channels, mean over voxels.
+def check_kd_warmup(warmup: float) -> None:
+    """The warm-up of online KD, a fraction of the schedule in [0, 1), else XTinyError."""
+    if not (isinstance(warmup, int | float) and math.isfinite(warmup) and 0.0 <= warmup < 1.0):
+        raise XTinyError(f"--kd-warmup must lie in [0, 1) (got {warmup}).",
+                         fix=f"pass e.g. --kd-warmup {KD_DEFAULT_WARMUP:g} (the fraction of the schedule trained "
+                             "before the KD term starts).")
 
-    Softmax outputs: the categorical KL per voxel. Region-based (sigmoid) outputs: a binary KL per channel."""
+
+def _voxel_kl(s, t, region_based: bool):
+    """KL(teacher ‖ student) per voxel, summed over channels: ``(B, *spatial)``; ``s``, ``t`` already divided by T."""
     import torch.nn.functional as F
 
-    s = student_logits.float() / temperature
-    t = teacher_logits.detach().float() / temperature
     if region_based:
         p_t, log_p_s, log_q_s = t.sigmoid(), F.logsigmoid(s), F.logsigmoid(-s)
         log_p_t, log_q_t = F.logsigmoid(t), F.logsigmoid(-t)
@@ -56,7 +83,74 @@ def kd_loss(student_logits, teacher_logits, temperature: float, region_based: bo
     else:
         log_t = F.log_softmax(t, dim=1)
         kl = log_t.exp() * (log_t - F.log_softmax(s, dim=1))
-    return kl.sum(dim=1).mean() * temperature ** 2
+    return kl.sum(dim=1)
+
+
+def pixel_kd_loss(student_logits, teacher_logits, temperature: float, region_based: bool = False):
+    """``T²·KL(teacher ‖ student)`` of temperature-softened outputs, summed over channels, mean over voxels.
+
+    Softmax outputs: the categorical KL per voxel. Region-based (sigmoid) outputs: a binary KL per channel."""
+    s = student_logits.float() / temperature
+    t = teacher_logits.detach().float() / temperature
+    return _voxel_kl(s, t, region_based).mean() * temperature ** 2
+
+
+def cwd_kd_loss(student_logits, teacher_logits, temperature: float, region_based: bool = False):
+    """Channel-wise distillation (Shu et al., ICCV 2021): per sample and channel, softmax of logits/T over the
+    spatial positions, ``KL(teacher ‖ student)`` summed over positions, averaged over channels and batch, times T².
+    Sigmoid (region-based) logits are used the same way (``region_based`` changes nothing)."""
+    import torch.nn.functional as F
+
+    del region_based  # the spatial softmax per channel works on sigmoid logits as on softmax logits
+    s = student_logits.float().flatten(2) / temperature  # (B, C, N)
+    t = teacher_logits.detach().float().flatten(2) / temperature
+    log_t = F.log_softmax(t, dim=2)
+    kl = (log_t.exp() * (log_t - F.log_softmax(s, dim=2))).sum(dim=2)  # (B, C)
+    return kl.mean() * temperature ** 2
+
+
+def foreground_weights(teacher_logits, region_based: bool = False):
+    """Per-voxel weights ``(B, *spatial)`` that give each sample's foreground and background half of its weight
+    each (every sample's weights sum to 1). Foreground: the teacher's argmax != 0 (region-based: any channel's
+    sigmoid > 0.5). A sample without foreground or without background: equal weights ``1/N``."""
+    import torch
+
+    t = teacher_logits.detach()
+    fg = (t > 0).any(dim=1) if region_based else t.argmax(dim=1) != 0  # sigmoid > 0.5 <=> logit > 0
+    flat = fg.flatten(1).float()  # (B, N)
+    n = flat.shape[1]
+    n_fg = flat.sum(dim=1, keepdim=True)
+    n_bg = n - n_fg
+    mixed = (n_fg > 0) & (n_bg > 0)
+    weights = torch.where(flat > 0, 0.5 / n_fg.clamp(min=1), 0.5 / n_bg.clamp(min=1))
+    weights = torch.where(mixed, weights, torch.full_like(weights, 1.0 / n))
+    return weights.view(fg.shape)
+
+
+def fg_kd_loss(student_logits, teacher_logits, temperature: float, region_based: bool = False):
+    """The pixel KL (times T²) with foreground and background voxels counting equally in each sample
+    (:func:`foreground_weights`), averaged over the batch."""
+    s = student_logits.float() / temperature
+    t = teacher_logits.detach().float() / temperature
+    weights = foreground_weights(teacher_logits, region_based)
+    per_sample = (_voxel_kl(s, t, region_based) * weights).flatten(1).sum(dim=1)
+    return per_sample.mean() * temperature ** 2
+
+
+KD_LOSS_FUNCTIONS: Registry = Registry("KD loss", [("pixel", pixel_kd_loss), ("cwd", cwd_kd_loss), ("fg", fg_kd_loss)])
+
+
+def kd_loss(student_logits, teacher_logits, temperature: float, region_based: bool = False,
+            loss: str = KD_DEFAULT_LOSS):
+    """The KD term ``loss`` (``pixel``, ``cwd`` or ``fg``, see the module doc) of the student's logits against the
+    (detached) teacher's, at ``temperature``; ``region_based``: sigmoid outputs."""
+    return KD_LOSS_FUNCTIONS.get(loss)(student_logits, teacher_logits, temperature, region_based)
+
+
+def kd_active(warmup: float | None, step: int, total_steps: int) -> bool:
+    """Whether the KD term is on at training iteration ``step`` (0-based, over the whole schedule) of
+    ``total_steps``: always for a trained teacher (``warmup`` None), else from ``warmup · total_steps`` on."""
+    return warmup is None or step >= warmup * total_steps
 
 
 def teacher_record_path(dataset_name: str, fold: int | str) -> Path:

@@ -11,6 +11,7 @@ import time
 from xtiny.console import progress_bar, say
 from xtiny.training.backends.family_checkpoints import CheckpointJournal, recover_journal
 from xtiny.training.backends.family_nnunet import (
+    check_online_teacher_trains,
     family_journal_path,
     is_current,
     record_family_seconds,
@@ -33,7 +34,7 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
     from xtiny.training.results import finished_training
 
     spec = plan.spec
-    runs = {c: monai_run(plan.dataset_name, c, dataclasses.replace(spec, seed=member_seed(spec.seed, c)),
+    runs = {c: monai_run(plan.dataset_name, c, dataclasses.replace(plan.spec_of(c), seed=member_seed(spec.seed, c)),
                          plans_identifier=plan.plans_identifier)
             for c in plan.configurations}
     note = recover_journal(family_journal_path(plan), [r.fold_folder for r in runs.values()])
@@ -41,6 +42,9 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
         say(f"[family] {note}")
     finished = {c for c, r in runs.items() if finished_training(r.fold_folder, not_before)}
     to_train = [c for c in plan.configurations if c not in finished]
+    check_online_teacher_trains(plan, to_train)
+    if plan.online_teacher is not None and to_train:  # the teacher steps first on every batch
+        to_train = [plan.online_teacher, *(c for c in to_train if c != plan.online_teacher)]
     results: dict[str, TrainResult] = {}
     if to_train:
         device = runs[to_train[0]].device
@@ -54,6 +58,11 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
             if runs[c].resume is not None:
                 trainers[c].load_checkpoint(runs[c].resume)
             write_model_folder_files(runs[c])
+        if plan.online_teacher is not None:
+            teacher = trainers[plan.online_teacher]
+            for c, trainer in trainers.items():
+                if c != plan.online_teacher:
+                    trainer.online_teacher = lambda teacher=teacher: teacher.last_logits
         resumed = [f"{c} at epoch {t.epoch}" for c, t in trainers.items() if runs[c].resume is not None]
         if resumed:
             say(f"[family] resuming {', '.join(resumed)}")
@@ -66,7 +75,8 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
                          journal=CheckpointJournal(family_journal_path(plan)), bar=bar)
         for c, trainer in trainers.items():
             results[c] = finish_monai_training(trainer, val_cases, None,
-                                               {"family": list(plan.configurations), "read_back": False})
+                                               {"family": list(plan.configurations), "read_back": False,
+                                                **plan.online_kd_record(c)})
         seconds = round(time.perf_counter() - started, 3)
         record_family_seconds({c: runs[c].fold_folder for c in to_train}, seconds,
                               {c: t.step_seconds for c, t in trainers.items()})
@@ -85,4 +95,5 @@ def _read_back(run, plan: FamilyPlan) -> TrainResult:
                        configuration=run.configuration, fold=run.fold,
                        validation_dice=read_validation_dice(run.fold_folder), backend="monai", epochs=run.epochs,
                        iterations_per_epoch=run.iterations, seconds=None,
-                       extra={"family": list(plan.configurations), "read_back": True})
+                       extra={"family": list(plan.configurations), "read_back": True,
+                              **plan.online_kd_record(run.configuration)})

@@ -46,8 +46,8 @@ def is_current(checkpoint: Path, not_before: float | None) -> bool:
 
 
 def fold_folder_of(plan: FamilyPlan, configuration: str) -> Path:
-    return model_folder(plan.dataset_name, plan.spec.trainer_name, configuration, plan.plans_identifier) / \
-        f"fold_{plan.spec.fold}"
+    return model_folder(plan.dataset_name, plan.spec_of(configuration).trainer_name, configuration,
+                        plan.plans_identifier) / f"fold_{plan.spec.fold}"
 
 
 def _build_member(plan: FamilyPlan, configuration: str, device, dataset_json: dict, resume: Path | None):
@@ -59,7 +59,7 @@ def _build_member(plan: FamilyPlan, configuration: str, device, dataset_json: di
 
     plans = read_json(plans_path(plan.dataset_name, plan.plans_identifier), "nnU-Net plans file")
     plans["continue_training"] = resume is not None
-    trainer = budget_trainer_class(plan.spec.trainer_name)(plans=plans, configuration=configuration,
+    trainer = budget_trainer_class(plan.spec_of(configuration).trainer_name)(plans=plans, configuration=configuration,
                                                            fold=plan.spec.fold, dataset_json=dataset_json,
                                                            device=device)
     trainer.reports_epochs = False
@@ -81,16 +81,57 @@ def _postfix(members: dict[str, Any]) -> str:
     return "pseudo Dice " + " | ".join(parts)
 
 
-class NnunetFamilyLoop:
-    """nnU-Net's ``run_training`` for several trainers on one batch stream (see the module doc)."""
+def check_online_teacher_trains(plan: FamilyPlan, to_train: list[str]) -> None:
+    """Online KD: the teacher must train beside every student that still trains (XTinyError before training)."""
+    from xtiny.errors import XTinyError
 
-    def __init__(self, members: dict[str, Any], journal: CheckpointJournal, device) -> None:
+    teacher = plan.online_teacher
+    if teacher is None or not to_train or teacher in to_train:
+        return
+    raise XTinyError(f"--distill online: {teacher} (the teacher) has finished training, but "
+                     f"{', '.join(to_train)} have not; an online teacher must train beside its students.",
+                     fix=f"delete {teacher}'s fold folder of {plan.spec_of(teacher).trainer_name} to train the family "
+                         "again, or train the students with --teacher " + teacher + " instead.")
+
+
+class OnlineTeacher:
+    """The online teacher's logits on the current batch: a forward hook on its network keeps the highest-resolution
+    output of its training step (detached); the students read it, the family loop clears it before each batch."""
+
+    def __init__(self, network) -> None:
+        self.logits = None
+        self.handle = network.register_forward_hook(self._keep)
+
+    def _keep(self, module, inputs, output) -> None:
+        out = output[0] if isinstance(output, list | tuple) else output
+        self.logits = out.detach()
+
+    def __call__(self):
+        if self.logits is None:
+            raise RuntimeError("online KD: the teacher has not stepped on this batch (it must step first)")
+        return self.logits
+
+
+class NnunetFamilyLoop:
+    """nnU-Net's ``run_training`` for several trainers on one batch stream (see the module doc). With an online
+    teacher (``teacher``: its configuration) the teacher steps first on every batch and its logits feed the
+    students' KD term."""
+
+    def __init__(self, members: dict[str, Any], journal: CheckpointJournal, device, teacher: str | None = None) -> None:
+        if teacher is not None:  # the teacher steps first on every batch
+            members = {teacher: members[teacher], **{c: t for c, t in members.items() if c != teacher}}
         self.members = members
         self.journal = journal
         self.device = device
         self.leader = next(iter(members.values()))
         self.timing: dict[str, float] = {"data": 0.0, **{c: 0.0 for c in members}}
         self.timed_iterations = 0
+        self.online = None
+        if teacher is not None:
+            self.online = OnlineTeacher(members[teacher].network)
+            for configuration, trainer in members.items():
+                if configuration != teacher:
+                    trainer.online_teacher = self.online
 
     def start(self) -> None:
         for trainer in self.members.values():
@@ -125,6 +166,8 @@ class NnunetFamilyLoop:
             timed = self.timed_iterations < TIMED_ITERATIONS
             tic = time.perf_counter()
             batch = next(self.leader.dataloader_train)
+            if self.online is not None:
+                self.online.logits = None
             if timed:
                 self.timing["data"] += time.perf_counter() - tic
             for configuration, trainer in stepping.items():
@@ -163,6 +206,8 @@ class NnunetFamilyLoop:
                 loader._finish()
         for trainer in self.members.values():
             trainer.print_to_log_file("Training done (family run).", also_print_to_console=False)
+        if self.online is not None:
+            self.online.handle.remove()
 
     def step_seconds(self) -> dict[str, float | None]:
         """Mean seconds per iteration over the timed iterations: waiting for the batch, and each network's step."""
@@ -208,8 +253,9 @@ def write_family_records(plan: FamilyPlan, folders: dict[str, Path], extra: dict
         atomic_write_json(folder / FAMILY_RECORD, {
             "family_run": True, "configuration": configuration, "family": list(plan.configurations),
             "trained_with": [c for c in plan.configurations if c != configuration], "backend": plan.spec.backend,
-            "trainer": plan.spec.trainer_name, "fold": plan.spec.fold, "seed": plan.spec.seed,
-            "init_seed": member_seed(plan.spec.seed, configuration), "shared_batch_stream": True, **extra})
+            "trainer": plan.spec_of(configuration).trainer_name, "fold": plan.spec.fold, "seed": plan.spec.seed,
+            "init_seed": member_seed(plan.spec.seed, configuration), "shared_batch_stream": True,
+            **plan.online_kd_record(configuration), **extra})
 
 
 def train_nnunet_family(plan: FamilyPlan, *, not_before: float | None = None) -> list[TrainResult]:
@@ -235,6 +281,7 @@ def _train_members(plan: FamilyPlan, not_before: float | None) -> list[TrainResu
     to_validate = {c for c, f in folders.items()  # trained after the data, its final validation missing
                    if c not in finished and is_current(f / "checkpoint_final.pth", not_before)}
     to_train = [c for c in plan.configurations if c not in finished | to_validate]
+    check_online_teacher_trains(plan, to_train)
     memory = check_family_memory(plan, device) if to_train else {}
     dataset_json = read_preprocessed_dataset_json(plan.dataset_name)
     started = time.perf_counter()
@@ -250,7 +297,8 @@ def _train_members(plan: FamilyPlan, not_before: float | None) -> list[TrainResu
             resumed = {c: t.current_epoch for c, t in members.items() if resume[c] is not None}
             if resumed:
                 say(f"[family] resuming {', '.join(f'{c} at epoch {e}' for c, e in resumed.items())}")
-            loop = NnunetFamilyLoop(members, CheckpointJournal(family_journal_path(plan)), device)
+            loop = NnunetFamilyLoop(members, CheckpointJournal(family_journal_path(plan)), device,
+                                    teacher=plan.online_teacher)
             loop.start()
             first = min(t.current_epoch for t in members.values())
             epochs = loop.leader.num_epochs
@@ -274,7 +322,7 @@ def _train_members(plan: FamilyPlan, not_before: float | None) -> list[TrainResu
 
 def _result(plan: FamilyPlan, configuration: str, fold_folder: Path, read_back: bool, seconds: float,
             timing: dict) -> TrainResult:
-    spec = plan.spec
+    spec = plan.spec_of(configuration)
     from xtiny.training.backends.trainer_classes import parse_budget
 
     epochs, iterations, _ = parse_budget(spec.trainer_name)
@@ -284,4 +332,4 @@ def _result(plan: FamilyPlan, configuration: str, fold_folder: Path, read_back: 
                        backend="nnunet", epochs=epochs, iterations_per_epoch=iterations,
                        seconds=None if read_back else seconds,
                        extra={"family": list(plan.configurations), "read_back": read_back,
-                              "step_seconds": timing})
+                              "step_seconds": timing, **plan.online_kd_record(configuration)})

@@ -9,7 +9,7 @@ need together against what the device has free.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xtiny.errors import XTinyError
 from xtiny.nnunet.names import resolve_dataset_name
@@ -36,10 +36,29 @@ class FamilyPlan:
     data_configurations: tuple[str, ...]
     spec: TrainSpec
     plans_identifier: str = PLANS_IDENTIFIER
+    online_teacher: str | None = None  # online KD (spec.kd_warmup): the full configuration that teaches the others
 
     @property
     def label(self) -> str:
         return "+".join(self.configurations)
+
+    def spec_of(self, configuration: str) -> TrainSpec:
+        """The spec ``configuration`` trains with: the family's, except that the online teacher trains as a plain
+        network (its folder is the plain trainer's) while the others are its KD students."""
+        if configuration == self.online_teacher:
+            return replace(self.spec, kd=None, kd_loss="pixel", kd_warmup=None)
+        return self.spec
+
+    def online_kd_record(self, configuration: str) -> dict:
+        """What a member's family record and result say of online KD (``{}`` without it): the teacher, the member's
+        role, loss, alpha, temperature and warm-up."""
+        if self.online_teacher is None:
+            return {}
+        spec = self.spec
+        return {"online_kd": {"teacher": self.online_teacher,
+                              "role": "teacher" if configuration == self.online_teacher else "student",
+                              "loss": spec.kd_loss, "alpha": spec.kd[0], "temperature": spec.kd[1],
+                              "warmup": spec.kd_warmup, "student_trainer": spec.trainer_name}}
 
 
 def split_configurations(text: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -98,7 +117,25 @@ def plan_family(dataset: str | int, configurations, spec: TrainSpec,
                 f"patches or batches ({a[0]} {list(a[1])} x{a[2]} vs {b[0]} {list(b[1])} x{b[2]}).",
                 fix="train configurations of one base together (e.g. 2d_xtiny8,2d_xtiny16,2d), the others in "
                     "another run.")
-    return FamilyPlan(name, tuple(names), tuple(data_configs), spec, plans_identifier)
+    teacher = online_teacher_of(names, spec) if spec.online_kd else None
+    return FamilyPlan(name, tuple(names), tuple(data_configs), spec, plans_identifier, teacher)
+
+
+def online_teacher_of(names: list[str], spec: TrainSpec) -> str:
+    """The online teacher of a family (``--distill online``): its full configuration, the base (``2d``,
+    ``3d_fullres``) of its widths; XTinyError (exit 2) when the family has none, or nothing to teach."""
+    from xtiny.nnunet.width_names import base_of, is_width_configuration
+
+    widths = [n for n in names if is_width_configuration(n)]
+    bases = sorted({base_of(n) for n in widths})
+    teacher = next((b for b in bases if b in names), None)
+    if teacher is None:
+        base = bases[0] if bases else "2d"
+        raise XTinyError(f"--distill online: the family {','.join(names)} has no full configuration ({base}) to "
+                         "teach the others.",
+                         fix=f"add the full configuration to the family: -c {','.join([*widths, base])} "
+                             "--distill online.")
+    return teacher
 
 
 def family_memory_bytes(plan: FamilyPlan) -> dict[str, int]:

@@ -12,16 +12,24 @@ from xtiny.training.spec import TrainSpec
 def train_family(dataset: str | int, configurations, spec: TrainSpec, *,
                  not_before: float | None = None) -> list[TrainResult]:
     """Train ``configurations`` (a list, or ``"2d_xtiny8,2d"``) of ``dataset`` on one batch stream with ``spec``'s
-    backend and budget; one result per configuration, in order. Inputs are checked before anything is written."""
+    backend and budget; one result per configuration, in order. Inputs are checked before anything is written.
+
+    Online KD (``spec.kd`` with ``spec.kd_warmup``, ``--distill online``): the family's full configuration (the base
+    of its widths, which must be in the family) trains as a plain network and is the teacher of the others: its
+    logits on each batch (detached, computed in its own training step just before theirs) enter their KD term
+    (``spec.kd_loss``, α, T) once the warm-up fraction of the schedule is done. The students land under the online
+    KD trainer (``..._XTinyKD_online_w{W}[_{loss}]_a{α}_T{T}_...``); every member's ``family_run.json`` and result
+    record ``online_kd`` (teacher, role, loss, alpha, temperature, warm-up)."""
     from xtiny.training import register_trainers
 
     ensure_nnunet_env(quiet=True)
     register_trainers()
-    if spec.kd is not None:
+    if spec.kd is not None and not spec.online_kd:
         from xtiny.errors import XTinyError
 
-        raise XTinyError("a family run trains without a teacher.",
-                         fix="train KD students one by one (xtiny train --teacher), or leave --teacher out.")
+        raise XTinyError("a family run trains without a trained teacher (--teacher).",
+                         fix="train KD students one by one (xtiny train --teacher), use --distill online (the "
+                             "family's full configuration teaches), or leave --teacher out.")
     plan: FamilyPlan = plan_family(dataset, configurations, spec)
     if spec.backend == "monai":
         from xtiny.training.backends.family_monai import train_monai_family

@@ -39,8 +39,10 @@ from xtiny.nnunet.trained import model_folder, read_validation_dice
 from xtiny.nnunet.trainer_defaults import nnunet_trainer_defaults, trainer_input_channels
 from xtiny.training.backends.distill import (
     KD_DEFAULT_ALPHA,
+    KD_DEFAULT_LOSS,
     KD_DEFAULT_TEMPERATURE,
     TeacherSpec,
+    kd_active,
     kd_loss,
     load_teacher_network,
     teacher_logits,
@@ -61,7 +63,7 @@ from xtiny.training.backends.nnunet_backend import (
 from xtiny.training.backends.optimizer_step import clipped_optimizer_step
 from xtiny.training.backends.trainer_classes import parse_budget
 from xtiny.training.results import TrainResult
-from xtiny.training.spec import TrainSpec
+from xtiny.training.spec import TrainSpec, check_not_online
 
 MIRROR_AXES_2D = (0, 1)
 BASELINE_DATA_CONFIGURATION = "2d"
@@ -109,6 +111,14 @@ class MonaiRun:
     teacher: TeacherSpec | None = None
     kd_alpha: float = KD_DEFAULT_ALPHA
     kd_temperature: float = KD_DEFAULT_TEMPERATURE
+    kd_loss: str = KD_DEFAULT_LOSS
+    kd_warmup: float | None = None  # online KD in a family run: the warm-up fraction (teacher: the family's full net)
+
+    @property
+    def kd_record(self) -> dict:
+        """The KD settings a checkpoint and a result record: loss, alpha, temperature (and the warm-up when online)."""
+        return {"loss": self.kd_loss, "alpha": self.kd_alpha, "temperature": self.kd_temperature,
+                **({} if self.kd_warmup is None else {"online": True, "warmup": self.kd_warmup})}
 
 
 class MonaiTrainer:
@@ -142,9 +152,12 @@ class MonaiTrainer:
                                   batch=self.config.batch_dice, smooth_nr=1e-5, smooth_dr=1e-5)
         self.log: dict[str, list] = {"train_losses": [], "mean_fg_dice": [], "epoch_seconds": []}
         self.teacher, self._parts, self._losses = None, [], []
+        self.online_teacher = None  # online KD: set by the family run, the full net's logits on the current batch
+        self.last_logits = None  # this step's logits, detached (what an online teacher gives its students)
         self.step_seconds = 0.0  # this session's seconds in train_step (a family run's share of the time)
         if run.teacher is not None:  # distillation: the frozen teacher runs on every augmented batch
             self.teacher = load_teacher_network(run.teacher.checkpoint, run.device)
+        if run.teacher is not None or run.kd_warmup is not None:
             self.log.update(train_seg_losses=[], train_kd_losses=[])
         self.epoch = 0
 
@@ -169,26 +182,47 @@ class MonaiTrainer:
             "trainer_name": run.trainer_name, "inference_allowed_mirroring_axes": MIRROR_AXES_2D,
             "xtiny": {"backend": "monai", "epochs": run.epochs, "iterations_per_epoch": run.iterations,
                       "seed": run.seed, "model": run.configuration, "data_configuration": run.data_configuration,
-                      **({} if run.teacher is None else {"kd": {"teacher": run.teacher.checkpoint,
-                                                                "alpha": run.kd_alpha,
-                                                                "temperature": run.kd_temperature}})},
+                      **self._kd_checkpoint_entry()},
         }, path)
+
+    def _kd_checkpoint_entry(self) -> dict:
+        """``{"kd": {teacher, loss, alpha, temperature[, online, warmup]}}`` for a KD student (teacher: the
+        checkpoint, or ``"online"``), else ``{}``."""
+        run = self.run
+        if run.teacher is None and run.kd_warmup is None:
+            return {}
+        return {"kd": {"teacher": "online" if run.teacher is None else run.teacher.checkpoint, **run.kd_record}}
+
+    def _teacher_out(self, image):
+        """The teacher's logits on this batch: the trained teacher's, or (online KD, after the warm-up) the family's
+        full net's; None without KD or while warming up."""
+        if self.teacher is not None:
+            return teacher_logits(self.teacher, image)
+        if self.run.kd_warmup is None:
+            return None
+        step = self.epoch * self.run.iterations + len(self._losses)
+        return self.online_teacher() if kd_active(self.run.kd_warmup, step, self.run.epochs * self.run.iterations) \
+            else None
 
     def train_step(self, image, label) -> float:
         """One optimiser step on a batch (gradient clipping at 12, as nnU-Net); returns the loss. With a teacher
-        the loss is ``(1-α)·DiceCE + α·KD`` on the same batch, and both parts are kept for the epoch's log."""
+        the loss is ``(1-α)·DiceCE + α·KD`` (the run's KD loss) on the same batch, and both parts are kept for the
+        epoch's log (online KD while warming up: DiceCE alone, the KD part 0)."""
         import torch
 
         self.network.train()
         self.optimizer.zero_grad(set_to_none=True)
-        soft = None if self.teacher is None else teacher_logits(self.teacher, image)
+        soft = self._teacher_out(image)
         with torch.autocast(self.run.device.type, enabled=self.use_amp):
             logits = self.network(image)
+            self.last_logits = logits.detach()
             loss = self.loss_fn(logits, label)
             if soft is not None:
-                kd = kd_loss(logits, soft, self.run.kd_temperature)
+                kd = kd_loss(logits, soft, self.run.kd_temperature, loss=self.run.kd_loss)
                 self._parts.append((float(loss.detach()), float(kd.detach())))
                 loss = (1 - self.run.kd_alpha) * loss + self.run.kd_alpha * kd
+            elif self.run.kd_warmup is not None:
+                self._parts.append((float(loss.detach()), 0.0))
         clipped_optimizer_step(loss, self.network, self.optimizer, self.scaler)
         value = float(loss.detach())
         self._losses.append(value)
@@ -357,7 +391,8 @@ def monai_run(dataset: str | int, configuration: str, spec: TrainSpec, *, contin
     kd = spec.kd or (KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE)
     return MonaiRun(setup.dataset_name, configuration, data_configuration, setup.fold, setup.device, setup.plans,
                     dataset_json, setup.trainer_name, out, fold_folder, resume, epochs, iterations, val_its, spec.seed,
-                    plans_identifier, setup.teacher, *kd)
+                    plans_identifier, setup.teacher, *kd, kd_loss=spec.kd_loss,
+                    kd_warmup=spec.kd_warmup if spec.online_kd else None)
 
 
 def write_model_folder_files(run: MonaiRun) -> None:
@@ -378,9 +413,10 @@ def train_monai(dataset: str | int, configuration: str, spec: TrainSpec, *, cont
 
     ``spec.val_iterations`` batches of validation patches give a per-epoch pseudo Dice (logged in the checkpoint);
     the final validation Dice is computed on whole validation cases. ``teacher`` distils a trained configuration
-    (or a checkpoint) of the same dataset into it with ``spec.kd`` (``XTinyMonaiTrainerKD_a{α}_T{T}...``; loss
-    parts in the log).
+    (or a checkpoint) of the same dataset into it with ``spec.kd`` (``XTinyMonaiTrainerKD[_{loss}]_a{α}_T{T}...``;
+    loss parts in the log).
     """
+    check_not_online(spec)
     run = monai_run(dataset, configuration, spec, continue_training=continue_training,
                     plans_identifier=plans_identifier, teacher=teacher)
     trainer = MonaiTrainer(run)

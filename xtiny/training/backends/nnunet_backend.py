@@ -35,7 +35,7 @@ from xtiny.training.backends.trainer_classes import (
     register_trainers,
 )
 from xtiny.training.results import TrainResult
-from xtiny.training.spec import TrainSpec, check_kd_teacher
+from xtiny.training.spec import TrainSpec, check_kd_teacher, check_not_online
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth")
 
@@ -61,16 +61,17 @@ def resume_checkpoint(fold_folder, continue_training: bool) -> str | None:
                      fix="train without --continue first (same --epochs/iterations select the same folder).")
 
 
-def check_teacher(dataset_name: str, teacher: str, fold: int | str, configuration: str, plans: dict,
-                  kd_alpha: float = KD_DEFAULT_ALPHA, kd_temperature: float = KD_DEFAULT_TEMPERATURE,
+def check_teacher(dataset_name: str, teacher: str, configuration: str, plans: dict, spec: TrainSpec,
                   plans_identifier: str = PLANS_IDENTIFIER) -> TeacherSpec:
-    """The KD settings and ``teacher`` (a configuration or a checkpoint path) checked for the student
-    ``configuration`` (:func:`xtiny.training.backends.distill.resolve_teacher`); XTinyError before anything is written."""
+    """``spec``'s KD settings (``kd`` and ``kd_loss``) and ``teacher`` (a configuration or a checkpoint path) checked
+    for the student ``configuration`` trained on ``spec.fold``
+    (:func:`xtiny.training.backends.distill.resolve_teacher`); XTinyError before anything is written."""
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
-    check_kd_settings(kd_alpha, kd_temperature)
+    kd = spec.kd or (KD_DEFAULT_ALPHA, KD_DEFAULT_TEMPERATURE)
+    check_kd_settings(kd[0], kd[1], spec.kd_loss)
     dataset_json = load_json(str(plans_path(dataset_name, plans_identifier).parent / "dataset.json"))
-    return resolve_teacher(dataset_name, teacher, fold, configuration, plans, dataset_json, plans_identifier)
+    return resolve_teacher(dataset_name, teacher, spec.fold, configuration, plans, dataset_json, plans_identifier)
 
 
 @dataclass
@@ -106,8 +107,7 @@ def prepare_run(dataset: str | int, configuration: str, spec: TrainSpec, *, cont
     name = resolve_dataset_name(dataset)
     torch_device = resolve_device(spec.device)
     plans = check_trainable(name, configuration, plans_identifier)
-    checked = None if teacher is None else check_teacher(name, teacher, spec.fold, configuration, plans, *spec.kd,
-                                                         plans_identifier=plans_identifier)
+    checked = None if teacher is None else check_teacher(name, teacher, configuration, plans, spec, plans_identifier)
     out = model_folder(name, spec.trainer_name, configuration, plans_identifier)
     fold_folder = out / f"fold_{spec.fold}"
     return RunSetup(name, spec.fold, torch_device, plans, spec.trainer_name, out, fold_folder,
@@ -129,6 +129,7 @@ def train_nnunet(dataset: str | int, configuration: str, spec: TrainSpec, *, con
     from batchgenerators.utilities.file_and_folder_operations import load_json
 
     check_spec_backend(spec, "nnunet")
+    check_not_online(spec)
     run = prepare_run(dataset, configuration, spec, continue_training=continue_training,
                       plans_identifier=plans_identifier, teacher=teacher)
     name, fold, torch_device, plans = run.dataset_name, run.fold, run.device, run.plans
@@ -156,8 +157,9 @@ def train_nnunet(dataset: str | int, configuration: str, spec: TrainSpec, *, con
 
 
 def kd_extra(teacher: TeacherSpec | None, spec: TrainSpec) -> dict:
-    """What a result records of its teacher: ``{"teacher", "kd_alpha", "kd_temperature"}``, or nothing."""
+    """What a result records of its teacher: ``{"teacher", "kd_loss", "kd_alpha", "kd_temperature"}``, or nothing."""
     if teacher is None or spec.kd is None:
         return {}
-    return {"teacher": teacher.checkpoint, "kd_alpha": spec.kd[0], "kd_temperature": spec.kd[1]}
+    return {"teacher": teacher.checkpoint, "kd_loss": spec.kd_loss, "kd_alpha": spec.kd[0],
+            "kd_temperature": spec.kd[1]}
 

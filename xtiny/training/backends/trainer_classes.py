@@ -20,9 +20,13 @@ nnU-Net's predictor find any of them once ``nnUNet_extTrainer`` includes :data:`
 written by the MONAI backend, so nnU-Net's predictor can rebuild the (identical) network from the plans; they
 refuse to train through nnU-Net.
 
-Distillation trainers put ``KD_a{α}_T{T}`` after the prefix (``p`` for the decimal point), e.g.
-``nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` (:class:`xtiny.training.backends.kd_trainer.XTinyKDTrainer`, teacher read from the
-record of :mod:`xtiny.training.backends.distill`) and ``XTinyMonaiTrainerKD_a0p5_T2_100ep`` (MONAI backend marker).
+Distillation trainers put ``KD[_online_w{W}][_{loss}]_a{α}_T{T}`` after the prefix (``p`` for the decimal point;
+the loss only when it is not ``pixel``, so the pixel trainers keep their names), e.g.
+``nnUNetTrainer_XTinyKD_a0p5_T2_100ep`` and ``nnUNetTrainer_XTinyKD_cwd_a0p5_T2_100ep``
+(:class:`xtiny.training.backends.kd_trainer.XTinyKDTrainer`, teacher read from the record of
+:mod:`xtiny.training.backends.distill`) and ``XTinyMonaiTrainerKD_fg_a0p5_T2_100ep`` (MONAI backend marker).
+``_online_w{W}`` names a student of online KD in a family run (the family's full configuration is the teacher, the
+KD term starts after the warm-up fraction ``W`` of the schedule): such a trainer trains only inside a family run.
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from xtiny.atomic import atomic_write_bytes
 from xtiny.training import TRAINERS_DIR, register_trainers  # noqa: F401  (re-exported)
+from xtiny.training.backends.distill import KD_DEFAULT_LOSS, KD_LOSSES
 
 DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS = 1000, 250, 50
 MONAI_TRAINER_NAME = "XTinyMonaiTrainer"
 PREFIXES = {"nnunet": "nnUNetTrainer_XTiny", "monai": MONAI_TRAINER_NAME}
 _NUMBER = r"\d+(?:p\d+)?"
-_NAME = re.compile(rf"^(nnUNetTrainer_XTiny|XTinyMonaiTrainer)(?:KD_a({_NUMBER})_T({_NUMBER}))?"
+_NAMED_LOSSES = "|".join(loss for loss in KD_LOSSES if loss != KD_DEFAULT_LOSS)
+_NAME = re.compile(rf"^(nnUNetTrainer_XTiny|XTinyMonaiTrainer)"
+                   rf"(?:KD(?:_online_w({_NUMBER}))?(?:_({_NAMED_LOSSES}))?_a({_NUMBER})_T({_NUMBER}))?"
                    r"(?:_(\d+)ep(?:_(\d+)it)?(?:_(\d+)val)?)?$")
 _CACHE: dict[str, type] = {}
 PROGRESS_PLOT_SECONDS = 30.0  # a budget trainer redraws progress.png at most this often, and after its last epoch
@@ -50,17 +57,26 @@ def _kd_token(value: float) -> str:
     return f"{float(value):g}".replace(".", "p")
 
 
+def kd_name_part(kd: tuple[float, float], kd_loss: str = KD_DEFAULT_LOSS, kd_warmup: float | None = None) -> str:
+    """``KD[_online_w{W}][_{loss}]_a{α}_T{T}``: what a distillation trainer's name adds to its prefix."""
+    online = "" if kd_warmup is None else f"_online_w{_kd_token(kd_warmup)}"
+    loss = "" if kd_loss == KD_DEFAULT_LOSS else f"_{kd_loss}"
+    return f"KD{online}{loss}_a{_kd_token(kd[0])}_T{_kd_token(kd[1])}"
+
+
 def budget_trainer_name(epochs: int = DEFAULT_EPOCHS, iterations_per_epoch: int | None = None,
                         val_iterations: int | None = None, backend: str = "nnunet",
-                        kd: tuple[float, float] | None = None) -> str:
+                        kd: tuple[float, float] | None = None, kd_loss: str = KD_DEFAULT_LOSS,
+                        kd_warmup: float | None = None) -> str:
     """The trainer class name for a budget and backend (``nnUNetTrainer`` / ``XTinyMonaiTrainer`` at the default);
-    ``kd=(alpha, temperature)`` names the distillation trainer of that budget."""
+    ``kd=(alpha, temperature)`` names the distillation trainer of that budget with ``kd_loss`` (and, for an online
+    student of a family run, its warm-up fraction ``kd_warmup``)."""
     its = DEFAULT_ITERATIONS if iterations_per_epoch is None else int(iterations_per_epoch)
     val = DEFAULT_VAL_ITERATIONS if val_iterations is None else int(val_iterations)
     if min(int(epochs), its) < 1 or val < (1 if backend == "nnunet" else 0):
         raise ValueError(f"epochs and iterations must be >= 1, validation iterations >= "
                          f"{1 if backend == 'nnunet' else 0} for the {backend} backend (got {epochs}, {its}, {val})")
-    prefix = PREFIXES[backend] if kd is None else f"{PREFIXES[backend]}KD_a{_kd_token(kd[0])}_T{_kd_token(kd[1])}"
+    prefix = PREFIXES[backend] if kd is None else f"{PREFIXES[backend]}{kd_name_part(kd, kd_loss, kd_warmup)}"
     if (int(epochs), its, val) == (DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS):
         if kd is not None:
             return prefix
@@ -80,7 +96,7 @@ def parse_budget(name: str) -> tuple[int, int, int] | None:
     match = _NAME.match(name)
     if not match:
         return None
-    _, alpha, _, epochs, its, val = match.groups()
+    _, _, _, alpha, _, epochs, its, val = match.groups()
     if epochs is None:
         if alpha is None:  # "nnUNetTrainer_XTiny" alone names nothing
             return None
@@ -88,12 +104,30 @@ def parse_budget(name: str) -> tuple[int, int, int] | None:
     return int(epochs), int(its or DEFAULT_ITERATIONS), int(DEFAULT_VAL_ITERATIONS if val is None else val)
 
 
+def _number(token: str) -> float:
+    return float(token.replace("p", "."))
+
+
 def parse_kd(name: str) -> tuple[float, float] | None:
     """``(alpha, temperature)`` of a distillation trainer name, else None."""
     match = _NAME.match(name)
-    if not match or match.group(2) is None:
+    if not match or match.group(4) is None:
         return None
-    return float(match.group(2).replace("p", ".")), float(match.group(3).replace("p", "."))
+    return _number(match.group(4)), _number(match.group(5))
+
+
+def parse_kd_loss(name: str) -> str | None:
+    """The KD loss of a distillation trainer name (``pixel`` when it names none), else None."""
+    match = _NAME.match(name)
+    if not match or match.group(4) is None:
+        return None
+    return match.group(3) or KD_DEFAULT_LOSS
+
+
+def parse_kd_warmup(name: str) -> float | None:
+    """The warm-up fraction of an online-KD student's trainer name (``_online_w{W}``), else None."""
+    match = _NAME.match(name)
+    return None if not match or match.group(2) is None else _number(match.group(2))
 
 
 class XTinyBudgetTrainer(nnUNetTrainer):
@@ -180,8 +214,12 @@ def budget_trainer_class(name: str) -> type[nnUNetTrainer]:
             from xtiny.training.backends.kd_trainer import XTinyKDTrainer
 
             base = XTinyKDTrainer
-            attributes.update(kd_alpha=kd[0], kd_temperature=kd[1], __doc__=f"nnUNetTrainer distilled from the "
-                              f"recorded teacher (alpha {kd[0]:g}, T {kd[1]:g}), {epochs} epochs x {its} it.")
+            loss, warmup = parse_kd_loss(name), parse_kd_warmup(name)
+            source = "the recorded teacher" if warmup is None else \
+                f"the family's full configuration (online, after a warm-up of {warmup:g})"
+            attributes.update(kd_alpha=kd[0], kd_temperature=kd[1], kd_loss_name=loss, kd_warmup=warmup,
+                              __doc__=f"nnUNetTrainer distilled from {source} ({loss} KD, alpha {kd[0]:g}, "
+                                      f"T {kd[1]:g}), {epochs} epochs x {its} it.")
         else:
             base = XTinyBudgetTrainer
         _CACHE[name] = type(name, (base,), attributes)

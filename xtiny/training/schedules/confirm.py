@@ -40,7 +40,7 @@ from xtiny.training.schedules.sweep import (
     plot_dice_vs_params,
     training_executor,
 )
-from xtiny.training.spec import TrainSpec, check_kd_teacher
+from xtiny.training.spec import TrainSpec, check_kd_teacher, check_not_online
 
 
 def family_from_search(search: SearchRecord) -> list[dict[str, Any]]:
@@ -114,6 +114,7 @@ def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
     settings = settings or ConfirmSettings()
     executor = executor or ExecutorChoice()
     name = resolve_dataset_name(dataset)
+    check_not_online(spec)
     check_kd_teacher(spec, teacher)
     checked = None if teacher is None else _check_teacher(name, teacher, spec, base_configuration)
     search_path, search = _load_search(name, base_configuration)
@@ -134,7 +135,8 @@ def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
             max_steps=settings.max_steps, neighbours=settings.neighbours, also_train=list(settings.also_train),
             teacher=None if checked is None else {"checkpoint": checked.checkpoint,
                                                   "configuration": checked.configuration, "trainer": checked.trainer},
-            kd_alpha=kd[0] if kd else None, kd_temperature=kd[1] if kd else None, trainings={}, **runner.info)
+            kd_loss=spec.kd_loss if kd else None, kd_alpha=kd[0] if kd else None,
+            kd_temperature=kd[1] if kd else None, trainings={}, **runner.info)
         started = time.perf_counter()
         current = _climb(record, runner.run, job, names, path, started, log)
     record.confirmed = current
@@ -146,8 +148,8 @@ def _check_teacher(dataset_name: str, teacher: str, spec: TrainSpec, base_config
     channels and dimensionality, so this is the check of every candidate."""
     from xtiny.training.backends.nnunet_backend import check_teacher, check_trainable
 
-    return check_teacher(dataset_name, teacher, spec.fold, base_configuration,
-                         check_trainable(dataset_name, base_configuration), *spec.kd)
+    return check_teacher(dataset_name, teacher, base_configuration, check_trainable(dataset_name, base_configuration),
+                         spec)
 
 
 def _ladder(record: ConfirmRecord, names: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from xtiny.records.typed_json import JsonRecord, items, optional, read_typed_record, write_typed_record
 
-CONFIRM_SCHEMA_VERSION = 1
+CONFIRM_SCHEMA_VERSION = 2  # 2: kd_loss
 
 
 @dataclass(kw_only=True)
@@ -38,6 +38,7 @@ class ConfirmRecord(JsonRecord):
     also_train: list[str]
     family_runs: list[list[str]] = field(default_factory=list)
     teacher: dict[str, str] | None  # {checkpoint, configuration, trainer}
+    kd_loss: str | None  # pixel, cwd or fg with a teacher
     kd_alpha: float | None
     kd_temperature: float | None
     trainings: dict[str, dict[str, Any]] = items(configuration=str, dice=float | None, params=int | None)
