@@ -41,8 +41,8 @@ def test_run_3d_search_train_export_report_predict(nnunet_work: Path, tmp_path: 
         write_case(raw, f"blob_{i:03d}", [image], label, ".nii.gz", (1.0, 1.0, 1.0))
     write_dataset_json(raw, channel_names={"0": "MR"}, labels={"background": 0, "blob": 1}, num_training=8,
                        file_ending=".nii.gz")
-    assert main(["run", "-d", str(DATASET_ID), "-c", "3d_fullres", "-k", "4", "--seeds", "1", "--epochs", "3",
-                 "--iterations", "10", "--val-iterations", "1", "--formats", "onnx,bundle", "--no-confirm"]) == 0
+    assert main(["run", "-d", str(DATASET_ID), "-c", "3d_fullres", "-k", "4", "--seeds", "1", "--epochs", "2",
+                 "--iterations", "8", "--val-iterations", "1", "--formats", "onnx,bundle", "--no-confirm"]) == 0
     name = raw.name
     stages = json.loads((nnunet_work / "results" / name / "xtiny" / "run.json").read_text())["stages"]
     pick = stages["search"]["outputs"]["chosen"]
