@@ -41,15 +41,18 @@ def test_run_3d_search_train_export_report_predict(nnunet_work: Path, tmp_path: 
         write_case(raw, f"blob_{i:03d}", [image], label, ".nii.gz", (1.0, 1.0, 1.0))
     write_dataset_json(raw, channel_names={"0": "MR"}, labels={"background": 0, "blob": 1}, num_training=8,
                        file_ending=".nii.gz")
-    assert main(["run", "-d", str(DATASET_ID), "-c", "3d_fullres", "-k", "4", "--seeds", "1", "--epochs", "2",
-                 "--iterations", "8", "--val-iterations", "1", "--formats", "onnx,bundle", "--no-confirm"]) == 0
+    caps = [16, 8, 4, 2, 1]  # a narrow family: the pick trains, exports and predicts in seconds
+    assert main(["run", "-d", str(DATASET_ID), "-c", "3d_fullres", "-k", "4", "--seeds", "1", "--caps",
+                 *map(str, caps), "--epochs", "3", "--iterations", "10", "--val-iterations", "1", "--formats",
+                 "onnx,bundle", "--no-confirm"]) == 0
     name = raw.name
     stages = json.loads((nnunet_work / "results" / name / "xtiny" / "run.json").read_text())["stages"]
     pick = stages["search"]["outputs"]["chosen"]
     assert "confirm" not in stages and stages["train_pick"]["outputs"]["configuration"] == pick  # --no-confirm
     search = json.loads(Path(stages["search"]["outputs"]["search_json_path"]).read_text())
     assert pick.startswith("3d_fullres_xtiny") and len(search["candidates"]) >= 5
-    assert run_search(name, "3d_fullres", SearchSettings(k=4, seeds=1, device="cpu"),
+    assert [c["cap"] for c in search["candidates"]] == caps  # the run searched the family it was given
+    assert run_search(name, "3d_fullres", SearchSettings(k=4, seeds=1, device="cpu", caps=caps),
                       progress=False)["chosen"] == pick  # cached
 
     report = Path(stages["report"]["outputs"]["report_path"]).read_text()

@@ -52,6 +52,14 @@ def test_run_refuses_bad_confirm_flags_before_any_work(searched: str, capsys) ->
     assert not (xtiny_dir(searched) / "run.json").exists()
 
 
+def test_run_refuses_bad_caps_before_any_work(searched: str, capsys) -> None:
+    from xtiny.artifacts import xtiny_dir
+
+    assert main(["run", "-d", searched, "--caps", "8", "0"]) == 2
+    assert "invalid width cap 0" in capsys.readouterr().err
+    assert not (xtiny_dir(searched) / "run.json").exists()
+
+
 def test_killed_confirm_resumes_and_auto_takes_the_confirmed_pick(searched: str, nnunet_work: Path,
                                                                   capsys) -> None:
     from xtiny.artifacts import confirm_json_path, search_json_path

@@ -43,6 +43,7 @@ class RunOptions:
     seeds: int = 3
     confidence: float | None = DEFAULT_CONFIDENCE  # the probe's stop rule; None: fixed k and seeds
     rule: str = "tv"
+    caps: tuple[int, ...] | None = None  # the width family to search (None: max(features), /2, ..., 1)
     device: str = "cpu"
     epochs: int = 100
     iterations_per_epoch: int | None = None

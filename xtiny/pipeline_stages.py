@@ -75,7 +75,7 @@ def _search(opts: RunOptions, ctx: dict) -> dict:
     from xtiny.search import SearchSettings, format_table, run_search
 
     settings = SearchSettings(k=opts.k, seeds=opts.seeds, device=opts.device, rule=opts.rule,
-                              confidence=opts.confidence)
+                              confidence=opts.confidence, caps=opts.caps)
     result = run_search(opts.dataset, opts.configuration, settings)
     log_line(format_table(result))
     if result.get("warning"):
@@ -306,7 +306,9 @@ STAGES = [
     Stage("plan", lambda o, c: {"configuration": o.configuration}, _plan, upstream=("validate",),
           summary=lambda out: "plans and preprocessed data made anew" if out.get("replanned") else ""),
     Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
-                                  "device": o.device, "confidence": o.confidence}, _search, upstream=("plan",),
+                                  "device": o.device, "confidence": o.confidence,
+                                  **({} if o.caps is None else {"caps": list(o.caps)})},  # old keys stay valid
+          _search, upstream=("plan",),
           summary=lambda out: f"probe's pick {out['chosen']}" + ("" if out.get("settled", True) else
                                                                   " (not settled: see search.json's warning)")),
     Stage("confirm", _confirm_inputs, _confirm, upstream=_confirm_upstream, enabled=lambda o: o.confirm,

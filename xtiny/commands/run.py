@@ -18,10 +18,11 @@ def add_budget_arguments(parser: argparse.ArgumentParser, *, epochs: int = 100) 
     """Options shared by `run` and `demo`."""
     parser.add_argument("-c", "--configuration", default="2d", help="base nnU-Net configuration (2d or 3d_fullres)")
     parser.add_argument("--fold", type=int, default=0, help="nnU-Net fold to train and evaluate (default 0)")
-    from xtiny.commands.search import add_sampling_arguments
+    from xtiny.commands.search import add_caps_argument, add_sampling_arguments
 
     add_sampling_arguments(parser)
     parser.add_argument("--rule", default="tv", help="knee rule (default tv, the paper's)")
+    add_caps_argument(parser)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"epochs for the pick (default {epochs})")
     parser.add_argument("--iterations", type=int, default=None, help="iterations per epoch (nnU-Net: 250)")
@@ -56,7 +57,7 @@ def options_from_args(args: argparse.Namespace, dataset: str):
     from xtiny.pipeline import RunOptions
 
     return RunOptions(dataset=dataset, configuration=args.configuration, fold=args.fold, **sampling_options(args),
-                      rule=args.rule, device=args.device, epochs=args.epochs, iterations_per_epoch=args.iterations,
+                      rule=args.rule, caps=None if args.caps is None else tuple(args.caps), device=args.device, epochs=args.epochs, iterations_per_epoch=args.iterations,
                       val_iterations=args.val_iterations, with_baseline=args.with_baseline,
                       baseline_epochs=args.baseline_epochs,
                       export_formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
@@ -79,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from xtiny.pipeline_stages import STAGES, train_spec
 
     confirm_settings_from(args)  # bad flags fail before any work
+    if args.caps is not None:
+        from xtiny.family import normalize_caps
+
+        normalize_caps(args.caps, [])
     if args.kd_alpha is not None or args.kd_temperature is not None or args.kd_loss is not None:
         from xtiny.errors import XTinyError
         from xtiny.pipeline import RunOptions

@@ -34,14 +34,19 @@ def sampling_options(args: argparse.Namespace) -> dict:
     return {"k": args.k, "seeds": args.seeds, "confidence": confidence}
 
 
+def add_caps_argument(parser: argparse.ArgumentParser) -> None:
+    """``--caps``: the width caps of the family to search (shared with `xtiny run`)."""
+    parser.add_argument("--caps", type=int, nargs="+", default=None,
+                        help="width caps to try (default: max(features), /2, ..., 1)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name (planned + preprocessed)")
     parser.add_argument("-c", "--configuration", default="2d", help="base nnU-Net configuration (default: 2d)")
     add_sampling_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     parser.add_argument("--rule", default="tv", help="knee rule: tv (paper, default) or pwl (two-segment fit)")
-    parser.add_argument("--caps", type=int, nargs="+", default=None,
-                        help="width caps to try (default: max(features), /2, ..., 1)")
+    add_caps_argument(parser)
     parser.add_argument("--proxies", nargs="+", default=[],
                         help="extra zero-cost proxies to record: naswot synflow gradnorm snip zico")
     parser.add_argument("--no-cache", action="store_true", help="recompute every score (ignore the score cache)")
