@@ -1,17 +1,25 @@
-"""Distillation gain: the XTiny pick trained alone vs distilled from the full 2d teacher (same fold, same budget).
+"""Distillation gain: the XTiny pick trained alone vs distilled from the full 2d (same fold, same budget), for each
+KD term (pixel, cwd, fg), offline (a trained teacher) and online (the 2d teaches in the same family run).
 
     .venv/bin/python bench/bench_distill.py [--datasets bus cardiac fundus mni] [--budget small] [--device cpu]
     .venv/bin/python bench/bench_distill.py --smoke      # minutes: proves the script runs, numbers mean nothing
 
 For each dataset (fresh in ``--work``; datasets and ids as in ``bench_selection.py``): nnU-Net planning, the width
-search (the pick), then with the MONAI backend and one budget for every run: the 2d teacher, the pick alone, and the
-pick distilled from that teacher over a grid of α and T (``xtiny.training.backends.monai_backend.train_monai(teacher=...)``).
-Fold-0 validation cases, predictions exported to raw geometry by the trainer: Dice and HD95 (XTiny's metrics).
+search (the pick), then with the MONAI backend and one budget for every run:
 
-Per run: Dice, HD95, training seconds (the KD runs include the teacher's forward passes), and the share of the
+* the online family run ``[pick, 2d]`` with ``--distill online`` (:data:`ONLINE`): its 2d is the teacher of every
+  offline student below, its pick the online student;
+* the plain family run ``[pick, 2d]`` (its own results folder): what the online KD adds to the family's time;
+* the pick alone, seed 0 (beside the students) and seeds 1 and 2 (their own results folders): the seed spread a gain
+  must beat;
+* the pick distilled from the trained 2d over :data:`GRID` (loss, α, T).
+
+Fold-0 validation cases, predictions exported to raw geometry by the trainer: Dice and HD95 (XTiny's metrics).
+Per run: Dice, HD95, training seconds (offline KD runs include the teacher's forward passes), and the share of the
 pick's gap to its teacher that distillation closes, ``(Dice_KD - Dice_alone) / (Dice_teacher - Dice_alone)``.
-The best grid setting (largest mean Dice gain over the datasets) is what ``KD_DEFAULT_ALPHA`` /
-``KD_DEFAULT_TEMPERATURE`` should be. Writes ``bench/results/distill_<budget>_<device>.json``.
+The best grid setting (largest mean Dice gain over the datasets) is what ``KD_DEFAULT_LOSS``, ``KD_DEFAULT_ALPHA``
+and ``KD_DEFAULT_TEMPERATURE`` should be, if it does not lose on average. Writes
+``bench/results/distill_<budget>_<device>.json`` after every dataset (a cut run keeps the datasets it finished).
 """
 
 from __future__ import annotations
@@ -24,8 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-GRID = [(0.1, 2.0), (0.5, 2.0), (0.5, 4.0), (0.9, 2.0)]  # (alpha, T): a small grid, sized for 2 CPU cores
-SMOKE_GRID = [(0.5, 2.0)]
+# (loss, alpha, T): pixel at its best setting of the first run (2026-11-27), cwd at its paper's tau 4, fg at T 2;
+# 5 students per dataset, sized for 2 CPU cores
+GRID = [("pixel", 0.1, 2.0), ("cwd", 0.1, 4.0), ("cwd", 0.5, 4.0), ("fg", 0.1, 2.0), ("fg", 0.5, 2.0)]
+SMOKE_GRID = [("cwd", 0.5, 2.0)]
+ONLINE = ("cwd", 0.5, 4.0)  # the one online setting, fixed before any result (CWD's own tau)
+ONLINE_WARMUP = 0.25  # xtiny's placeholder default
+EXTRA_SEEDS = (1, 2)  # the plain pick's other seeds
 
 
 def fold_metrics(dataset_name: str, fold_folder: Path) -> dict:
@@ -47,23 +60,76 @@ def fold_metrics(dataset_name: str, fold_folder: Path) -> dict:
     return {"dice": fg["dice"]["mean"], "hd95": fg["hd95"]["mean"], "cases": len(cases)}
 
 
-def train(dataset_name: str, configuration: str, budget: dict, device: str, teacher: str | None = None,
-          alpha: float = 0.0, temperature: float = 1.0) -> dict:
-    """One MONAI-backend training (reused when finished in the work folder); its metrics and logged seconds."""
-    from xtiny.nnunet.checkpoints import load_checkpoint
-    from xtiny.nnunet.trained import logged_training_seconds, model_folder
-    from xtiny.training.backends.monai_backend import train_monai
+def budget_spec(budget: dict, device: str, **kd):
+    """The MONAI-backend TrainSpec of ``budget`` (no validation iterations), with KD settings ``kd``."""
     from xtiny.training.spec import TrainSpec
 
-    spec = TrainSpec(backend="monai", epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
-                     val_iterations=0, device=device, kd=None if teacher is None else (alpha, temperature))
-    trainer = spec.trainer_name
-    fold = model_folder(dataset_name, trainer, configuration) / "fold_0"
+    return TrainSpec(backend="monai", epochs=budget["epochs"], iterations_per_epoch=budget["iterations"],
+                     val_iterations=0, device=device, **kd)
+
+
+def trained_metrics(dataset_name: str, fold: Path, trainer: str) -> dict:
+    """Metrics, logged seconds and the family run's seconds (when it was trained in one) of a finished fold."""
+    from xtiny.atomic import read_json
+    from xtiny.nnunet.checkpoints import load_checkpoint
+    from xtiny.nnunet.trained import logged_training_seconds
+
+    family = fold / "family_run.json"
+    return {"trainer": trainer, "checkpoint": str(fold / "checkpoint_final.pth"),
+            "seconds": logged_training_seconds(load_checkpoint(fold / "checkpoint_final.pth")),
+            "family_seconds": read_json(family, "family run record").get("family_seconds") if family.is_file() else None,
+            **fold_metrics(dataset_name, fold)}
+
+
+def train(dataset_name: str, configuration: str, budget: dict, device: str, teacher: str | None = None,
+          loss: str = "pixel", alpha: float = 0.0, temperature: float = 1.0) -> dict:
+    """One MONAI-backend training (reused when finished in the work folder); its metrics and logged seconds."""
+    from xtiny.nnunet.trained import model_folder
+    from xtiny.training.backends.monai_backend import train_monai
+
+    spec = budget_spec(budget, device, **({} if teacher is None else
+                                          {"kd": (alpha, temperature), "kd_loss": loss}))
+    fold = model_folder(dataset_name, spec.trainer_name, configuration) / "fold_0"
     if not (fold / "validation" / "summary.json").is_file():
         train_monai(dataset_name, configuration, spec, teacher=teacher)
-    seconds = logged_training_seconds(load_checkpoint(fold / "checkpoint_final.pth"))
-    return {"trainer": trainer, "checkpoint": str(fold / "checkpoint_final.pth"), "seconds": seconds,
-            **fold_metrics(dataset_name, fold)}
+    return trained_metrics(dataset_name, fold, spec.trainer_name)
+
+
+def online_family(dataset_name: str, pick: str, budget: dict, device: str) -> tuple[dict, dict]:
+    """The family run ``[pick, 2d]`` with online KD (:data:`ONLINE`): (the 2d teacher's run, the student's)."""
+    from xtiny.nnunet.trained import model_folder
+    from xtiny.training.backends.family_run import train_family
+
+    loss, alpha, temperature = ONLINE
+    spec = budget_spec(budget, device, kd=(alpha, temperature), kd_loss=loss, kd_warmup=ONLINE_WARMUP)
+    plain = budget_spec(budget, device).trainer_name
+    student = model_folder(dataset_name, spec.trainer_name, pick) / "fold_0"
+    teacher = model_folder(dataset_name, plain, "2d") / "fold_0"
+    if not (student / "validation" / "summary.json").is_file():
+        train_family(dataset_name, [pick, "2d"], spec)
+    return trained_metrics(dataset_name, teacher, plain), trained_metrics(dataset_name, student, spec.trainer_name)
+
+
+def in_own_results(dataset_name: str, configurations: str, budget: dict, device: str, results: Path,
+                   seed: int = 0) -> dict:
+    """``xtiny train -c configurations`` (MONAI, ``budget``, ``seed``) in a subprocess whose nnU-Net results folder is
+    ``results`` (same raw and preprocessed data): a second run of a folder the main work folder already has. Returns
+    the metrics of the first configuration (reused when finished)."""
+    import subprocess
+
+    from xtiny.nnunet.plans import PLANS_IDENTIFIER
+
+    trainer = budget_spec(budget, device).trainer_name
+    fold = results / dataset_name / f"{trainer}__{PLANS_IDENTIFIER}__{configurations.split(',')[0]}" / "fold_0"
+    if not (fold / "validation" / "summary.json").is_file():
+        command = [sys.executable, "-m", "xtiny", "train", "-d", dataset_name, "-c", configurations, "--backend",
+                   "monai", "--epochs", str(budget["epochs"]), "--iterations", str(budget["iterations"]),
+                   "--val-iterations", "0", "--device", device, "--seed", str(seed)]
+        proc = subprocess.run(command, env={**os.environ, "nnUNet_results": str(results)}, capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
+    return trained_metrics(dataset_name, fold, trainer)
 
 
 def run_dataset(label: str, budget_name: str, args) -> dict:
@@ -76,29 +142,49 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
     _, _, base = DATASETS[label]
     if base != "2d":
         raise SystemExit(f"{label}: the distillation bench trains 2d datasets (MONAI backend) only")
-    name = prepare_dataset(label, budget, Path(args.work))
+    work = Path(args.work)
+    name = prepare_dataset(label, budget, work)
     add_width_family(name, "2d")
     pick = run_search(name, "2d", SearchSettings(k=budget["k"], seeds=1, device=args.device, confidence=None),
                       progress=False)["chosen"]
-    teacher = train(name, "2d", budget, args.device)
+    teacher, online = online_family(name, pick, budget, args.device)
+    plain_family = in_own_results(name, f"{pick},2d", budget, args.device, work / "results_plain_family")
     alone = train(name, pick, budget, args.device)
+    seeds = [alone] + [in_own_results(name, pick, budget, args.device, work / f"results_seed{seed}", seed=seed)
+                       for seed in EXTRA_SEEDS]
+    gap = teacher["dice"] - alone["dice"]
     runs = []
-    for alpha, temperature in (SMOKE_GRID if args.smoke else GRID):
-        kd = train(name, pick, budget, args.device, teacher=teacher["checkpoint"], alpha=alpha,
+    for loss, alpha, temperature in (SMOKE_GRID if args.smoke else GRID):
+        kd = train(name, pick, budget, args.device, teacher=teacher["checkpoint"], loss=loss, alpha=alpha,
                    temperature=temperature)
-        gap = teacher["dice"] - alone["dice"]
-        runs.append({"alpha": alpha, "temperature": temperature, **kd,
-                     "gain_points": round(100 * (kd["dice"] - alone["dice"]), 2),
-                     "gap_closed": round((kd["dice"] - alone["dice"]) / gap, 3) if gap > 0.005 else None,
+        runs.append({"loss": loss, "alpha": alpha, "temperature": temperature, "mode": "offline", **kd,
+                     **_gain(kd, alone, gap),
                      "extra_seconds_share": round(kd["seconds"] / alone["seconds"] - 1, 3)
                      if kd["seconds"] and alone["seconds"] else None})
-        print(f"[distill] {label}: alpha {alpha:g} T {temperature:g}: Dice {100 * kd['dice']:.2f} % "
+        print(f"[distill] {label}: {loss} alpha {alpha:g} T {temperature:g}: Dice {100 * kd['dice']:.2f} % "
               f"(alone {100 * alone['dice']:.2f}, teacher {100 * teacher['dice']:.2f})", flush=True)
-    return {"dataset": name, "label": label, "pick": pick, "teacher": teacher, "alone": alone, "kd": runs}
+    loss, alpha, temperature = ONLINE
+    online_run = {"loss": loss, "alpha": alpha, "temperature": temperature, "mode": "online",
+                  "warmup": ONLINE_WARMUP, **online, **_gain(online, alone, gap),
+                  "extra_seconds_share": round(online["family_seconds"] / plain_family["family_seconds"] - 1, 3)
+                  if online["family_seconds"] and plain_family["family_seconds"] else None}
+    spread = [100 * r["dice"] for r in seeds]
+    return {"dataset": name, "label": label, "pick": pick, "teacher": teacher, "alone": alone,
+            "alone_seeds": seeds, "seed_spread_points": round(max(spread) - min(spread), 2),
+            "plain_family": plain_family, "kd": runs, "online": online_run}
+
+
+def _gain(kd: dict, alone: dict, gap: float) -> dict:
+    return {"gain_points": round(100 * (kd["dice"] - alone["dice"]), 2),
+            "gap_closed": round((kd["dice"] - alone["dice"]) / gap, 3) if gap > 0.005 else None}
+
+
+def _setting(run: dict) -> tuple:
+    return run["loss"], run["alpha"], run["temperature"]
 
 
 def main() -> int:
-    from common import device_tag, load_average, write_result
+    from common import load_average
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=["bus", "cardiac", "fundus", "mni"])
@@ -111,40 +197,58 @@ def main() -> int:
     args.work = args.work or f"/tmp/xtiny-bench-distill-{budget_name}"
     os.environ.setdefault("MPLBACKEND", "Agg")
     load_start, started = load_average(), time.perf_counter()
-    results = [run_dataset(label, budget_name, args) for label in args.datasets]
+    results = []
+    for label in args.datasets:  # written after every dataset: a cut run keeps what it finished
+        results.append(run_dataset(label, budget_name, args))
+        path, best = write_distill_result(results, budget_name, args, load_start, started)
+    print(f"[distill] wrote {path}; best {best[0]} alpha {best[1]:g}, T {best[2]:g}", flush=True)
+    return 0
+
+
+def write_distill_result(results: list[dict], budget_name: str, args, load_start, started: float):
+    """The table, the best setting and the notes of ``results`` (the datasets done so far) as the bench's JSON."""
+    from bench_selection import BUDGETS
+    from common import device_tag, load_average, write_result
 
     grid = SMOKE_GRID if args.smoke else GRID
-    mean_gain = {g: sum(next(r for r in res["kd"] if (r["alpha"], r["temperature"]) == g)["gain_points"]
-                        for res in results) / len(results) for g in grid}
+    mean_gain = {g: sum(next(r for r in res["kd"] if _setting(r) == g)["gain_points"] for res in results)
+                 / len(results) for g in grid}
     best = max(grid, key=lambda g: mean_gain[g])
     rows = []
     for res in results:
         t, a = res["teacher"], res["alone"]
-        rows.append([res["label"], "teacher 2d", None, None, round(100 * t["dice"], 2), _r(t["hd95"]), t["seconds"],
-                     None, None, None])
-        rows.append([res["label"], f"{res['pick']} alone", None, None, round(100 * a["dice"], 2), _r(a["hd95"]),
-                     a["seconds"], 0.0, 0.0, 0.0])
-        for r in res["kd"]:
-            rows.append([res["label"], f"{res['pick']} + KD", r["alpha"], r["temperature"], round(100 * r["dice"], 2),
-                         _r(r["hd95"]), r["seconds"], r["gain_points"], r["gap_closed"], r["extra_seconds_share"]])
-    best_runs = [next(r for r in res["kd"] if (r["alpha"], r["temperature"]) == best) for res in results]
-    half = sum((r["gap_closed"] or 0) >= 0.5 for r in best_runs)
-    cheap = sum(r["extra_seconds_share"] is not None and r["extra_seconds_share"] <= 0.5 for r in best_runs)
-    from bench_selection import BUDGETS
-
+        rows.append([res["label"], "teacher 2d (online family)", None, None, None, round(100 * t["dice"], 2),
+                     _r(t["hd95"]), t["seconds"], None, None, None])
+        rows.append([res["label"], f"{res['pick']} alone (seeds 0/1/2)", None, None, None,
+                     " / ".join(f"{100 * s['dice']:.2f}" for s in res["alone_seeds"]), _r(a["hd95"]), a["seconds"],
+                     0.0, 0.0, 0.0])
+        for r in [*res["kd"], res["online"]]:
+            rows.append([res["label"], f"{res['pick']} + KD {r['mode']}", r["loss"], r["alpha"], r["temperature"],
+                         round(100 * r["dice"], 2), _r(r["hd95"]), r["seconds"], r["gain_points"], r["gap_closed"],
+                         r["extra_seconds_share"]])
+    best_runs = [next(r for r in res["kd"] if _setting(r) == best) for res in results]
+    beyond = [r for r, res in zip(best_runs, results, strict=True)
+              if (r["gap_closed"] or 0) >= 0.5 and r["gain_points"] > res["seed_spread_points"]]
+    online_beyond = [res for res in results if (res["online"]["gap_closed"] or 0) >= 0.5
+                     and res["online"]["gain_points"] > res["seed_spread_points"]]
     budget = BUDGETS[budget_name]
     notes = [
-        f"MONAI backend, {budget['epochs']} epochs x {budget['iterations']} iterations for every run (teacher, pick "
-        "alone, every KD student), fold 0, same seed; Dice and HD95 (pixels/voxels in raw geometry) on the fold-0 "
-        "validation cases, foreground mean.",
-        "Gap closed = (Dice KD - Dice alone) / (Dice teacher - Dice alone) (blank when the teacher is not 0.5 points "
-        "above the pick); extra s = KD training seconds / pick-alone seconds - 1 (the teacher's forward passes; "
-        "sequential runs on one machine, so load shifts it).",
-        f"Best grid setting by mean Dice gain over the datasets: alpha {best[0]:g}, T {best[1]:g} "
+        f"MONAI backend, {budget['epochs']} epochs x {budget['iterations']} iterations for every run (families, pick "
+        "alone, every KD student), fold 0; Dice and HD95 (pixels/voxels in raw geometry) on the fold-0 validation "
+        "cases, foreground mean. The teacher is the 2d of the online family run [pick, 2d] (it trains as a plain "
+        "network there); the offline students distil that checkpoint.",
+        "Gap closed = (Dice KD - Dice alone, seed 0) / (Dice teacher - Dice alone) (blank when the teacher is not 0.5 "
+        "points above the pick). Seed spread = max - min Dice of the pick alone over seeds 0, 1, 2. Offline extra s = "
+        "KD training seconds / pick-alone seconds - 1 (the teacher's forward passes); online extra s = the online "
+        "family run's seconds / the plain family run's seconds - 1 (same members, same budget). Sequential runs on one "
+        "machine: load shifts the seconds.",
+        f"Online KD: {ONLINE[0]}, alpha {ONLINE[1]:g}, T {ONLINE[2]:g}, warm-up {ONLINE_WARMUP:g} of the schedule "
+        "(fixed before any result).",
+        f"Best offline setting by mean Dice gain over the datasets: {best[0]} alpha {best[1]:g}, T {best[2]:g} "
         f"({mean_gain[best]:+.2f} points); mean gains: "
-        + ", ".join(f"a{g[0]:g}/T{g[1]:g} {v:+.2f}" for g, v in mean_gain.items()) + ".",
-        f"At that setting: distillation closes at least half of the gap to the teacher on {half} of {len(results)} "
-        f"datasets; extra training <= 50 % on {cheap} of {len(results)}.",
+        + ", ".join(f"{g[0]} a{g[1]:g}/T{g[2]:g} {v:+.2f}" for g, v in mean_gain.items()) + ".",
+        f"Closing at least half of the gap, by more than the seed spread: best offline setting on {len(beyond)} of "
+        f"{len(results)} datasets, online KD on {len(online_beyond)} of {len(results)}.",
         f"Wall time {time.perf_counter() - started:.0f} s; load average {load_start} at start, {load_average()} at end.",
     ]
     if args.smoke:
@@ -152,12 +256,12 @@ def main() -> int:
     tag = device_tag(args.device)
     path = write_result(f"distill_{tag}_smoke" if args.smoke else f"distill_{budget_name}_{tag}",
                         f"Distillation: the XTiny pick alone vs distilled from the full 2d, budget {budget_name}, {tag}",
-                        ["dataset", "model", "alpha", "T", "Dice %", "HD95", "train s", "gain (pts)", "gap closed",
-                         "extra s (share)"], rows, notes=notes, best={"alpha": best[0], "temperature": best[1]},
-                        mean_gain_points={f"{a:g}/{t:g}": v for (a, t), v in mean_gain.items()}, runs=results,
-                        budget=budget_name, budget_settings=budget)
-    print(f"[distill] wrote {path}; best alpha {best[0]:g}, T {best[1]:g}", flush=True)
-    return 0
+                        ["dataset", "model", "loss", "alpha", "T", "Dice %", "HD95", "train s", "gain (pts)",
+                         "gap closed", "extra s (share)"], rows, notes=notes,
+                        best={"loss": best[0], "alpha": best[1], "temperature": best[2]},
+                        mean_gain_points={f"{g[0]}/{g[1]:g}/{g[2]:g}": v for g, v in mean_gain.items()},
+                        runs=results, budget=budget_name, budget_settings=budget)
+    return path, best
 
 
 def _r(value) -> float | None:

@@ -53,7 +53,7 @@ def add_kd_loss_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kd-loss", default=None, metavar="pixel|cwd|fg",
                         help="distillation term: pixel (voxel-wise KL, the default), cwd (channel-wise: each class "
                              "channel's spatial softmax) or fg (voxel KL, foreground and background weighted equally); "
-                             "the bench has measured only pixel so far")
+                             "see BENCHMARKS.md, Distillation, for what each was worth")
 
 
 def kd_from_args(args: argparse.Namespace) -> tuple[float, float] | None:
