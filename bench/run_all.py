@@ -44,6 +44,10 @@ CPU_PLAN = [
     # (about 12 min per dataset and seed; resumable with --work DIR, the JSON is rewritten after every seed)
     ("family runs", ["bench_family.py", "--datasets", "bus", "cardiac", "--seeds", "3", "--size", "64",
                      "--cases", "24", "--epochs", "5", "--iterations", "20"]),
+    # learning curves of the width family (issue #28): one long family run (800 iterations, validated at 1/16..1/2)
+    # and planned-short runs at 1/8 and 1/4 per dataset; ~14 min per dataset on 2 idle cores, ~60 min for the four.
+    # Its summary sets CONFIRM_BUDGET_FRACTION (xtiny/training/__init__.py) and curve_evidence.py
+    ("learning curves", ["bench_curves.py", "--datasets", "bus", "cardiac", "mni", "colin27"]),
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
@@ -51,6 +55,11 @@ GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
     # (target: pick + 2 wider + full <= 1.3x the full net alone); 256 px, 2 x 250 iterations, 2 seeds, ~5 min
     ("family runs", ["bench_family.py", "--datasets", "bus", "--seeds", "2", "--size", "256", "--cases", "60",
                      "--epochs", "2", "--iterations", "250", "--val-iterations", "10", "--device", "cuda"]),
+    # second: learning curves at 256 px on 2 datasets (1600 iterations per width, planned-short runs at 1/8 and 1/4:
+    # 1.375 x 1600 family steps of 8 networks each). Not yet timed on a GPU: at the assumed ~0.1 s per family step
+    # that is ~4 min per dataset plus planning and search, ~10 min for both
+    ("learning curves", ["bench_curves.py", "--datasets", "bus", "cardiac", "--size", "256", "--cases", "200",
+                         "--epochs", "16", "--iterations", "100", "--device", "cuda"]),
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1", "--device", "cuda"]),
     ("probe chunk size", ["bench_probe_chunks.py", "--device", "cuda", "--chunks", "1,2,4,8,16,32"]),
     ("probe speed", ["bench_probe_speed.py", "--k", "32", "--device", "cuda"]),  # TF32, batch-all, compile

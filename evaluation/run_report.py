@@ -22,6 +22,7 @@ from xtiny.evaluation.table import format_mean_sd
 from xtiny.records.typed_json import JsonRecord
 from xtiny.records.width_search import read_search_record
 from xtiny.training.schedules.confirm_record import read_confirm_record
+from xtiny.training.schedules.curve_evidence import training_length_note
 from xtiny.versions import stack_versions
 
 
@@ -87,16 +88,19 @@ def _search_section(search: dict | None, search_png: Path, problem: str | None =
 
 
 def _full_size_seconds(confirm: dict, stages: dict) -> tuple[float | None, str]:
-    """One full-size training's seconds at the confirm budget: measured when the run trained the base at that budget,
+    """One full-size training's seconds at the pick's budget: measured when the run trained the base at that budget,
     else scaled by iterations from the run's baseline training, else unknown."""
     base = stages.get("train_baseline", {})
     outputs, seconds = base.get("outputs", {}), base.get("seconds")
     if not outputs or not seconds:
         return None, "no full-size training in this run (xtiny run --with-baseline measures one)"
-    if outputs.get("trainer") == confirm.get("trainer"):
+    pick_epochs = confirm.get("pick_epochs") or confirm.get("epochs")
+    if outputs.get("trainer") == confirm.get("trainer") and pick_epochs == confirm.get("epochs"):
         return float(seconds), f"measured: the run's {outputs.get('configuration')} training at the same budget"
     iterations = (outputs.get("epochs") or 0) * (outputs.get("iterations_per_epoch") or 250)
-    wanted = (confirm.get("epochs") or 0) * (confirm.get("iterations_per_epoch") or 250)
+    wanted = (pick_epochs or 0) * (confirm.get("iterations_per_epoch") or 250)
+    if outputs.get("epochs") == pick_epochs and iterations == wanted:
+        return float(seconds), f"measured: the run's {outputs.get('configuration')} training at the pick's budget"
     if not iterations or not wanted:
         return None, "the baseline's budget is not recorded"
     return float(seconds) * wanted / iterations, (f"estimated: the run's {outputs.get('configuration')} training "
@@ -137,9 +141,15 @@ def confirm_section(confirm: dict | None, confirm_json: Path | None, stages: dic
     extra = costs.get("extra_s")
     share = f" = {100 * extra / full:.0f} % of one full-size training ({html.escape(how)}: {full:.0f} s)" \
         if full and extra is not None else f" (full-size cost: {html.escape(how)})"
+    pick_epochs = confirm.get("pick_epochs") or confirm.get("epochs")
+    reuse = (f"the confirmed width's own training is reused by the final {'distilled ' if teacher else ''}training at "
+             "the same budget" if pick_epochs == confirm.get("epochs") else
+             f"confirm trained {confirm.get('epochs')} of the pick's {pick_epochs} epochs (--budget-fraction "
+             f"{confirm.get('budget_fraction')}), so every confirm training is extra and the pick trains again")
     section.paragraphs.append(
-        f"Extra training cost: {_fmt(extra)} {costs.get('device', 'cpu').upper()} seconds{share}; the confirmed "
-        f"width's own training is reused by the final {'distilled ' if teacher else ''}training at the same budget.")
+        f"Extra training cost: {_fmt(extra)} {costs.get('device', 'cpu').upper()} seconds{share}; {reuse}.")
+    its = (pick_epochs or 0) * (confirm.get("iterations_per_epoch") or 250)
+    section.paragraphs.append(html.escape(training_length_note(its)))
     png = confirm_json.with_suffix(".png") if confirm_json else None
     if png is not None and png.is_file():
         section.figures.append((png, "Confirm trainings: validation Dice vs parameters, both picks marked"))

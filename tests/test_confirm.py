@@ -35,6 +35,8 @@ def searched(nnunet_work: Path) -> str:
     (["--max-steps", "0"], "--max-steps must be a whole number >= 1"),
     (["--neighbours", "0"], "--neighbours must be a whole number >= 1"),
     (["--start", "2d_xtiny7"], "'2d_xtiny7' is not in the width family"),
+    (["--budget-fraction", "0"], "--budget-fraction must lie in (0, 1]"),
+    (["--budget-fraction", "1.5"], "--budget-fraction must lie in (0, 1]"),
 ])
 def test_bad_flags_exit_2_and_write_nothing(searched: str, flags: list[str], message: str, capsys) -> None:
     from xtiny.artifacts import confirm_json_path
@@ -115,3 +117,12 @@ def test_a_wider_width_that_wins_is_taken_step_by_step(searched: str, capsys) ->
         assert all(dice[below[-1]] > dice[c] for c in below[:-1])
     within = [c for c in ladder if dice[c] >= dice[ladder[-1]]]
     assert record["confirmed"] == within[0]
+
+    # the learning-curve bench replays confirm's climb on measured Dice: it must decide as confirm did
+    from xtiny.artifacts import search_json_path
+    from xtiny.training.schedules.confirm import ConfirmSettings, replay_confirm
+
+    names = [c["name"] for c in sorted(json.loads(search_json_path(searched).read_text())["candidates"],
+                                       key=lambda c: -c["cap"])]
+    replay = replay_confirm(dice, names, "2d_xtiny1", ConfirmSettings(tolerance=0, max_steps=2, neighbours=1))
+    assert replay == {"confirmed": record["confirmed"], "trained": ladder}

@@ -144,6 +144,9 @@ def test_killed_family_run_resumes_every_member_from_one_epoch(family_dataset: s
     ("2d_xtiny8,2d", ["--distill", "online", "--kd-warmup", "1"], "--kd-warmup must lie in [0, 1)"),
     ("2d_xtiny8,2d", ["--distill", "online", "--kd-loss", "soft"], "unknown --kd-loss 'soft'"),
     ("2d_xtiny8,2d", ["--kd-loss", "cwd"], "no --teacher to distil from"),
+    ("2d_xtiny8,2d", ["--validate-at", "1/2"], "needs the MONAI backend"),
+    ("2d_xtiny8,2d", ["--backend", "monai", "--validate-at", "1/4,1.5"], "between 0 and 1 (got 1.5)"),
+    ("2d_xtiny8,2d", ["--backend", "monai", "--validate-at", "half"], "'half' is not a fraction"),
 ])
 def test_bad_family_inputs_exit_2_and_write_nothing(family_dataset: str, nnunet_work: Path, configurations: str,
                                                     extra: list[str], message: str, capsys) -> None:
@@ -190,7 +193,7 @@ def test_monai_family_members_are_usable_by_evaluate_and_export(family_dataset: 
     from xtiny.training.spec import TrainSpec
 
     spec = TrainSpec(backend="monai", epochs=2, iterations_per_epoch=2, val_iterations=1, seed=1)
-    results = train_family(family_dataset, "2d_xtiny4,2d_xtiny8,unext", spec)
+    results = train_family(family_dataset, "2d_xtiny4,2d_xtiny8,unext", spec, validate_at=(0.5,))
     assert [r.configuration for r in results] == ["2d_xtiny4", "2d_xtiny8", "unext"]
     for result in results:
         assert result.trainer_name == "XTinyMonaiTrainer_2ep_2it_1val" and result.validation_dice is not None
@@ -199,8 +202,14 @@ def test_monai_family_members_are_usable_by_evaluate_and_export(family_dataset: 
         assert checkpoint["current_epoch"] == 2 and len(checkpoint["logging"]["mean_fg_dice"]) == 2
         record = json.loads((result.fold_folder / "family_run.json").read_text())
         assert record["backend"] == "monai" and record["family"] == ["2d_xtiny4", "2d_xtiny8", "unext"]
+        # the learning curve: whole-case validation after epoch 1 of 2, then the final validation
+        curve = record["validation_curve"]
+        assert [(p["epoch"], p["iterations"]) for p in curve] == [(1, 2), (2, 4)] and curve[-1]["final"]
+        assert curve[-1]["dice"] == result.validation_dice and 0 <= curve[0]["dice"] <= 1
+        assert checkpoint["logging"]["validation_curve"] == curve[:1] and result.extra["validation_curve"] == curve
     again = train_family(family_dataset, "2d_xtiny4,2d_xtiny8,unext", spec)
     assert all(r.extra["read_back"] for r in again)
+    assert [r.extra["validation_curve"] for r in again] == [r.extra["validation_curve"] for r in results]
     trainer = "XTinyMonaiTrainer_2ep_2it_1val"
     assert main(["evaluate", "-d", family_dataset, "-c", "2d_xtiny8", "unext", "--trainer", trainer,
                  "--no-latency"]) == 0

@@ -45,7 +45,8 @@ def confirm_record() -> ConfirmRecord:
            "train_seconds": 1.0, "logged_seconds": 1.0, "device": "cpu", "skipped_finished": False}
     return ConfirmRecord(
         dataset=DATASET, base_configuration="2d", probe_pick="2d_xtiny4", start="2d_xtiny4", search_json="/s.json",
-        trainer="T", backend="nnunet", fold=0, epochs=1, iterations_per_epoch=5, val_iterations=None, device="cpu",
+        trainer="T", backend="nnunet", fold=0, epochs=1, pick_epochs=1, budget_fraction=1.0, iterations_per_epoch=5,
+        val_iterations=None, device="cpu",
         tolerance_points=1.0, max_steps=3, neighbours=2, also_train=[], family_runs=[["2d_xtiny4"]], teacher=None,
         kd_loss=None, kd_alpha=None, kd_temperature=None, trainings={"2d_xtiny4": row}, confirmed="2d_xtiny4",
         stopped_because="2d_xtiny4 is the widest configuration", executor="local", jobs=1, finished=True)

@@ -95,3 +95,27 @@ def test_confirm_settings_and_executor_choice_from_the_flags() -> None:
     with pytest.raises(XTinyError, match="--max-steps"):
         ConfirmSettings(max_steps=0)
     assert ConfirmSettings(also_train=["2d"]).stage_key()["also_train"] == ["2d"]
+
+
+def test_confirm_trains_the_default_fraction_of_the_picks_budget() -> None:
+    """The default budget fraction (set from bench/bench_curves.py) reaches confirm from both commands, and scales
+    the pick's epochs into confirm's; --confirm-epochs names confirm's budget outright."""
+    from xtiny.commands.confirm import confirm_settings_from
+    from xtiny.commands.run import options_from_args
+    from xtiny.pipeline_stages import _confirm_settings, _confirm_spec
+    from xtiny.training import CONFIRM_BUDGET_FRACTION
+    from xtiny.training.schedules.confirm import confirm_spec_of
+    from xtiny.training.spec import TrainSpec
+
+    assert confirm_settings_from(_args("confirm")).budget_fraction == CONFIRM_BUDGET_FRACTION
+    assert confirm_settings_from(_args("confirm", "--budget-fraction", "0.25")).budget_fraction == 0.25
+    pick = TrainSpec(epochs=160, iterations_per_epoch=50)
+    expected = max(1, round(CONFIRM_BUDGET_FRACTION * 160))
+    assert confirm_spec_of(pick, CONFIRM_BUDGET_FRACTION).epochs == expected
+    assert confirm_spec_of(pick, 0.25) == TrainSpec(epochs=40, iterations_per_epoch=50)
+    assert confirm_spec_of(TrainSpec(epochs=2), 0.1).epochs == 1  # never below one epoch
+    opts = options_from_args(_args("run", "--epochs", "160"), "Dataset999_X")
+    assert _confirm_settings(opts).budget_fraction == CONFIRM_BUDGET_FRACTION
+    assert ("budget_fraction" in _confirm_settings(opts).stage_key()) == (CONFIRM_BUDGET_FRACTION != 1)
+    named = options_from_args(_args("run", "--epochs", "160", "--confirm-epochs", "20"), "Dataset999_X")
+    assert _confirm_settings(named).budget_fraction == 1.0 and _confirm_spec(named).epochs == 20

@@ -25,7 +25,12 @@ from xtiny.artifacts import xtiny_dir
 from xtiny.atomic import atomic_write_json, read_json
 from xtiny.errors import XTinyError
 from xtiny.sensitivity import DEFAULT_CONFIDENCE
-from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training import (
+    CONFIRM_BUDGET_FRACTION,
+    CONFIRM_MAX_STEPS,
+    CONFIRM_NEIGHBOURS,
+    CONFIRM_TOLERANCE_POINTS,
+)
 from xtiny.training.backends.distill import KD_DEFAULT_ALPHA, KD_DEFAULT_LOSS, KD_DEFAULT_TEMPERATURE
 
 DEFAULT_EXPORT_FORMATS = ("onnx", "int8", "bundle")
@@ -56,7 +61,8 @@ class RunOptions:
     confirm_tolerance: float = CONFIRM_TOLERANCE_POINTS
     confirm_max_steps: int = CONFIRM_MAX_STEPS
     confirm_neighbours: int = CONFIRM_NEIGHBOURS
-    confirm_epochs: int | None = None  # None: the pick's budget
+    confirm_epochs: int | None = None  # None: confirm_budget_fraction of the pick's budget
+    confirm_budget_fraction: float = CONFIRM_BUDGET_FRACTION  # of the pick's epochs (ignored with confirm_epochs)
     confirm_iterations_per_epoch: int | None = None
     num_processes: int | None = None
     verbose: bool = False

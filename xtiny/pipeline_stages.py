@@ -105,15 +105,24 @@ def _teacher(opts: RunOptions, ctx: dict) -> str | None:
 def _baseline_joins_confirm(opts: RunOptions) -> bool:
     """The full baseline trains in confirm's first family run (same batches) when it has confirm's spec:
     ``--budget equal-iterations``, no --distill (the baseline is then confirm's teacher and trains first)."""
+    from xtiny.training.schedules.confirm import confirm_spec_of
+
     return (opts.with_baseline and not opts.distill and opts.budget == "equal-iterations"
             and train_spec(opts, opts.baseline_epochs or opts.epochs,
-                           opts.baseline_iterations_per_epoch or opts.iterations_per_epoch) == _confirm_spec(opts))
+                           opts.baseline_iterations_per_epoch or opts.iterations_per_epoch)
+            == confirm_spec_of(_confirm_spec(opts), _confirm_fraction(opts)))
 
 
 def _confirm_spec(opts: RunOptions) -> TrainSpec:
-    """Confirm's budget (``--confirm-epochs``/``--confirm-iterations``, else the pick's); KD students under --distill."""
+    """The budget confirm starts from (``--confirm-epochs``/``--confirm-iterations``, else the pick's; confirm trains
+    :func:`_confirm_fraction` of its epochs); KD students under --distill."""
     return train_spec(opts, opts.confirm_epochs or opts.epochs,
                       opts.confirm_iterations_per_epoch or opts.iterations_per_epoch, distilled=opts.distill)
+
+
+def _confirm_fraction(opts: RunOptions) -> float:
+    """The fraction of :func:`_confirm_spec`'s epochs confirm trains: 1 when ``--confirm-epochs`` names them."""
+    return 1.0 if opts.confirm_epochs else opts.confirm_budget_fraction
 
 
 def _confirm_settings(opts: RunOptions) -> ConfirmSettings:
@@ -121,7 +130,7 @@ def _confirm_settings(opts: RunOptions) -> ConfirmSettings:
     from xtiny.training.schedules.confirm import ConfirmSettings
 
     return ConfirmSettings(tolerance=opts.confirm_tolerance, max_steps=opts.confirm_max_steps,
-                           neighbours=opts.confirm_neighbours,
+                           neighbours=opts.confirm_neighbours, budget_fraction=_confirm_fraction(opts),
                            also_train=(opts.configuration,) if _baseline_joins_confirm(opts) else ())
 
 

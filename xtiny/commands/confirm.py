@@ -12,6 +12,7 @@ HELP = "confirm the width search's pick by training it against its wider neighbo
 def add_confirm_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
     """``--tolerance`` and ``--max-steps`` (shared with `xtiny run`; ``prefix`` names its confirm-only budget)."""
     from xtiny.training import (  # light: no torch, no numpy
+        CONFIRM_BUDGET_FRACTION,
         CONFIRM_MAX_STEPS,
         CONFIRM_NEIGHBOURS,
         CONFIRM_TOLERANCE_POINTS,
@@ -23,6 +24,10 @@ def add_confirm_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") 
                         help=f"at most this many family runs up from the first (default {CONFIRM_MAX_STEPS})")
     parser.add_argument("--neighbours", type=int, default=CONFIRM_NEIGHBOURS,
                         help=f"wider widths trained with the pick in one family run (default {CONFIRM_NEIGHBOURS})")
+    parser.add_argument(f"--{prefix}budget-fraction", type=float, default=CONFIRM_BUDGET_FRACTION,
+                        help="train each confirm width for this fraction of the pick's epochs, in (0, 1] (default "
+                             f"{CONFIRM_BUDGET_FRACTION:g}: set from bench/bench_curves.py, see the README"
+                             f"{'; --confirm-epochs overrides it' if prefix else ''})")
     if prefix:
         parser.add_argument(f"--{prefix}epochs", type=int, default=None,
                             help="epochs of each confirm training (default: the pick's budget)")
@@ -31,19 +36,23 @@ def add_confirm_arguments(parser: argparse.ArgumentParser, *, prefix: str = "") 
 
 
 def confirm_settings_from(args: argparse.Namespace, *, start: str | None = None):
-    """The :class:`xtiny.training.schedules.confirm.ConfirmSettings` of --tolerance, --max-steps and --neighbours; XTinyError
-    (exit 2) for bad ones."""
+    """The :class:`xtiny.training.schedules.confirm.ConfirmSettings` of --tolerance, --max-steps, --neighbours and the
+    budget fraction; XTinyError (exit 2) for bad ones."""
     from xtiny.training.schedules.confirm import ConfirmSettings
 
+    fraction = getattr(args, "budget_fraction", None)
+    if fraction is None:  # xtiny run: --confirm-budget-fraction, unless --confirm-epochs names confirm's budget
+        fraction = 1.0 if getattr(args, "confirm_epochs", None) else args.confirm_budget_fraction
     return ConfirmSettings(tolerance=args.tolerance, max_steps=args.max_steps, neighbours=args.neighbours,
-                           start=start)
+                           start=start, budget_fraction=fraction)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--dataset", required=True, help="dataset id or DatasetXXX_Name")
     parser.add_argument("-c", "--configuration", default="2d", help="base configuration of the search (2d)")
     parser.add_argument("--epochs", type=int, default=1000,
-                        help="epochs of each training: the budget the pick will be trained with (default 1000)")
+                        help="the budget the pick will be trained with (default 1000); each confirm training runs "
+                             "--budget-fraction of it")
     parser.add_argument("--iterations", type=int, default=None, help="training iterations per epoch (default 250)")
     parser.add_argument("--val-iterations", type=int, default=None,
                         help="validation iterations per epoch (default 50)")

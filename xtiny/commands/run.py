@@ -64,6 +64,7 @@ def options_from_args(args: argparse.Namespace, dataset: str):
                       verbose=args.verbose, budget=args.budget, confirm=not args.no_confirm, confirm_tolerance=args.tolerance, confirm_max_steps=args.max_steps,
                       confirm_neighbours=args.neighbours,
                       confirm_epochs=args.confirm_epochs, confirm_iterations_per_epoch=args.confirm_iterations,
+                      confirm_budget_fraction=args.confirm_budget_fraction,
                       distill=args.distill, **_kd_settings(args))
 
 

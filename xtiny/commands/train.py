@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="nnunet", choices=["nnunet", "monai"])
     parser.add_argument("--continue", dest="continue_training", action="store_true",
                         help="continue an interrupted run from its checkpoint (same budget)")
+    parser.add_argument("--validate-at", default=None, metavar="F,F,...",
+                        help="learning curve (--backend monai): also validate on the whole validation cases after "
+                             "these fractions of the schedule, e.g. 1/16,1/8,1/4,1/2; the curve goes into "
+                             "family_run.json (family runs) and the output")
     add_teacher_arguments(parser, "this model")
     parser.add_argument("--distill", default=None, choices=["online"],
                         help="online: in a family run (-c widths,...,2d) the full configuration teaches the others on "
@@ -97,6 +101,32 @@ def spec_from_args(args: argparse.Namespace):
                      kd_warmup=(KD_DEFAULT_WARMUP if warmup is None else warmup) if online else None)
 
 
+def parse_fractions(text: str | None) -> tuple[float, ...]:
+    """``"1/16,0.125,1/4"`` → ``(0.0625, 0.125, 0.25)``; XTinyError (exit 2) for what is not a number or ``a/b``."""
+    from xtiny.errors import XTinyError
+
+    out = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            top, _, bottom = part.partition("/")
+            out.append(float(top) / float(bottom) if bottom else float(top))
+        except (ValueError, ZeroDivisionError):
+            raise XTinyError(f"--validate-at: '{part}' is not a fraction of the schedule.",
+                             fix="pass fractions between 0 and 1, e.g. --validate-at 1/16,1/8,1/4,1/2.") from None
+    return tuple(out)
+
+
+def _curve_text(curve: list[dict] | None) -> str:
+    """``"; curve 50 it 12.3, 100 it 40.1"`` (validation Dice % after so many iterations), or ``""``."""
+    if not curve:
+        return ""
+    points = [f"{p['iterations']} it " + ("n/a" if p["dice"] is None else f"{100 * p['dice']:.1f}") for p in curve]
+    return "; curve " + ", ".join(points)
+
+
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -130,11 +160,18 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.manual_seed(seed)
+    curve = parse_fractions(args.validate_at)
+    if curve and args.backend != "monai":
+        from xtiny.errors import XTinyError
+
+        raise XTinyError("--validate-at (learning curves) needs the MONAI backend, which validates whole cases "
+                         "in-process.", fix="add --backend monai, or leave --validate-at out.")
+    extra = {"validate_at": curve} if curve else {}
     result = train(name, configuration, replace(spec, seed=seed), continue_training=args.continue_training,
-                   teacher=args.teacher)
+                   teacher=args.teacher, **extra)
     dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
     print(f"trained {configuration} of {name} ({args.backend} backend, {result.trainer_name}, fold {result.fold}) "
-          f"in {result.seconds:.0f} s; validation Dice {dice}")
+          f"in {result.seconds:.0f} s; validation Dice {dice}{_curve_text(result.extra.get('validation_curve'))}")
     if spec.kd:
         print(f"distilled from {result.extra['teacher']} ({spec.kd_loss} KD, alpha {spec.kd[0]:g}, T {spec.kd[1]:g})")
     print(f"wrote {result.checkpoint}")
@@ -159,7 +196,7 @@ def _train_family(args: argparse.Namespace, dataset_name: str) -> int:
                              "configuration with -c NAME.")
     names = [resolve_auto_configuration(dataset_name, c) for c in split_configurations(args.configuration)]
     spec = spec_from_args(args)
-    results = train_family(dataset_name, names, spec)
+    results = train_family(dataset_name, names, spec, validate_at=parse_fractions(args.validate_at))
     print(f"family run of {dataset_name} ({args.backend} backend, {spec.trainer_name}, fold {spec.fold}): "
           f"{len(results)} networks on one batch stream")
     if spec.online_kd:
@@ -169,6 +206,6 @@ def _train_family(args: argparse.Namespace, dataset_name: str) -> int:
         dice = "n/a" if result.validation_dice is None else f"{100 * result.validation_dice:.2f}%"
         how = "read back (finished earlier)" if result.extra.get("read_back") else "trained"
         print(f"  {result.configuration:>14}: validation Dice {dice} ({how}, {result.trainer_name}); "
-              f"{result.checkpoint}")
+              f"{result.checkpoint}{_curve_text(result.extra.get('validation_curve'))}")
     print(nnunet_cli_hint(dataset_name, names[0], results[0].trainer_name, spec.fold, args.device))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 
 from xtiny.console import progress_bar, say
 from xtiny.training.backends.family_checkpoints import CheckpointJournal, recover_journal
@@ -15,20 +16,26 @@ from xtiny.training.backends.family_nnunet import (
     family_journal_path,
     is_current,
     record_family_seconds,
+    update_family_record,
     write_family_records,
 )
 from xtiny.training.backends.family_plan import FamilyPlan, check_family_memory, member_seed
 from xtiny.training.results import TrainResult
 
 
-def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> list[TrainResult]:
-    """Train every member of ``plan`` with the MONAI backend on one batch stream; one result per member, in order."""
+def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None,
+                       validate_at: Sequence[float] = ()) -> list[TrainResult]:
+    """Train every member of ``plan`` with the MONAI backend on one batch stream; one result per member, in order.
+    ``validate_at`` (fractions of the schedule): every member validates on the whole validation cases at those
+    points too; its learning curve goes into its ``family_run.json`` and result (``"validation_curve"``)."""
     from xtiny.training.backends.monai_backend import (
         MonaiTrainer,
         finish_monai_training,
         fit_together,
         fold_cases,
         monai_run,
+        validation_curve,
+        validation_epochs,
         write_model_folder_files,
     )
     from xtiny.training.results import finished_training
@@ -72,11 +79,16 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
         started = time.perf_counter()
         with progress_bar((spec.epochs - first) * leader.run.iterations, f"family {plan.label}", unit="it") as bar:
             fit_together(trainers, train_cases, val_cases, stream_seed=spec.seed,
-                         journal=CheckpointJournal(family_journal_path(plan)), bar=bar)
+                         journal=CheckpointJournal(family_journal_path(plan)), bar=bar,
+                         curve_epochs=validation_epochs(validate_at, spec.epochs))
         for c, trainer in trainers.items():
             results[c] = finish_monai_training(trainer, val_cases, None,
                                                {"family": list(plan.configurations), "read_back": False,
                                                 **plan.online_kd_record(c)})
+            if validate_at:
+                curve = validation_curve(trainer, results[c])
+                results[c].extra["validation_curve"] = curve
+                update_family_record(runs[c].fold_folder, validation_curve=curve)
         seconds = round(time.perf_counter() - started, 3)
         record_family_seconds({c: runs[c].fold_folder for c in to_train}, seconds,
                               {c: t.step_seconds for c, t in trainers.items()})
@@ -89,11 +101,14 @@ def train_monai_family(plan: FamilyPlan, *, not_before: float | None = None) -> 
 
 def _read_back(run, plan: FamilyPlan) -> TrainResult:
     from xtiny.nnunet.trained import read_validation_dice
+    from xtiny.training.backends.family_nnunet import read_family_record
 
+    curve = read_family_record(run.fold_folder).get("validation_curve")
     return TrainResult(output_folder=run.output_folder, checkpoint=run.fold_folder / "checkpoint_final.pth",
                        trainer_name=run.trainer_name, plans_identifier=run.plans_identifier,
                        configuration=run.configuration, fold=run.fold,
                        validation_dice=read_validation_dice(run.fold_folder), backend="monai", epochs=run.epochs,
                        iterations_per_epoch=run.iterations, seconds=None,
                        extra={"family": list(plan.configurations), "read_back": True,
-                              **plan.online_kd_record(run.configuration)})
+                              **plan.online_kd_record(run.configuration),
+                              **({"validation_curve": curve} if curve else {})})

@@ -238,12 +238,22 @@ def record_family_seconds(folders: dict[str, Path], seconds: float, step_seconds
         atomic_write_json(folder / FAMILY_RECORD, record)
 
 
-def family_share_seconds(fold_folder: Path) -> float | None:
-    """A member's share of its family run's time (None when it was not trained in a finished family run)."""
+def read_family_record(fold_folder: Path) -> dict:
+    """A member's ``family_run.json`` (``{}`` when it was not trained in a family run)."""
     from xtiny.atomic import read_json
 
     path = Path(fold_folder) / FAMILY_RECORD
-    return read_json(path, "family run record").get("share_seconds") if path.is_file() else None
+    return read_json(path, "family run record") if path.is_file() else {}
+
+
+def update_family_record(fold_folder: Path, **fields) -> None:
+    """Add ``fields`` to a member's ``family_run.json`` (atomically)."""
+    atomic_write_json(Path(fold_folder) / FAMILY_RECORD, {**read_family_record(fold_folder), **fields})
+
+
+def family_share_seconds(fold_folder: Path) -> float | None:
+    """A member's share of its family run's time (None when it was not trained in a finished family run)."""
+    return read_family_record(fold_folder).get("share_seconds")
 
 
 def write_family_records(plan: FamilyPlan, folders: dict[str, Path], extra: dict) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,6 +276,15 @@ class MonaiTrainer:
         return {"computed_by": "xtiny MONAI backend: DiceMetric on nnU-Net-preprocessed data, no mirroring",
                 "foreground_mean": {"Dice": fg}, "mean": mean, "metric_per_case": per_case}
 
+    def record_curve_point(self, cases: list[CachedCase]) -> dict:
+        """Validate on whole ``cases`` now (after ``self.epoch + 1`` finished epochs) and append the point to the
+        log's ``validation_curve`` (kept in the checkpoint, so a resumed run keeps its curve)."""
+        dice = self.validate(cases)["foreground_mean"]["Dice"]
+        epochs = self.epoch + 1
+        point = {"epoch": epochs, "iterations": epochs * self.run.iterations, "dice": dice}
+        self.log.setdefault("validation_curve", []).append(point)
+        return point
+
     def start_epoch(self) -> None:
         """The epoch's learning rate (nnU-Net's poly schedule) and a fresh list of KD loss parts."""
         self.scheduler.step(self.epoch)
@@ -303,12 +313,14 @@ class MonaiTrainer:
 
 
 def fit_together(trainers: dict[str, MonaiTrainer], train_cases: list[CachedCase], val_cases: list[CachedCase], *,
-                 stream_seed: int, journal=None, bar=None) -> None:
+                 stream_seed: int, journal=None, bar=None, curve_epochs: Collection[int] = ()) -> None:
     """Train ``trainers`` (one, or a family run's members) to their budget on one batch stream: every augmented
     batch goes through each trainer's :meth:`MonaiTrainer.train_step`, every validation batch through each one's
     pseudo Dice. A trainer resumed further along waits for the others. Checkpoints (``checkpoint_latest.pth``) are
     written after every epoch; with ``journal`` (:class:`xtiny.training.backends.family_checkpoints.CheckpointJournal`)
-    the members' checkpoints of an epoch are committed together. ``bar`` (optional) advances per iteration."""
+    the members' checkpoints of an epoch are committed together. ``bar`` (optional) advances per iteration. After
+    each epoch count in ``curve_epochs`` every trainer validates on the whole validation cases
+    (:meth:`MonaiTrainer.record_curve_point`: a learning curve along one schedule)."""
     leader = next(iter(trainers.values()))
     run, config = leader.run, leader.config
     batch_size = int(config.batch_size)
@@ -330,6 +342,9 @@ def fit_together(trainers: dict[str, MonaiTrainer], train_cases: list[CachedCase
                 bar.update(1)
         val_batches = [stack_batch(val_sampler.sample(batch_size)) for _ in range(run.val_iterations)] \
             if val_sampler.slices else []
+        if epoch + 1 in curve_epochs and val_cases:
+            for trainer in stepping:
+                trainer.record_curve_point(val_cases)
         for trainer in stepping:
             latest = trainer.run.fold_folder / "checkpoint_latest.pth"
             trainer.end_epoch(val_batches, latest if journal is None else Path(journal.stage(latest)))
@@ -406,7 +421,8 @@ def write_model_folder_files(run: MonaiRun) -> None:
 
 
 def train_monai(dataset: str | int, configuration: str, spec: TrainSpec, *, continue_training: bool = False,
-                plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None) -> TrainResult:
+                plans_identifier: str = PLANS_IDENTIFIER, teacher: str | None = None,
+                validate_at: Sequence[float] = ()) -> TrainResult:
     """Train ``configuration`` with MONAI parts and ``spec``'s budget, fold, device and seed (the network's
     initialisation and the batch stream, as given); results in nnU-Net's layout under ``spec.trainer_name``
     (``XTinyMonaiTrainer[...]``).
@@ -414,7 +430,8 @@ def train_monai(dataset: str | int, configuration: str, spec: TrainSpec, *, cont
     ``spec.val_iterations`` batches of validation patches give a per-epoch pseudo Dice (logged in the checkpoint);
     the final validation Dice is computed on whole validation cases. ``teacher`` distils a trained configuration
     (or a checkpoint) of the same dataset into it with ``spec.kd`` (``XTinyMonaiTrainerKD[_{loss}]_a{α}_T{T}...``;
-    loss parts in the log).
+    loss parts in the log). ``validate_at`` (fractions of the schedule) adds a learning curve: whole-case validation
+    Dice at those points, in the result's ``extra["validation_curve"]`` (:func:`validation_epochs`).
     """
     check_not_online(spec)
     run = monai_run(dataset, configuration, spec, continue_training=continue_training,
@@ -425,6 +442,31 @@ def train_monai(dataset: str | int, configuration: str, spec: TrainSpec, *, cont
         trainer.load_checkpoint(run.resume)
     write_model_folder_files(run)
     started = time.perf_counter()
-    fit_together({run.configuration: trainer}, train_cases, val_cases, stream_seed=run.seed)
-    return finish_monai_training(trainer, val_cases, round(time.perf_counter() - started, 3),
-                                 kd_extra(run.teacher, spec))
+    fit_together({run.configuration: trainer}, train_cases, val_cases, stream_seed=run.seed,
+                 curve_epochs=validation_epochs(validate_at, run.epochs))
+    result = finish_monai_training(trainer, val_cases, round(time.perf_counter() - started, 3),
+                                   kd_extra(run.teacher, spec))
+    if validate_at:
+        result.extra["validation_curve"] = validation_curve(trainer, result)
+    return result
+
+
+def validation_epochs(fractions: Sequence[float], epochs: int) -> list[int]:
+    """The epoch counts after which a learning curve validates: each fraction of ``epochs`` rounded to a whole epoch
+    (at least 1), the final epoch left out (the final validation is the curve's last point); XTinyError (exit 2) for
+    a fraction outside (0, 1)."""
+    out = set()
+    for fraction in fractions:
+        if isinstance(fraction, bool) or not 0 < float(fraction) < 1:
+            raise XTinyError(f"--validate-at takes fractions of the schedule between 0 and 1 (got {fraction}).",
+                             fix="pass e.g. --validate-at 0.0625,0.125,0.25,0.5 (the final epoch always validates).")
+        out.add(max(1, round(float(fraction) * epochs)))
+    return sorted(e for e in out if e < epochs)
+
+
+def validation_curve(trainer: MonaiTrainer, result: TrainResult) -> list[dict]:
+    """The trainer's learning curve: its recorded points, then the final validation (``"final": True``)."""
+    run = trainer.run
+    return [*trainer.log.get("validation_curve", []),
+            {"epoch": run.epochs, "iterations": run.epochs * run.iterations, "dice": result.validation_dice,
+             "final": True}]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,12 @@ from xtiny.errors import XTinyError
 from xtiny.nnunet.names import resolve_dataset_name
 from xtiny.paths import ensure_nnunet_env
 from xtiny.records.width_search import SearchRecord, read_search_record
-from xtiny.training import CONFIRM_MAX_STEPS, CONFIRM_NEIGHBOURS, CONFIRM_TOLERANCE_POINTS
+from xtiny.training import (
+    CONFIRM_BUDGET_FRACTION,
+    CONFIRM_MAX_STEPS,
+    CONFIRM_NEIGHBOURS,
+    CONFIRM_TOLERANCE_POINTS,
+)
 from xtiny.training.schedules.confirm_record import ConfirmRecord, read_confirm_record, write_confirm_record
 from xtiny.training.schedules.sweep import (
     ExecutorChoice,
@@ -49,8 +54,13 @@ def family_from_search(search: SearchRecord) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["cap"])
 
 
-def check_confirm_settings(tolerance: float, max_steps: int, neighbours: int = 1) -> None:
-    """XTinyError (exit 2) for a tolerance below 0 (or not a number), fewer than 1 step or 1 neighbour."""
+def check_confirm_settings(tolerance: float, max_steps: int, neighbours: int = 1,
+                           budget_fraction: float = 1.0) -> None:
+    """XTinyError (exit 2) for a tolerance below 0 (or not a number), fewer than 1 step or 1 neighbour, a budget
+    fraction outside (0, 1]."""
+    if isinstance(budget_fraction, bool) or not 0 < budget_fraction <= 1:
+        raise XTinyError(f"--budget-fraction must lie in (0, 1] (got {budget_fraction}).",
+                         fix=f"pass e.g. --budget-fraction {CONFIRM_BUDGET_FRACTION:g} (1: the pick's whole budget).")
     if isinstance(neighbours, bool) or int(neighbours) != neighbours or neighbours < 1:
         raise XTinyError(f"--neighbours must be a whole number >= 1 (got {neighbours}).",
                          fix=f"pass e.g. --neighbours {CONFIRM_NEIGHBOURS}.")
@@ -64,25 +74,39 @@ def check_confirm_settings(tolerance: float, max_steps: int, neighbours: int = 1
 
 @dataclass(frozen=True)
 class ConfirmSettings:
-    """How confirm decides (the budget is the :class:`xtiny.training.spec.TrainSpec`): a wider width must win by
-    more than ``tolerance`` Dice points, at most ``max_steps`` family runs up from the first, ``neighbours`` wider
-    widths trained with the pick per run, from ``start`` (None: the probe's pick); ``also_train`` joins the first
-    family run outside the decision. Checked on construction (XTinyError, exit 2)."""
+    """How confirm decides (the pick's budget is the :class:`xtiny.training.spec.TrainSpec`): every width trains for
+    ``budget_fraction`` of its epochs (:func:`confirm_spec_of`), a wider width must win by more than ``tolerance``
+    Dice points, at most ``max_steps`` family runs up from the first, ``neighbours`` wider widths trained with the
+    pick per run, from ``start`` (None: the probe's pick); ``also_train`` joins the first family run outside the
+    decision. Checked on construction (XTinyError, exit 2)."""
 
     tolerance: float = CONFIRM_TOLERANCE_POINTS
     max_steps: int = CONFIRM_MAX_STEPS
     neighbours: int = CONFIRM_NEIGHBOURS
     start: str | None = None
     also_train: tuple[str, ...] = ()
+    budget_fraction: float = CONFIRM_BUDGET_FRACTION
 
     def __post_init__(self) -> None:
-        check_confirm_settings(self.tolerance, self.max_steps, self.neighbours)
+        check_confirm_settings(self.tolerance, self.max_steps, self.neighbours, self.budget_fraction)
         object.__setattr__(self, "also_train", tuple(self.also_train))
 
     def stage_key(self) -> dict:
-        """What a pipeline stage that confirms with these settings records in its key (JSON-ready)."""
-        return {"tolerance": self.tolerance, "max_steps": self.max_steps, "neighbours": self.neighbours,
-                "start": self.start, "also_train": list(self.also_train)}
+        """What a pipeline stage that confirms with these settings records in its key (JSON-ready; the budget
+        fraction only when confirm trains shorter than the pick, so whole-budget keys are what they were)."""
+        key = {"tolerance": self.tolerance, "max_steps": self.max_steps, "neighbours": self.neighbours,
+               "start": self.start, "also_train": list(self.also_train)}
+        if self.budget_fraction != 1:
+            key["budget_fraction"] = self.budget_fraction
+        return key
+
+
+def confirm_spec_of(pick_spec: TrainSpec, budget_fraction: float) -> TrainSpec:
+    """The spec confirm trains every width with: ``budget_fraction`` of the pick's epochs (at least 1), the rest of
+    the pick's budget unchanged (a run planned that short: nnU-Net's poly learning rate ends with it)."""
+    if budget_fraction == 1:
+        return pick_spec
+    return replace(pick_spec, epochs=max(1, round(budget_fraction * pick_spec.epochs)))
 
 
 def check_start(start: str | None, family: list[dict], search_path: Path) -> None:
@@ -105,7 +129,8 @@ def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
                 settings: ConfirmSettings | None = None, executor: ExecutorChoice | None = None,
                 teacher: str | None = None, log: Callable[[str], None] = say) -> dict[str, Any]:
     """Confirm the search's pick (or ``settings.start``) against its wider neighbours, every width trained with
-    ``spec``; returns and writes the record. ``settings`` None: :class:`ConfirmSettings`' defaults; ``executor``
+    ``settings.budget_fraction`` of ``spec`` (the pick's budget; :func:`confirm_spec_of`); returns and writes the
+    record. ``settings`` None: :class:`ConfirmSettings`' defaults; ``executor``
     None: this process. On Ray (:mod:`xtiny.training.schedules.ray_cluster`) a training that failed (after its retry) stops
     the confirm with a missing Dice, and a rerun retrains it. ``teacher`` (a configuration of the same dataset
     trained on ``spec.fold``, or a checkpoint path; needs ``spec.kd``) trains every candidate as its KD student; it
@@ -114,6 +139,8 @@ def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
     settings = settings or ConfirmSettings()
     executor = executor or ExecutorChoice()
     name = resolve_dataset_name(dataset)
+    pick_epochs = spec.epochs
+    spec = confirm_spec_of(spec, settings.budget_fraction)
     check_not_online(spec)
     check_kd_teacher(spec, teacher)
     checked = None if teacher is None else _check_teacher(name, teacher, spec, base_configuration)
@@ -131,7 +158,8 @@ def run_confirm(dataset: str | int, base_configuration: str, spec: TrainSpec, *,
             dataset=name, base_configuration=base_configuration, probe_pick=search.chosen,
             start=settings.start or search.chosen, search_json=str(search_path), trainer=spec.trainer_name,
             backend=spec.backend, fold=spec.fold, epochs=spec.epochs, iterations_per_epoch=spec.iterations_per_epoch,
-            val_iterations=spec.val_iterations, device=spec.device, tolerance_points=settings.tolerance,
+            val_iterations=spec.val_iterations, device=spec.device, pick_epochs=pick_epochs,
+            budget_fraction=settings.budget_fraction, tolerance_points=settings.tolerance,
             max_steps=settings.max_steps, neighbours=settings.neighbours, also_train=list(settings.also_train),
             teacher=None if checked is None else {"checkpoint": checked.checkpoint,
                                                   "configuration": checked.configuration, "trainer": checked.trainer},
@@ -227,6 +255,32 @@ def _climb(record: ConfirmRecord, run_jobs, job: dict[str, Any], names: list[str
         group = names[max(0, top - neighbours):top]
 
 
+def replay_confirm(dice: dict[str, float | None], names: list[str], start: str,
+                   settings: ConfirmSettings | None = None) -> dict[str, Any]:
+    """What confirm would decide if training each width gave ``dice[name]`` (a learning curve's point, a sweep):
+    the climb of :func:`run_confirm` from ``start`` over ``names`` (widest first), without training. Returns
+    ``{"confirmed", "trained"}`` (the widths its family runs would have trained, in order)."""
+    from types import SimpleNamespace
+
+    settings = settings or ConfirmSettings()
+    replay = SimpleNamespace(start=start, trainings={})
+    index = names.index(start)
+    group, steps = names[max(0, index - settings.neighbours):index + 1], 0
+    while True:
+        for c in reversed(group):
+            replay.trainings.setdefault(c, {"dice": dice.get(c)})
+        ladder = _ladder(replay, names)
+        if len(ladder) == 1:
+            return {"confirmed": ladder[0], "trained": list(replay.trainings)}
+        confirmed, _ = _decide(replay, ladder, settings.tolerance)
+        widest = ladder[-1]
+        if confirmed is None or not (confirmed == widest and names.index(widest) > 0 and steps < settings.max_steps):
+            return {"confirmed": confirmed, "trained": list(replay.trainings)}
+        steps += 1
+        top = names.index(widest)
+        group = names[max(0, top - settings.neighbours):top]
+
+
 def _how(row: dict[str, Any]) -> str:
     if row.get("failed"):
         return f"FAILED ({row['error']})"
@@ -245,13 +299,15 @@ def _pct(value: float | None) -> str:
 
 def confirm_costs(record: ConfirmRecord) -> dict[str, Any]:
     """Seconds this confirm spent training (``spent_s``), what its trainings took when they ran (``logged_s``), and
-    the extra cost: every training but the confirmed one, which the final training reuses at the same budget."""
+    the extra cost: every training but the confirmed one, which the final training reuses at the same budget (all
+    of them when confirm trained shorter than the pick: the pick then trains again at its own budget)."""
     rows = record.trainings.values()
     spent = sum(r["train_seconds"] or 0.0 for r in rows)
     logged = sum(r["logged_seconds"] or 0.0 for r in rows)
     confirmed = record.trainings.get(record.confirmed or "", {})
     anyway = sum(r["logged_seconds"] or 0.0 for r in rows if r.get("also_trained"))  # e.g. the baseline
-    extra = logged - (confirmed.get("logged_seconds") or 0.0) - anyway
+    reused = (confirmed.get("logged_seconds") or 0.0) if record.epochs == record.pick_epochs else 0.0
+    extra = logged - reused - anyway
     device = "gpu" if record.device.startswith("cuda") else "cpu"
     return {"spent_s": round(spent, 3), "logged_s": round(logged, 3), "extra_s": round(extra, 3), "device": device}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from xtiny.records.typed_json import JsonRecord, items, optional, read_typed_record, write_typed_record
 
-CONFIRM_SCHEMA_VERSION = 2  # 2: kd_loss
+CONFIRM_SCHEMA_VERSION = 3  # 2: kd_loss; 3: pick_epochs, budget_fraction
 
 
 @dataclass(kw_only=True)
@@ -28,7 +28,9 @@ class ConfirmRecord(JsonRecord):
     trainer: str
     backend: str
     fold: int | str
-    epochs: int
+    epochs: int  # of every confirm training
+    pick_epochs: int  # the pick's budget; epochs = round(budget_fraction * pick_epochs) (at least 1)
+    budget_fraction: float
     iterations_per_epoch: int | None
     val_iterations: int | None
     device: str
