@@ -22,8 +22,8 @@ of the narrowest width within 1 point of the best; whether that confirm agrees w
 what that confirm's trainings cost, as a share of one full-size training of the full length (per-iteration step
 times measured in the long family run). The length from which the probe's pick stays within 1 point of the best,
 and a log-linear fit of the pick's gap extrapolated to the paper's 250k iterations with its 95 % interval
-(labelled as an extrapolation). Writes ``bench/results/curves_<dataset>_<device>.json`` with a figure
-(``.png``) after each dataset, and ``curves_summary_<device>.json`` across the datasets: how often each shorter
+(labelled as an extrapolation). Writes ``bench/results/curves_<dataset>_<length>it_<device>.json`` with a figure
+(``.png``) after each dataset, and ``curves_summary_<length>it_<device>.json`` across the datasets: how often each shorter
 confirm decided as the full-length one, and the shortest planned length that agreed on every dataset (what
 ``CONFIRM_BUDGET_FRACTION`` rests on).
 """
@@ -84,7 +84,9 @@ def analyse_point(dice: dict[str, float | None], names: list[str], caps: dict[st
     spent = sum(step_s[member(n)] for n in replay["trained"]) * iterations
     reused = step_s[member(confirmed)] * iterations if iterations == full_iterations else 0.0
     extra = 100 * (spent - reused) / (step_s["2d"] * full_iterations)
-    return {"iterations": iterations, "full": round(100 * full, 2), "best": round(100 * best, 2),
+    # a confirm whose every training is still at (about) zero Dice "confirms" the pick by default: say so
+    blind = all((dice.get(n) or 0.0) < 0.01 for n in replay["trained"])
+    return {"iterations": iterations, "full": round(100 * full, 2), "best": round(100 * best, 2), "blind": blind,
             "pick": round(100 * dice[pick], 2) if dice[pick] is not None else None, "pick_gap": gap(pick),
             "pick_within_1": dice[pick] is not None and 100 * (best - dice[pick]) <= TOLERANCE,
             "confirmed": confirmed, "confirmed_gap": gap(confirmed), "confirm_trained": replay["trained"],
@@ -155,6 +157,11 @@ def plot_curves(label: str, long_curves: dict[str, dict[int, float]], short: dic
     plt.close(fig)
 
 
+def result_tag(args) -> str:
+    """``800it_cpu``: the full length and the device, in every result name of this bench."""
+    return f"{args.epochs * args.iterations}it_{args.device}"
+
+
 def run_dataset(label: str, args) -> dict:
     from bench_selection import BUDGETS, prepare_dataset
     from common import RESULTS, load_average, write_result
@@ -179,19 +186,18 @@ def run_dataset(label: str, args) -> dict:
         return TrainSpec(backend="monai", epochs=epochs, iterations_per_epoch=args.iterations, val_iterations=0,
                          device=args.device, seed=args.seed)
 
-    t0 = time.perf_counter()
     results = train_family(name, members, spec(args.epochs), validate_at=FRACTIONS)
-    long_s = time.perf_counter() - t0
     long_curves = {r.configuration: {p["iterations"]: p["dice"] for p in r.extra["validation_curve"]} for r in results}
     records = {r.configuration: read_json(r.checkpoint.parent / "family_run.json", "family run") for r in results}
+    long_s = records["2d"]["family_seconds"]  # the run's own wall time, also when a rerun reads it back
     trained_its = {c: full_its for c in members}
     step_s = {c: records[c]["step_seconds"][c] / trained_its[c] for c in members}  # MONAI: seconds in train_step
     short: dict[int, dict[str, float]] = {}
     short_s = {}
     for epochs in args.short:
-        t0 = time.perf_counter()
         runs = train_family(name, members, spec(epochs))
-        short_s[epochs * args.iterations] = round(time.perf_counter() - t0, 1)
+        short_s[epochs * args.iterations] = read_json(runs[0].checkpoint.parent / "family_run.json",
+                                                      "family run")["family_seconds"]
         short[epochs * args.iterations] = {r.configuration: r.validation_dice for r in runs}
     lengths = sorted({i for curve in long_curves.values() for i in curve})
     points = [{"source": "long run checkpoint" if i < full_its else "long run, end",
@@ -206,13 +212,15 @@ def run_dataset(label: str, args) -> dict:
         p["agrees_with_full_length"] = p["confirmed"] == final
     held = holds_from(points)
     trend = extrapolate(points)
-    png = RESULTS / f"curves_{label}_{args.device}.png"
+    png = RESULTS / f"curves_{label}_{result_tag(args)}.png"
     plot_curves(label, long_curves, short, pick, final, png)
     header = ["source", "iterations", "fraction", "full 2d Dice %", "best Dice %", "probe pick Dice %",
-              "pick gap to full (points)", "confirm's pick", "its gap", "confirm agrees with full length",
+              "pick gap to full (points)", "confirm's pick", "its gap",
+              "confirm agrees with full length (blind: all its widths at 0 Dice)",
               "confirm extra cost % of one full training", "narrowest within 1 point of best", "its gap"]
     rows = [[p["source"], p["iterations"], p["fraction"], p["full"], p["best"], p["pick"], p["pick_gap"],
-             p["confirmed"], p["confirmed_gap"], p["agrees_with_full_length"], p["confirm_extra_pct"],
+             p["confirmed"], p["confirmed_gap"],
+             f"{p['agrees_with_full_length']}{' (blind)' if p['blind'] else ''}", p["confirm_extra_pct"],
              p["narrowest_within_1"], p["narrowest_gap"]] for p in [*points, *planned]]
     dice_rows = [[m, caps.get(m, caps[names[0]]) if m != "2d" else caps[names[0]],
                   *[None if long_curves[m].get(i) is None else round(100 * long_curves[m][i], 2) for i in lengths],
@@ -235,27 +243,30 @@ def run_dataset(label: str, args) -> dict:
              "one full-size training of the full length (at the full length the confirmed width's training is "
              "reused and not counted).",
              trend_note,
-             f"Wall {wall:.0f} s: long run {long_s:.0f} s (validation at {len(lengths)} points included), planned "
-             f"short runs {short_s} s; load average {load_start} at start, {load_average()} at end, "
-             f"{os.cpu_count()} cores."]
+             f"Training wall time (each family run's own, from its family_run.json): long run {long_s:.0f} s "
+             f"(validation at {len(lengths)} points included), planned short runs {short_s} s; this invocation "
+             f"{wall:.0f} s (finished runs are read back); load average {load_start} at its start, {load_average()} "
+             f"at its end, {os.cpu_count()} cores."]
     extra_tables = [{"title": f"{label}: validation Dice % of every width along the long run and in the planned short "
                               "runs, and its training step time",
                      "header": ["member", "cap", *[f"{i} it" for i in lengths],
                                 *[f"{i} it planned" for i in sorted(short)], "ms per step"],
                      "rows": dice_rows}]
-    out = write_result(f"curves_{label}_{args.device}",
-                       f"Learning curves of the width family, {label}, {args.device}", header, rows, notes=notes,
+    out = write_result(f"curves_{label}_{result_tag(args)}",
+                       f"Learning curves of the width family, {label}, {full_its} iterations, {args.device}", header, rows, notes=notes,
                        extra_tables=extra_tables, dataset=name, pick=pick, holds_from=held, trend=trend,
                        points=points, planned=planned, curves={m: {str(i): d for i, d in c.items()}
                                                               for m, c in long_curves.items()},
-                       full_iterations=full_its, wall_s=round(wall, 1), figure=png.name)
+                       full_iterations=full_its, wall_s=round(wall, 1), long_run_s=long_s, short_runs_s=short_s,
+                       figure=png.name)
     print(f"[curves] {label}: wrote {out} and {png.name} ({wall:.0f} s)", flush=True)
     return read_json(out, "bench result")
 
 
 def summarise(results: dict[str, dict], args) -> Path:
-    """Across datasets: agreement of each shorter confirm with the full-length one, and the shortest planned
-    fraction that agreed on every dataset."""
+    """Across datasets: agreement of each shorter confirm with the full-length one, and the default it supports: the
+    shortest planned fraction from which every planned fraction agreed, on every dataset, without a blind confirm
+    (one whose widths were all still at 0 Dice agrees by accident)."""
     from common import write_result
 
     fractions = sorted({p["fraction"] for r in results.values() for p in [*r["points"], *r["planned"]]})
@@ -267,27 +278,35 @@ def summarise(results: dict[str, dict], args) -> Path:
             if not hits:
                 continue
             agree = sum(p["agrees_with_full_length"] for p in hits)
+            blind = sum(p["blind"] for p in hits)
             within = sum(p["pick_within_1"] for p in hits)
             cost = max(p["confirm_extra_pct"] for p in hits)
-            rows.append([f, source, f"{agree}/{len(hits)}", f"{within}/{len(hits)}", cost,
+            rows.append([f, source, f"{agree}/{len(hits)}" + (f" ({blind} blind)" if blind else ""),
+                         f"{within}/{len(hits)}", cost,
                          round(sum(p["pick_gap"] for p in hits if p["pick_gap"] is not None) / len(hits), 1)])
             if source == "planned short run":
-                agree_planned[f] = agree == len(hits) == len(results)
-    default = min((f for f, ok in agree_planned.items() if ok), default=1.0)
+                agree_planned[f] = agree == len(hits) == len(results) and not blind
+    default = 1.0
+    for f in sorted(agree_planned, reverse=True):  # from the longest planned fraction down, while all agree
+        if not agree_planned[f]:
+            break
+        default = f
     held = {label: r["holds_from"] for label, r in results.items()}
     notes = [f"Datasets: {', '.join(results)}; full length {args.epochs * args.iterations} iterations per width "
              f"({args.epochs} x {args.iterations}).",
-             "Shortest planned-short confirm length that decided as the full-length confirm on every dataset: "
+             "Shortest planned-short confirm length from which every planned length decided as the full-length "
+             "confirm on every dataset (a blind confirm, all of its widths at 0 Dice, does not count): "
              + (f"{default:g} of the schedule" if default < 1 else "none (keep the full budget)")
              + " (planned runs are what a shorter confirm trains; long-run checkpoints still have a high learning "
                "rate and are shown for the shape of the curve).",
              "The probe's pick stays within 1 point of the best from: "
              + ", ".join(f"{k} {'not reached' if v is None else f'{v} iterations'}" for k, v in held.items()) + "."]
-    return write_result(f"curves_summary_{args.device}", f"Learning curves across datasets, {args.device}",
+    return write_result(f"curves_summary_{result_tag(args)}",
+                        f"Learning curves across datasets, {args.epochs * args.iterations} iterations, {args.device}",
                         ["fraction of the full length", "source", "confirm agrees with the full-length decision",
                          "probe pick within 1 point of the best", "confirm extra cost %, worst dataset",
                          "mean pick gap to full (points)"], rows, notes=notes, default_fraction=default,
-                        holds_from=held, datasets=list(results))
+                        holds_from=held, datasets=list(results), full_iterations=args.epochs * args.iterations)
 
 
 def main() -> int:
@@ -315,8 +334,8 @@ def main() -> int:
             from common import RESULTS
 
             for suffix in (".json", ".png"):
-                src = RESULTS / f"curves_{label}_{args.device}{suffix}"
-                src.replace(src.with_name(f"curves_{label}_{args.device}_smoke{suffix}"))
+                src = RESULTS / f"curves_{label}_{result_tag(args)}{suffix}"
+                src.replace(src.with_name(f"{src.stem}_smoke{suffix}"))
         else:
             print(f"[curves] summary: {summarise(results, args)}", flush=True)
     return 0

@@ -16,7 +16,7 @@ CONFIRM_TOLERANCE_POINTS = 1.0  # a wider width must beat the pick by more than 
 CONFIRM_MAX_STEPS = 3  # family runs up from the first one, at most
 CONFIRM_NEIGHBOURS = 2  # wider widths trained with the pick in each family run of confirm
 # confirm trains each width for this fraction of the pick's epochs: the shortest planned length whose decision matched
-# the full length's on every dataset of bench/bench_curves.py (curves_summary_cpu.json), else the whole budget
+# the full length's on every dataset of bench/bench_curves.py (curves_summary_800it_cpu.json), else the whole budget
 CONFIRM_BUDGET_FRACTION = 1.0
 
 

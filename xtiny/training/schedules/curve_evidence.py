@@ -1,4 +1,4 @@
-"""What the learning-curve bench found (``bench/bench_curves.py``, ``bench/results/curves_summary_cpu.json``): from
+"""What the learning-curve bench found (``bench/bench_curves.py``, ``bench/results/curves_summary_800it_cpu.json``): from
 how many training iterations per width the probe's pick stayed within 1 Dice point of the best width of its family,
 per measured dataset. The report sets a run's training length beside it (:func:`training_length_note`); the README's
 "How it works" says the same in words. Update both when the bench is rerun."""
