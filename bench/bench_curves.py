@@ -243,6 +243,8 @@ def run_dataset(label: str, args) -> dict:
              "one full-size training of the full length (at the full length the confirmed width's training is "
              "reused and not counted).",
              trend_note,
+             f"Figure (Dice vs iterations, one line per width, the picks marked): ![{label} learning curves]"
+             f"(bench/results/{png.name})",
              f"Training wall time (each family run's own, from its family_run.json): long run {long_s:.0f} s "
              f"(validation at {len(lengths)} points included), planned short runs {short_s} s; this invocation "
              f"{wall:.0f} s (finished runs are read back); load average {load_start} at its start, {load_average()} "
