@@ -220,7 +220,8 @@ def run_dataset(label: str, args) -> dict:
               "confirm extra cost % of one full training", "narrowest within 1 point of best", "its gap"]
     rows = [[p["source"], p["iterations"], p["fraction"], p["full"], p["best"], p["pick"], p["pick_gap"],
              p["confirmed"], p["confirmed_gap"],
-             f"{p['agrees_with_full_length']}{' (blind)' if p['blind'] else ''}", p["confirm_extra_pct"],
+             ("yes" if p["agrees_with_full_length"] else "no") + (" (blind)" if p["blind"] else ""),
+             p["confirm_extra_pct"],
              p["narrowest_within_1"], p["narrowest_gap"]] for p in [*points, *planned]]
     dice_rows = [[m, caps.get(m, caps[names[0]]) if m != "2d" else caps[names[0]],
                   *[None if long_curves[m].get(i) is None else round(100 * long_curves[m][i], 2) for i in lengths],
@@ -248,7 +249,7 @@ def run_dataset(label: str, args) -> dict:
              f"Training wall time (each family run's own, from its family_run.json): long run {long_s:.0f} s "
              f"(validation at {len(lengths)} points included), planned short runs {short_s} s; this invocation "
              f"{wall:.0f} s (finished runs are read back); load average {load_start} at its start, {load_average()} "
-             f"at its end, {os.cpu_count()} cores."]
+             f"at its end, {os.cpu_count()} cores.", *([args.note] if args.note else [])]
     extra_tables = [{"title": f"{label}: validation Dice % of every width along the long run and in the planned short "
                               "runs, and its training step time",
                      "header": ["member", "cap", *[f"{i} it" for i in lengths],
@@ -295,7 +296,7 @@ def summarise(results: dict[str, dict], args) -> Path:
         default = f
     held = {label: r["holds_from"] for label, r in results.items()}
     notes = [f"Datasets: {', '.join(results)}; full length {args.epochs * args.iterations} iterations per width "
-             f"({args.epochs} x {args.iterations}).",
+             f"({args.epochs} x {args.iterations}).", *([args.note] if args.note else []),
              "Shortest planned-short confirm length from which every planned length decided as the full-length "
              "confirm on every dataset (a blind confirm, all of its widths at 0 Dice, does not count): "
              + (f"{default:g} of the schedule" if default < 1 else "none (keep the full budget)")
@@ -323,6 +324,8 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--work", default=None, help="work folder (default /tmp/xtiny-bench-curves[-smoke])")
     ap.add_argument("--smoke", action="store_true", help="tiny and fast; writes *_smoke.json")
+    ap.add_argument("--note", default=None, help="a note for every result of this invocation (e.g. how the machine "
+                                                 "was loaded while runs that this invocation reads back trained)")
     args = ap.parse_args()
     if args.smoke:
         args.datasets, args.epochs, args.iterations, args.short, args.size, args.cases = \
