@@ -195,7 +195,8 @@ def _comparison_section(summary: dict | None, sweep_png: Path) -> Section:
 
 
 def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: int = 4) -> Path | None:
-    """Image | ground truth | each model's prediction for a few cases, as one PNG."""
+    """Image | ground truth | each model's prediction for a few cases, as one PNG; the ground truth's outline (cyan)
+    is drawn on the ground truth and on every prediction."""
     from xtiny.plotting import pyplot
 
     plt = pyplot()
@@ -217,8 +218,8 @@ def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: i
     for r, case in enumerate(cases):
         images = [str(raw_dir / "imagesTr" / f"{case}_{c:04d}{ending}") for c in range(n_channels)]
         img, _ = reader.read_images(images)
-        panels = [("image", _middle(img[0]), None), ("ground truth", _middle(img[0]),
-                  _middle(reader.read_seg(str(raw_dir / "labelsTr" / f"{case}{ending}"))[0][0]))]
+        truth = _middle(reader.read_seg(str(raw_dir / "labelsTr" / f"{case}{ending}"))[0][0])
+        panels = [("image", _middle(img[0]), None), ("ground truth", _middle(img[0]), truth)]
         for cfg, folder in models:
             seg, _ = reader.read_seg(str(folder / f"{case}{ending}"))
             panels.append((cfg, _middle(img[0]), _middle(seg[0])))
@@ -228,6 +229,8 @@ def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: i
             if overlay is not None:
                 ax.imshow(np.ma.masked_where(overlay == 0, overlay), cmap="autumn", alpha=0.5, vmin=0,
                           vmax=max(1, int(overlay.max())))
+            if c > 0 and truth.any():  # the expert contour on the ground truth and on every prediction
+                ax.contour(truth > 0, levels=[0.5], colors="cyan", linewidths=0.8)
             ax.set_axis_off()
             if r == 0:
                 ax.set_title(title, fontsize=8)

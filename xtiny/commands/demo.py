@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 HELP = "the whole job on a built-in dataset (synthetic, or real brain MRI with --dataset mni), sized to fit --minutes"
 
-DEMO_IDS = {"default": 500, "quick": 508, "mni": 511}  # own ids, never one that `xtiny datasets` writes
+# own ids, never one that `xtiny datasets` writes; lungct takes 512 (3D volumes) and 513 (the 2D slices it trains on)
+DEMO_IDS = {"default": 500, "quick": 508, "mni": 511, "lungct": 512}
 PROFILES = {
     "default": {"cases": 60, "size": 128, "k": 16, "seeds": 2, "val_iterations": 4, "iterations": 40, "minutes": 9.0},
     "quick": {"cases": 30, "size": 96, "k": 8, "seeds": 1, "val_iterations": 2, "iterations": 20, "minutes": 4.0},
@@ -28,8 +29,10 @@ START_SECONDS = 10.0  # per training: data loaders, checkpoints, nnU-Net's final
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller data and a 4-minute target")
     parser.add_argument("--dataset", default="bus",
-                        help="a synthetic kind (default bus: breast ultrasound) or 'mni' (real brain MRI slices, "
-                             "nilearn's MNI152 template at 2 mm, 3 tissue classes)")
+                        help="a synthetic kind (default bus: breast ultrasound), 'mni' (real brain MRI slices, "
+                             "nilearn's MNI152 template at 2 mm, 3 tissue classes) or 'lungct' (real lung-cancer CT "
+                             "slices with expert tumour contours, 6 patients, folds by patient; see xtiny datasets "
+                             "lungct)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="wall-clock target after install (default 9, --quick 4)")
     parser.add_argument("--no-baseline", action="store_true", help="skip training the full nnU-Net 2d")
@@ -49,6 +52,11 @@ def _dataset(args: argparse.Namespace, profile: str, p: dict):
         existing = sorted(raw.glob(f"Dataset{DEMO_IDS['mni']:03d}_*"))
         return existing[0] if existing else build_mni_dataset(raw_dir=raw, dataset_id=DEMO_IDS["mni"], resolution=2,
                                                              preview=True)
+    if args.dataset == "lungct":
+        from xtiny.datasets.lungct import build_lungct_dataset
+
+        existing = sorted(raw.glob(f"Dataset{DEMO_IDS['lungct'] + 1:03d}_*"))
+        return existing[0] if existing else build_lungct_dataset(raw_dir=raw, dataset_id=DEMO_IDS["lungct"]).slices
     from xtiny.datasets.synth import generate_dataset
 
     return generate_dataset(args.dataset, dataset_id=DEMO_IDS[profile], num_cases=p["cases"], seed=0, size=p["size"],
