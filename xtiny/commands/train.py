@@ -161,11 +161,9 @@ def run(args: argparse.Namespace) -> int:
 
         torch.manual_seed(seed)
     curve = parse_fractions(args.validate_at)
-    if curve and args.backend != "monai":
-        from xtiny.errors import XTinyError
+    from xtiny.training.backends.monai_backend import check_validate_at
 
-        raise XTinyError("--validate-at (learning curves) needs the MONAI backend, which validates whole cases "
-                         "in-process.", fix="add --backend monai, or leave --validate-at out.")
+    check_validate_at(args.backend, curve, spec.epochs)
     extra = {"validate_at": curve} if curve else {}
     result = train(name, configuration, replace(spec, seed=seed), continue_training=args.continue_training,
                    teacher=args.teacher, **extra)

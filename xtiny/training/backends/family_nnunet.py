@@ -228,14 +228,10 @@ def time_shares(seconds: float, step_seconds: dict[str, float]) -> dict[str, flo
 def record_family_seconds(folders: dict[str, Path], seconds: float, step_seconds: dict[str, float]) -> None:
     """Add the family's wall time, each member's share (:func:`time_shares`) and the measured step times (``data``:
     waiting for the batch; one entry per network) to the members' records."""
-    from xtiny.atomic import read_json
-
     shares = time_shares(seconds, {c: step_seconds.get(c) for c in folders})
     for configuration, folder in folders.items():
-        record = read_json(folder / FAMILY_RECORD, "family run record")
-        record.update(family_seconds=round(seconds, 3), share_seconds=shares[configuration],
-                      step_seconds=dict(step_seconds))
-        atomic_write_json(folder / FAMILY_RECORD, record)
+        update_family_record(folder, family_seconds=round(seconds, 3), share_seconds=shares[configuration],
+                             step_seconds=dict(step_seconds))
 
 
 def read_family_record(fold_folder: Path) -> dict:

@@ -36,17 +36,13 @@ def train_family(dataset: str | int, configurations, spec: TrainSpec, *,
         raise XTinyError("a family run trains without a trained teacher (--teacher).",
                          fix="train KD students one by one (xtiny train --teacher), use --distill online (the "
                              "family's full configuration teaches), or leave --teacher out.")
-    if validate_at and spec.backend != "monai":
-        from xtiny.errors import XTinyError
+    from xtiny.training.backends.monai_backend import check_validate_at
 
-        raise XTinyError("--validate-at (learning curves) needs the MONAI backend, which validates whole cases "
-                         "in-process.", fix="add --backend monai, or leave --validate-at out.")
+    check_validate_at(spec.backend, validate_at, spec.epochs)  # before anything is written
     plan: FamilyPlan = plan_family(dataset, configurations, spec)
     if spec.backend == "monai":
         from xtiny.training.backends.family_monai import train_monai_family
-        from xtiny.training.backends.monai_backend import validation_epochs
 
-        validation_epochs(validate_at, spec.epochs)  # bad fractions exit 2 before anything is written
         return train_monai_family(plan, not_before=not_before, validate_at=validate_at)
     from xtiny.training.backends.family_nnunet import train_nnunet_family
 

@@ -451,6 +451,15 @@ def train_monai(dataset: str | int, configuration: str, spec: TrainSpec, *, cont
     return result
 
 
+def check_validate_at(backend: str, fractions: Sequence[float], epochs: int) -> list[int]:
+    """:func:`validation_epochs` of a run of ``backend``; XTinyError (exit 2) for learning curves outside the MONAI
+    backend (the one that validates whole cases in-process), checked before anything is written."""
+    if fractions and backend != "monai":
+        raise XTinyError("--validate-at (learning curves) needs the MONAI backend, which validates whole cases "
+                         "in-process.", fix="add --backend monai, or leave --validate-at out.")
+    return validation_epochs(fractions, epochs)
+
+
 def validation_epochs(fractions: Sequence[float], epochs: int) -> list[int]:
     """The epoch counts after which a learning curve validates: each fraction of ``epochs`` rounded to a whole epoch
     (at least 1), the final epoch left out (the final validation is the curve's last point); XTinyError (exit 2) for
