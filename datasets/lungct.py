@@ -35,6 +35,7 @@ from xtiny.datasets.lungct_archives import (
     ensure_archive,
     extract_data,
 )
+from xtiny.datasets.rawio import PATIENTS_KEY
 from xtiny.errors import XTinyError
 
 DEFAULT_ID = 530  # the 3D dataset; the 2D slice variant takes DEFAULT_ID + 1
@@ -202,18 +203,30 @@ def _write_volumes(stage: Path, cases: list[LungCase], meta: dict) -> dict[str, 
     return {c.case_id: c.case_id for c in cases}
 
 
-def _write_slices(stage: Path, cases: list[LungCase], meta: dict) -> dict[str, str]:
+def block_mean(volume: np.ndarray, step: int) -> np.ndarray:
+    """(Z, Y, X) → the mean of each ``step`` x ``step`` in-plane block (the last partial rows/columns dropped)."""
+    if step == 1:
+        return volume
+    z, y, x = volume.shape
+    y, x = y // step * step, x // step * step
+    return volume[:, :y, :x].reshape(z, y // step, step, x // step, step).mean(axis=(2, 4))
+
+
+def _write_slices(stage: Path, cases: list[LungCase], meta: dict, in_plane_step: int = 1) -> dict[str, str]:
     from xtiny.datasets.rawio import write_dataset_json
     from xtiny.datasets.slices import write_slice_cases
 
     lo, hi = HU_WINDOW
     groups: dict[str, str] = {}
     for case in cases:
-        grey = np.clip((case.hu - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
-        for cid in write_slice_cases(stage, case.case_id, grey, case.label, min_fraction=0.0,
-                                     require_label=True):
+        hu = block_mean(case.hu.astype(np.float32), in_plane_step)
+        label = (block_mean(case.label.astype(np.float32), in_plane_step) >= 0.5).astype(np.uint8)
+        grey = np.clip((hu - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
+        for cid in write_slice_cases(stage, case.case_id, grey, label, min_fraction=0.0, require_label=True):
             groups[cid] = case.case_id
-    meta["xtiny"] = {**meta["xtiny"], "hu_window": list(HU_WINDOW), "slices": "every axial slice holding tumour"}
+    meta["xtiny"] = {**meta["xtiny"], "hu_window": list(HU_WINDOW), "slices": "every axial slice holding tumour",
+                     "in_plane_mm": SPACING_ZYX[1] * in_plane_step,
+                     PATIENTS_KEY: groups}  # xtiny evaluate reports each patient's Dice over its slices
     write_dataset_json(stage, num_training=len(groups), file_ending=".png", **meta)
     return groups
 
@@ -230,8 +243,11 @@ def _with_splits(stage: Path, groups: dict[str, str]) -> list[dict]:
 
 def build_lungct_dataset(*, raw_dir: str | Path, dataset_id: int = DEFAULT_ID, cache: Path | None = None,
                          fetch: bool = True, archives: tuple[PinnedArchive, ...] | None = None,
-                         log: Callable[[str], None] = say) -> LungCTDatasets:
+                         in_plane_step: int = 1, log: Callable[[str], None] = say) -> LungCTDatasets:
     """Write ``Dataset{id}_LungCT`` (3D) and ``Dataset{id+1}_LungCT2D`` (axial slices) and their patient folds.
+
+    ``in_plane_step`` N > 1: the slices are the mean of N x N pixel blocks (a tumour pixel where half the block is
+    tumour), an N mm in-plane grid for quick runs (the demo uses 2); the 3D volumes stay at :data:`SPACING_ZYX`.
 
     Everything is read and checked first (archives, hashes, contours); the datasets are then written into staging
     folders, validated and renamed into place, so an error leaves ``raw_dir`` as it was. The folds are installed
@@ -240,6 +256,8 @@ def build_lungct_dataset(*, raw_dir: str | Path, dataset_id: int = DEFAULT_ID, c
     from xtiny.datasets.validate import validate_dataset
     from xtiny.nnunet.splits import install_splits
 
+    if in_plane_step < 1:
+        raise XTinyError(f"lungct: in-plane step {in_plane_step} is not a whole number >= 1.", fix="use 1 or 2.")
     raw_dir = Path(raw_dir)
     archives = archives or LUNGCT_ARCHIVES
     names = (dataset_folder_name(dataset_id, "LungCT"), dataset_folder_name(dataset_id + 1, "LungCT2D"))
@@ -253,7 +271,8 @@ def build_lungct_dataset(*, raw_dir: str | Path, dataset_id: int = DEFAULT_ID, c
         validate_dataset(stage3d).raise_if_fatal()  # before the 2D variant is moved in
         with staged_dataset(raw_dir, names[1]) as stage2d:
             splits[names[1]] = _with_splits(stage2d, _write_slices(
-                stage2d, cases, {**_dataset_json(cases, archives, "axial slices with tumour"), "dataset_name": names[1]}))
+                stage2d, cases, {**_dataset_json(cases, archives, "axial slices with tumour"), "dataset_name": names[1]},
+                in_plane_step))
     for name, folds in splits.items():
         install_splits(name, folds)
     tumour_ml = {c.case_id: float(c.label.sum() * np.prod(SPACING_ZYX) / 1000.0) for c in cases}

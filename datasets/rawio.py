@@ -20,6 +20,9 @@ import numpy as np
 from xtiny.console import say
 from xtiny.errors import XTinyError
 
+# dataset.json["xtiny"][PATIENTS_KEY] = {case id: patient}: a slice dataset's patients (per-patient Dice in evaluate)
+PATIENTS_KEY = "patients"
+
 
 def dataset_folder_name(dataset_id: int, name: str) -> str:
     """``(7, "SynthBus")`` → ``"Dataset007_SynthBus"`` (nnU-Net's naming)."""

@@ -162,6 +162,7 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     from xtiny.artifacts import evaluation_dir
     from xtiny.atomic import atomic_write_json, atomic_write_text
     from xtiny.evaluation import metrics, plots, table
+    from xtiny.evaluation.patient_dice import POOLING, dice_by_patient, patients_of
     from xtiny.models import display_name
     from xtiny.nnunet.names import resolve_dataset_name
     from xtiny.nnunet.raw_format import image_reader
@@ -183,6 +184,9 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
     reader = image_reader(ds, str(raw_dir / "labelsTr" / f"{cases[0]}{ds['file_ending']}"))
     summary = {"dataset": name, "fold": str(fold), "split": split, "num_cases": len(cases), "labels": labels,
                "conventions": metrics.CONVENTIONS, "cost_definitions": _cost_defs(), "models": {}}
+    patients = patients_of(ds)
+    if patients:
+        summary["patients"] = {"count": len({patients.get(c, c) for c in cases}), "pooling": POOLING}
     rows: list[dict] = []
     for model, key in zip(models, keys, strict=True):
         predictor, pred_dir, source = None, None, "nnUNetPredictor"
@@ -207,19 +211,22 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
         records = metrics.evaluate_folder(str(raw_dir / "labelsTr"), str(pred_dir), labels, reader, ds["file_ending"],
                                           case_ids=cases)
         summ = metrics.summarize(records, labels)
+        per_patient = dice_by_patient(records, patients, labels) if patients else None
         cost = _network_cost(predictor, model, name, inference.latency)
         summary["models"][key] = {
             "display": display_name(model.configuration) + (" + KD" if key != model.configuration else ""),
             "configuration": model.configuration, "trainer": model.trainer, "fold_dir": str(model.fold_dir),
             "training": training_budget(model),
             "predictions": str(pred_dir), "prediction_source": source, "cost": cost,
-            "per_class": summ["per_class"], "foreground": summ["foreground"], "dice_nnunet": summ["dice_nnunet"]}
+            "per_class": summ["per_class"], "foreground": summ["foreground"], "dice_nnunet": summ["dice_nnunet"],
+            **({"per_patient": per_patient} if per_patient else {})}
         for rec in records:
             for lb, m in rec["metrics"].items():
                 rows.append({"model": key, "case": rec["case"], "label": lb, **m})
         fg = summ["foreground"]["dice"]
         log(f"[xtiny] {key}: Dice {100 * fg['mean']:.2f} ± {100 * fg['sd']:.2f} over {len(cases)} "
-            f"{split} cases ({source})")
+            f"{split} cases ({source})" + ("" if not per_patient else "; per patient " + ", ".join(
+                f"{p} {_pct(v['dice'])}" for p, v in per_patient.items())))
     summary["budget"] = budget_statement(summary["models"])
     csv_path = out / f"metrics_{tag}.csv"
     atomic_write_text(csv_path, _csv(rows))
@@ -231,6 +238,10 @@ def evaluate_models(dataset: str | int, configurations: Sequence[str], *, fold: 
                         "figures": [str(f) for f in figures]}
     atomic_write_json(summary_path, _json_safe(summary))
     return summary
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
 def _cost_defs() -> dict:

@@ -186,12 +186,29 @@ def _comparison_section(summary: dict | None, sweep_png: Path) -> Section:
             f"{html.escape(str(summary.get('fold', '')))}; mean ± sd over cases and foreground classes. "
             f"<b>Budgets: {html.escape(str(summary.get('budget', 'not recorded')))}.</b>")
         section.tables.append((header, rows, set()))
+        _per_patient_table(section, summary)
         for fig in summary.get("files", {}).get("figures", []):
             if Path(fig).is_file():
                 section.figures.append((Path(fig), Path(fig).stem.replace("_", " ")))
     if sweep_png.is_file():
         section.figures.append((sweep_png, "Oracle sweep: trained Dice vs parameters for every width"))
     return section
+
+
+def _per_patient_table(section: Section, summary: dict) -> None:
+    """Each model's Dice per patient, when the dataset's cases are slices of patients (lungct)."""
+    models = {cfg: m["per_patient"] for cfg, m in summary.get("models", {}).items() if m.get("per_patient")}
+    if not models:
+        return
+    patients = sorted({p for per in models.values() for p in per})
+    rows = [[html.escape(summary["models"][cfg].get("display", cfg)),
+             *[_pct_or_na((per.get(p) or {}).get("dice")) for p in patients]] for cfg, per in models.items()]
+    cases = {p: next((per[p]["cases"] for per in models.values() if p in per), "?") for p in patients}
+    section.paragraphs.append(
+        f"Per patient ({len(patients)} in this split; a {html.escape(summary.get('patients', {}).get('pooling', ''))}"
+        "). With this few patients the mean hides more than it shows: read each column.")
+    section.tables.append((["model", *[f"{html.escape(p)} ({cases[p]} slices), Dice %" for p in patients]], rows,
+                           set()))
 
 
 def qualitative_figure(raw_dir: Path, summary: dict, out_png: Path, max_cases: int = 4) -> Path | None:

@@ -186,6 +186,8 @@ def test_folds_are_by_patient_and_validate_passes(built: lungct.LungCTDatasets, 
     with_tumour = [f"{case}_z{z:03d}" for case in built.cases for z in np.flatnonzero(
         np.asarray(nib.load(built.volumes / "labelsTr" / f"{case}.nii.gz").dataobj).any(axis=(0, 1)))]
     assert slices == sorted(with_tumour)  # one 2D case per axial slice holding tumour
+    patients = json.loads((built.slices / "dataset.json").read_text())["xtiny"]["patients"]
+    assert patients == {s: s.split("_z")[0] for s in slices}  # per-patient Dice in xtiny evaluate reads these
     for folder in (built.volumes, built.slices):
         assert main(["datasets", "validate", str(folder)]) == 0
         splits = json.loads(splits_file(folder.name).read_text())
@@ -277,3 +279,20 @@ def test_real_archives_build(tmp_path: Path) -> None:
 
         report = validate_dataset(folder)
         assert report.ok and not report.problems, report.problems
+
+
+def test_in_plane_step_2_halves_the_slices(made_up, tmp_path: Path) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    cache, archives = made_up
+    one = lungct.build_lungct_dataset(raw_dir=tmp_path, dataset_id=944, cache=cache, fetch=False, archives=archives)
+    two = lungct.build_lungct_dataset(raw_dir=tmp_path, dataset_id=946, cache=cache, fetch=False, archives=archives,
+                                      in_plane_step=2)
+    assert json.loads((two.slices / "dataset.json").read_text())["xtiny"]["in_plane_mm"] == 2.0
+    for case in sorted(p.name for p in (two.slices / "labelsTr").iterdir()):
+        fine = np.asarray(Image.open(one.slices / "labelsTr" / case))
+        coarse = np.asarray(Image.open(two.slices / "labelsTr" / case))
+        assert coarse.shape == (fine.shape[0] // 2, fine.shape[1] // 2)
+        assert abs(4 * int(coarse.sum()) - int(fine.sum())) <= 0.25 * fine.sum() + 8  # the tumour keeps its area
+    assert main(["datasets", "validate", str(two.slices)]) == 0
+    assert lungct.block_mean(np.arange(16, dtype=float).reshape(1, 4, 4), 2).tolist() == [[[2.5, 4.5], [10.5, 12.5]]]

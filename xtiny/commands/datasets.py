@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--id", type=int, default=None,
                    help="id of the 3D dataset; the 2D slice variant takes id + 1 (default 530)")
     p.add_argument("--fetch-only", action="store_true", help="only fetch and check the two archives")
+    p.add_argument("--in-plane-step", type=int, default=1,
+                   help="2D slices on an N mm grid (mean of N x N pixel blocks; default 1: 1 mm)")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -114,7 +116,8 @@ def _lungct(args: argparse.Namespace) -> int:
             path = ensure_archive(archive)
             print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, sha256 {archive.sha256} checked")
         return 0
-    built = build_lungct_dataset(raw_dir=nnunet_dirs().raw, dataset_id=DEFAULT_ID if args.id is None else args.id)
+    built = build_lungct_dataset(raw_dir=nnunet_dirs().raw, dataset_id=DEFAULT_ID if args.id is None else args.id,
+                                 in_plane_step=args.in_plane_step)
     print(f"wrote the lung CT datasets ({len(built.cases)} patients; archives in {lungct_cache_dir()}):\n"
           f"  3D (3d_fullres): {built.volumes}\n  2D slices (2d): {built.slices}\n"
           f"  folds by patient: splits_final.json in each and in nnUNet_preprocessed")

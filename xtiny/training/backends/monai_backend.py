@@ -249,7 +249,8 @@ class MonaiTrainer:
         return _num(np.nanmean(dice)) if not all(np.isnan(dice)) else None
 
     def validate(self, cases: list[CachedCase], export=None) -> dict:
-        """Per-case Dice of each foreground label with MONAI's DiceMetric; nnU-Net's summary.json keys.
+        """Per-case Dice (MONAI's DiceMetric) and voxel counts (``n_ref``, ``n_pred``) of each foreground label;
+        nnU-Net's summary.json keys.
 
         ``export(case, logits)`` (optional) also writes each case's prediction (see :func:`prediction_exporter`).
         """
@@ -268,8 +269,9 @@ class MonaiTrainer:
             onehot = [torch.nn.functional.one_hot(t[:, 0], n_classes).permute(3, 0, 1, 2)[None].float()
                       for t in (pred, case.label)]
             dice = metric(*onehot)[0].cpu().numpy()  # (n_classes - 1,) over the whole case volume
-            per_case.append({"reference_file": case.key,
-                             "metrics": {str(lab): {"Dice": _num(dice[lab - 1])} for lab in self.labels}})
+            per_case.append({"reference_file": case.key, "metrics": {
+                str(lab): {"Dice": _num(dice[lab - 1]), "n_ref": int((case.label == lab).sum()),
+                           "n_pred": int((pred == lab).sum())} for lab in self.labels}})
         mean = {str(lab): {"Dice": _num(np.nanmean([_nan(c["metrics"][str(lab)]["Dice"]) for c in per_case]))}
                 for lab in self.labels}
         fg = _num(np.nanmean([_nan(v["Dice"]) for v in mean.values()]))
