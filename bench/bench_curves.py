@@ -1,12 +1,12 @@
 """Learning curves of the width family (issue #28): at which training length does the probe's pick hold, and how short
 can confirm's trainings be and still decide as they do at the full length?
 
-    .venv/bin/python bench/bench_curves.py [--datasets bus cardiac mni colin27] [--epochs 16] [--iterations 50]
+    .venv/bin/python bench/bench_curves.py [--datasets bus cardiac mni colin27 lungct] [--epochs 16] [--iterations 50]
                                            [--short 2 4] [--device cpu] [--work DIR]
     .venv/bin/python bench/bench_curves.py --smoke       # a minute: proves the script runs, numbers mean nothing
 
 Per dataset (datasets, ids and sizes as ``bench_selection.py --budgets small``: 96 px synthetic, MNI152 at 2 mm,
-Colin27 on a 2 mm in-plane grid):
+Colin27 on a 2 mm in-plane grid, lungct's slices on a 2 mm grid with per-patient Dice):
 
 1. the width search with XTiny's defaults (the stop rule): the probe's pick;
 2. one **long family run** (MONAI backend, one batch stream) of every width from cap 4 up to the full ``2d`` (narrower
@@ -164,7 +164,7 @@ def result_tag(args) -> str:
 
 def run_dataset(label: str, args) -> dict:
     from bench_selection import BUDGETS, prepare_dataset
-    from common import RESULTS, load_average, write_result
+    from common import RESULTS, few_patients_note, load_average, patient_dice_of, write_result
 
     from xtiny.atomic import read_json
     from xtiny.search import SearchSettings, run_search
@@ -255,13 +255,24 @@ def run_dataset(label: str, args) -> dict:
                      "header": ["member", "cap", *[f"{i} it" for i in lengths],
                                 *[f"{i} it planned" for i in sorted(short)], "ms per step"],
                      "rows": dice_rows}]
+    per_patient = {r.configuration: patient_dice_of(name, r.checkpoint) for r in results}
+    per_patient = {m: v for m, v in per_patient.items() if v}
+    if per_patient:
+        patients = sorted({p for v in per_patient.values() for p in v})
+        extra_tables.append({"title": f"{label}: Dice % per validation patient at the end of the long run "
+                                      f"({full_its} iterations; slices pooled)",
+                             "header": ["member", *patients],
+                             "rows": [[m, *[v.get(p) for p in patients]] for m, v in per_patient.items()]})
+    few = few_patients_note(name)
+    if few:
+        notes.insert(0, few)
     out = write_result(f"curves_{label}_{result_tag(args)}",
                        f"Learning curves of the width family, {label}, {full_its} iterations, {args.device}", header, rows, notes=notes,
                        extra_tables=extra_tables, dataset=name, pick=pick, holds_from=held, trend=trend,
                        points=points, planned=planned, curves={m: {str(i): d for i, d in c.items()}
                                                               for m, c in long_curves.items()},
                        full_iterations=full_its, wall_s=round(wall, 1), long_run_s=long_s, short_runs_s=short_s,
-                       figure=png.name)
+                       figure=png.name, per_patient=per_patient or None)
     print(f"[curves] {label}: wrote {out} and {png.name} ({wall:.0f} s)", flush=True)
     return read_json(out, "bench result")
 
@@ -296,7 +307,9 @@ def summarise(results: dict[str, dict], args) -> Path:
         default = f
     held = {label: r["holds_from"] for label, r in results.items()}
     notes = [f"Datasets: {', '.join(results)}; full length {args.epochs * args.iterations} iterations per width "
-             f"({args.epochs} x {args.iterations}).", *([args.note] if args.note else []),
+             f"({args.epochs} x {args.iterations}); each dataset's rows come from its own curves_<dataset> result "
+             "(its command and date there; a dataset this invocation did not measure is read from it).",
+             *([args.note] if args.note else []),
              "Shortest planned-short confirm length from which every planned length decided as the full-length "
              "confirm on every dataset (a blind confirm, all of its widths at 0 Dice, does not count): "
              + (f"{default:g} of the schedule" if default < 1 else "none (keep the full budget)")
@@ -314,7 +327,7 @@ def summarise(results: dict[str, dict], args) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", nargs="+", default=["bus", "cardiac", "mni", "colin27"])
+    ap.add_argument("--datasets", nargs="+", default=["bus", "cardiac", "mni", "colin27", "lungct"])
     ap.add_argument("--epochs", type=int, default=16, help="epochs of the long run (a multiple of 16)")
     ap.add_argument("--iterations", type=int, default=50, help="iterations per epoch")
     ap.add_argument("--short", type=int, nargs="*", default=[2, 4], help="epochs of the planned short runs")
@@ -342,8 +355,23 @@ def main() -> int:
                 src = RESULTS / f"curves_{label}_{result_tag(args)}{suffix}"
                 src.replace(src.with_name(f"{src.stem}_smoke{suffix}"))
         else:
-            print(f"[curves] summary: {summarise(results, args)}", flush=True)
+            print(f"[curves] summary: {summarise({**earlier_results(args, results), **results}, args)}", flush=True)
     return 0
+
+
+def earlier_results(args, measured: dict[str, dict]) -> dict[str, dict]:
+    """The committed results of the same length and device for the datasets this invocation did not measure, so
+    that the summary always covers every dataset measured at that length (each row keeps its own command)."""
+    from common import RESULTS
+
+    from xtiny.atomic import read_json
+
+    found = {}
+    for path in sorted(RESULTS.glob(f"curves_*_{result_tag(args)}.json")):
+        label = path.name[len("curves_"):-len(f"_{result_tag(args)}.json")]
+        if label != "summary" and label not in measured:
+            found[label] = read_json(path, "bench result")
+    return found
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ def fold_metrics(dataset_name: str, fold_folder: Path) -> dict:
 
     from xtiny.atomic import read_json
     from xtiny.evaluation.metrics import evaluate_folder, summarize
+    from xtiny.evaluation.patient_dice import dice_by_patient, patients_of
     from xtiny.paths import nnunet_dirs
 
     raw = nnunet_dirs().raw / dataset_name
@@ -57,7 +58,11 @@ def fold_metrics(dataset_name: str, fold_folder: Path) -> dict:
     reader = determine_reader_writer_from_dataset_json(ds, str(raw / "labelsTr" / f"{cases[0]}{ending}"))()
     records = evaluate_folder(str(raw / "labelsTr"), str(fold_folder / "validation"), labels, reader, ending, cases)
     fg = summarize(records, labels)["foreground"]
-    return {"dice": fg["dice"]["mean"], "hd95": fg["hd95"]["mean"], "cases": len(cases)}
+    patients = patients_of(ds)
+    per_patient = {p: None if v["dice"] is None else round(100 * v["dice"], 2)
+                   for p, v in dice_by_patient(records, patients, labels).items()} if patients else None
+    return {"dice": fg["dice"]["mean"], "hd95": fg["hd95"]["mean"], "cases": len(cases),
+            **({"per_patient": per_patient} if per_patient else {})}
 
 
 def budget_spec(budget: dict, device: str, **kd):
@@ -192,6 +197,9 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--smoke", action="store_true", help="minimal sizes and one grid point; results marked smoke")
     ap.add_argument("--work", default=None, help="work folder (default /tmp/xtiny-bench-distill-<budget>)")
+    ap.add_argument("--suffix", default=None,
+                    help="result name distill_<budget>_<suffix>_<device> (a dataset measured on its own, beside an "
+                         "earlier result it must not replace)")
     args = ap.parse_args()
     budget_name = "smoke" if args.smoke else args.budget
     args.work = args.work or f"/tmp/xtiny-bench-distill-{budget_name}"
@@ -208,7 +216,7 @@ def main() -> int:
 def write_distill_result(results: list[dict], budget_name: str, args, load_start, started: float):
     """The table, the best setting and the notes of ``results`` (the datasets done so far) as the bench's JSON."""
     from bench_selection import BUDGETS
-    from common import device_tag, load_average, write_result
+    from common import device_tag, few_patients_note, load_average, write_result
 
     grid = SMOKE_GRID if args.smoke else GRID
     mean_gain = {g: sum(next(r for r in res["kd"] if _setting(r) == g)["gain_points"] for res in results)
@@ -254,14 +262,30 @@ def write_distill_result(results: list[dict], budget_name: str, args, load_start
     if args.smoke:
         notes.insert(0, "SMOKE RUN: minimal sizes to prove the script works; the figures carry no meaning.")
     tag = device_tag(args.device)
-    path = write_result(f"distill_{tag}_smoke" if args.smoke else f"distill_{budget_name}_{tag}",
+    few = [note for res in results if (note := few_patients_note(res["dataset"]))]
+    notes[:0] = few
+    patient_tables = [{"title": f"{res['label']}: Dice % per validation patient (slices pooled)",
+                       "header": ["model", *sorted(res["teacher"]["per_patient"])],
+                       "rows": [[label, *[run.get("per_patient", {}).get(p) for p in sorted(res["teacher"]["per_patient"])]]
+                                for label, run in _runs_by_label(res)]}
+                      for res in results if res["teacher"].get("per_patient")]
+    suffix = f"_{args.suffix}" if args.suffix else ""
+    path = write_result(f"distill{suffix}_{tag}_smoke" if args.smoke else f"distill_{budget_name}{suffix}_{tag}",
                         f"Distillation: the XTiny pick alone vs distilled from the full 2d, budget {budget_name}, {tag}",
                         ["dataset", "model", "loss", "alpha", "T", "Dice %", "HD95", "train s", "gain (pts)",
-                         "gap closed", "extra s (share)"], rows, notes=notes,
+                         "gap closed", "extra s (share)"], rows, notes=notes, extra_tables=patient_tables,
                         best={"loss": best[0], "alpha": best[1], "temperature": best[2]},
                         mean_gain_points={f"{g[0]}/{g[1]:g}/{g[2]:g}": v for g, v in mean_gain.items()},
                         runs=results, budget=budget_name, budget_settings=budget)
     return path, best
+
+
+def _runs_by_label(res: dict) -> list[tuple[str, dict]]:
+    """Every run of one dataset's result, named as in the main table."""
+    return [("teacher 2d", res["teacher"]),
+            *[(f"{res['pick']} alone, seed {i}", run) for i, run in enumerate(res["alone_seeds"])],
+            *[(f"{res['pick']} + KD {r['mode']} {r['loss']} a{r['alpha']:g}/T{r['temperature']:g}", r)
+              for r in [*res["kd"], res["online"]]]]
 
 
 def _r(value) -> float | None:

@@ -5,8 +5,9 @@ width finds? Eight datasets, two budgets.
     .venv/bin/python bench/bench_selection.py --smoke      # minutes: proves the script runs, numbers mean nothing
 
 Datasets: the 2D synthetic kinds (bus, derm, fundus, echo, cardiac), brain3d at 3d_fullres (synthetic, region-based),
-and two real ones that install offline: mni (nilearn's MNI152, 2 mm) and colin27 (Colin27 T1 + AAL lobes, every
-second voxel in-plane). For each dataset (fresh, in ``--work``):
+and three real ones that install offline: mni (nilearn's MNI152, 2 mm), colin27 (Colin27 T1 + AAL lobes, every
+second voxel in-plane) and lungct (6 lung-cancer patients' CT slices with tumour, 2 mm in-plane, folds by patient;
+its results add each validation patient's Dice). For each dataset (fresh, in ``--work``):
 
 1. Width search (``xtiny.search.run_search``, K images, 3 seeds) with the Jacobian probe and the other zero-cost
    proxies (NASWOT, SynFlow, GradNorm, SNIP, ZiCo) on the same networks and images (once per dataset).
@@ -43,7 +44,8 @@ OTHER_PROXIES = ("naswot", "synflow", "gradnorm", "snip", "zico")
 # name -> (source, dataset id, base configuration); ids live in the bench's own work folder
 DATASETS = {"bus": ("synth", 970, "2d"), "cardiac": ("synth", 971, "2d"), "derm": ("synth", 972, "2d"),
             "fundus": ("synth", 973, "2d"), "echo": ("synth", 974, "2d"), "brain3d": ("synth", 975, "3d_fullres"),
-            "mni": ("mni", 981, "2d"), "colin27": ("colin27", 982, "2d")}
+            "mni": ("mni", 981, "2d"), "colin27": ("colin27", 982, "2d"), "lungct": ("lungct", 984, "2d")}
+LUNGCT_IN_PLANE_STEP = 2  # lungct's slices on a 2 mm grid (~100 px), the size of the synthetic 96 px budgets
 # size (px; synthetic only), cases (synthetic only), epochs x iterations per width, probe K, seeds (search), seeds of
 # the other proxies, stability seeds, K values (0 = all cases). "small" is sized for ~10-15 min per 2d dataset on
 # 2 idle CPU cores; "small4x" is 4x its epochs.
@@ -126,6 +128,10 @@ def prepare_dataset(label: str, budget: dict, work: Path) -> str:
             from xtiny.datasets.mni import build_mni_dataset
 
             build_mni_dataset(raw_dir=raw, dataset_id=dataset_id, resolution=2)
+        elif source == "lungct":  # the 3D volumes take dataset_id - 1, the 2D slices (trained here) dataset_id
+            from xtiny.datasets.lungct import build_lungct_dataset
+
+            build_lungct_dataset(raw_dir=raw, dataset_id=dataset_id - 1, in_plane_step=LUNGCT_IN_PLANE_STEP)
         else:
             from xtiny.datasets.colin27 import build_colin27_dataset
 
@@ -180,7 +186,7 @@ def size_picks(search: dict) -> dict[str, tuple[str, list]]:
 
 def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
     """Sweep, confirm and compare every selector for one dataset at one budget; write its result JSON."""
-    from common import device_tag, load_average, write_result
+    from common import device_tag, few_patients_note, load_average, patient_dice_of, write_result
 
     from xtiny.commands.sweep import executor_from_args
     from xtiny.training.schedules.confirm import run_confirm
@@ -249,6 +255,11 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
                  for c, pc in zip(search["candidates"], proxy_search["candidates"], strict=True)]
     stable = cache[label]["stability"]
     tag = device_tag(args.device)
+    by_name = {r["configuration"]: r for r in sweep["candidates"]}
+    per_patient = {c["name"]: patient_dice_of(name, (by_name.get(c["name"]) or by_name.get(base) or {})
+                                              .get("checkpoint", "")) for c in search["candidates"]}
+    per_patient = {n: v for n, v in per_patient.items() if v}
+    few = few_patients_note(name)
     notes = [
         f"{label} ({name}, base {base}); budget '{budget_name}': {backend} backend, {budget['epochs']} epochs x "
         f"{budget['iterations']} iterations for every width (same seed), fold 0 validation Dice.",
@@ -265,8 +276,14 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
         f"Wall time: search+proxies+stability {cache[label]['search_s']:.0f} s (once per dataset), sweep "
         f"{sweep_s:.0f} s; load average {load_start} at start, {load_average()} at end.",
     ]
+    if few:
+        notes.insert(0, few)
     if budget_name == "smoke":
         notes.insert(0, "SMOKE RUN: minimal sizes to prove the script works; the figures carry no meaning.")
+    patients = sorted({p for v in per_patient.values() for p in v})
+    patient_tables = [{"title": "Per patient: trained Dice % of each width on each validation patient (slices pooled)",
+                       "header": ["configuration", *patients],
+                       "rows": [[n, *[v.get(p) for p in patients]] for n, v in per_patient.items()]}] if patients else []
     return write_result(
         f"selection_{label}_{tag}_smoke" if budget_name == "smoke" else f"selection_{label}_{budget_name}_{tag}",
         f"Selection quality, {label}, budget {budget_name}, {tag}",
@@ -274,10 +291,11 @@ def run_dataset_budget(label: str, budget_name: str, args, cache: dict) -> Path:
          "Spearman ρ (score vs Dice)"], rows, notes=notes,
         extra_tables=[{"title": "Family: trained Dice and zero-cost scores", "header": cand_header, "rows": cand_rows},
                       {"title": "Stability of the XTiny pick", "header": ["probe setting", "pick", "same as main"],
-                       "rows": stable["rows"]}],
+                       "rows": stable["rows"]}, *patient_tables],
         dataset=name, dataset_label=label, base_configuration=base, budget=budget_name, budget_settings=budget,
         observed_knee=knee, best=best_name, xtiny_pick=search["chosen"], confirm=confirm_info,
-        family=[{"configuration": n, **v} for n, v in fam.items()],
+        family=[{"configuration": n, **v, **({"per_patient": per_patient[n]} if n in per_patient else {})}
+                for n, v in fam.items()],
         seed_agreement=stable["seed_agreement"], k_agreement=stable["k_agreement"],
         timings_s={"search": cache[label]["search_s"], "sweep": sweep_s},
         load_average_start=load_start, load_average_end=load_average())

@@ -205,3 +205,36 @@ def trained_widths_parser(description: str | None, caps: list[int]) -> argparse.
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--work", default="/tmp/xtiny-bench-accuracy-small")
     return ap
+
+
+def patient_dice_of(dataset_name: str, checkpoint: str | Path) -> dict[str, float | None] | None:
+    """``{patient: Dice}`` of a trained fold's validation cases (its ``validation/summary.json``, each patient's
+    slices pooled: :mod:`xtiny.evaluation.patient_dice`), for a dataset whose ``dataset.json`` names the patients;
+    None otherwise."""
+    from xtiny.evaluation.patient_dice import dice_by_patient, patients_of, records_of_validation_summary
+    from xtiny.paths import nnunet_dirs
+
+    patients = patients_of(json.loads((nnunet_dirs().raw / dataset_name / "dataset.json").read_text()))
+    summary_path = Path(checkpoint).parent / "validation" / "summary.json"
+    if not patients or not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text())
+    labels = [int(lb) for lb in summary["mean"]]
+    per = dice_by_patient(records_of_validation_summary(summary), patients, labels)
+    return {p: None if v["dice"] is None else round(100 * v["dice"], 2) for p, v in per.items()}
+
+
+def few_patients_note(dataset_name: str) -> str | None:
+    """The caveat every result on a dataset of few patients carries (None for other datasets)."""
+    from xtiny.evaluation.patient_dice import patients_of
+    from xtiny.nnunet.splits import splits_file
+    from xtiny.paths import nnunet_dirs
+
+    patients = patients_of(json.loads((nnunet_dirs().raw / dataset_name / "dataset.json").read_text()))
+    if not patients:
+        return None
+    val = json.loads(splits_file(dataset_name).read_text())[0]["val"]
+    held_out = sorted({patients.get(c, c) for c in val})
+    return (f"FEW PATIENTS: {dataset_name} has {len(set(patients.values()))} patients; fold 0 validates on "
+            f"{len(held_out)} of them ({', '.join(held_out)}; {len(val)} slices). Every Dice here is also given per "
+            "patient (slices pooled); a knee or a gain seen on this few patients is an anecdote, not a benchmark.")

@@ -37,7 +37,7 @@ CPU_PLAN = [
                      "--seeds", "12", "--max-images", "40"]),
     # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32). Not timed at this
     # budget yet: the default budget took 23 min under load ~6 (2 cores shared), 8.5 of them the baseline skipped here
-    ("mni demo", ["bench_mni_demo.py", "--minutes", "4", "--no-baseline"]),
+    ("mni demo", ["bench_real_demo.py", "--minutes", "4", "--no-baseline"]),
     # the same `xtiny demo --quick` twice: the rerun reuses the recorded plan and skips every stage (< 30 s); ~6 min
     ("demo rerun", ["bench_demo_rerun.py"]),
     # family runs vs solo runs: Dice equivalence (3 seeds) and wall times side by side; ~70 min on 2 idle cores
@@ -45,9 +45,9 @@ CPU_PLAN = [
     ("family runs", ["bench_family.py", "--datasets", "bus", "cardiac", "--seeds", "3", "--size", "64",
                      "--cases", "24", "--epochs", "5", "--iterations", "20"]),
     # learning curves of the width family (issue #28): one long family run (800 iterations, validated at 1/16..1/2)
-    # and planned-short runs at 1/8 and 1/4 per dataset; ~14 min per dataset on 2 idle cores, ~60 min for the four.
+    # and planned-short runs at 1/8 and 1/4 per dataset; ~14 min per dataset on 2 idle cores, ~75 min for the five.
     # Its summary sets CONFIRM_BUDGET_FRACTION (xtiny/training/__init__.py) and curve_evidence.py
-    ("learning curves", ["bench_curves.py", "--datasets", "bus", "cardiac", "mni", "colin27"]),
+    ("learning curves", ["bench_curves.py", "--datasets", "bus", "cardiac", "mni", "colin27", "lungct"]),
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results

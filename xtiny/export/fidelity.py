@@ -13,7 +13,7 @@ assert_close's element-wise 1.3e-6 would refuse it. ATOL = 1e-4 is the former fi
 is still accepted); RTOL = 1e-4 admits onnxruntime's and torch's different fp32 kernels on large logits (issue #32:
 1.6e-4 absolute on a trained MNI net). Measured relative differences (``max_rel_diff``, recorded with every export):
 8.2e-6 on the MNI demo's export (max |logit| 14.7, abs 1.21e-4, which the former bound refused;
-``bench/bench_mni_demo.py``), 2.2e-6 on the tests' bus net, with logits of 6000 too (abs 1.3e-2): RTOL leaves a
+``bench/bench_real_demo.py``), 2.2e-6 on the tests' bus net, with logits of 6000 too (abs 1.3e-2): RTOL leaves a
 margin of 12x and more. An ONNX file with one changed weight tensor (5 % noise on the first convolution) differs
 by 0.21 relative, 1.24 absolute, and flips labels (``tests/test_export.py``): 2000x over the bound.
 
