@@ -159,7 +159,7 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
                        for seed in EXTRA_SEEDS]
     gap = teacher["dice"] - alone["dice"]
     runs = []
-    for loss, alpha, temperature in (SMOKE_GRID if args.smoke else GRID):
+    for loss, alpha, temperature in args.grid:
         kd = train(name, pick, budget, args.device, teacher=teacher["checkpoint"], loss=loss, alpha=alpha,
                    temperature=temperature)
         runs.append({"loss": loss, "alpha": alpha, "temperature": temperature, "mode": "offline", **kd,
@@ -200,7 +200,11 @@ def main() -> int:
     ap.add_argument("--suffix", default=None,
                     help="result name distill_<budget>_<suffix>_<device> (a dataset measured on its own, beside an "
                          "earlier result it must not replace)")
+    ap.add_argument("--grid", nargs="+", default=None, metavar="LOSS:ALPHA:T",
+                    help="the offline settings (default the GRID: " + " ".join(f"{g[0]}:{g[1]:g}:{g[2]:g}" for g in GRID)
+                         + "); a subset for a dataset measured on its own")
     args = ap.parse_args()
+    args.grid = SMOKE_GRID if args.smoke else GRID if args.grid is None else [_grid_point(g) for g in args.grid]
     budget_name = "smoke" if args.smoke else args.budget
     args.work = args.work or f"/tmp/xtiny-bench-distill-{budget_name}"
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -218,7 +222,7 @@ def write_distill_result(results: list[dict], budget_name: str, args, load_start
     from bench_selection import BUDGETS
     from common import device_tag, few_patients_note, load_average, write_result
 
-    grid = SMOKE_GRID if args.smoke else GRID
+    grid = args.grid
     mean_gain = {g: sum(next(r for r in res["kd"] if _setting(r) == g)["gain_points"] for res in results)
                  / len(results) for g in grid}
     best = max(grid, key=lambda g: mean_gain[g])
@@ -286,6 +290,11 @@ def _runs_by_label(res: dict) -> list[tuple[str, dict]]:
             *[(f"{res['pick']} alone, seed {i}", run) for i, run in enumerate(res["alone_seeds"])],
             *[(f"{res['pick']} + KD {r['mode']} {r['loss']} a{r['alpha']:g}/T{r['temperature']:g}", r)
               for r in [*res["kd"], res["online"]]]]
+
+
+def _grid_point(text: str) -> tuple[str, float, float]:
+    loss, alpha, temperature = text.split(":")
+    return loss, float(alpha), float(temperature)
 
 
 def _r(value) -> float | None:
