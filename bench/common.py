@@ -214,13 +214,14 @@ def patient_dice_of(dataset_name: str, checkpoint: str | Path) -> dict[str, floa
     from xtiny.evaluation.patient_dice import dice_by_patient, patients_of, records_of_validation_summary
     from xtiny.paths import nnunet_dirs
 
-    patients = patients_of(json.loads((nnunet_dirs().raw / dataset_name / "dataset.json").read_text()))
+    dataset_json = json.loads((nnunet_dirs().raw / dataset_name / "dataset.json").read_text())
+    patients = patients_of(dataset_json)
     summary_path = Path(checkpoint).parent / "validation" / "summary.json"
     if not patients or not summary_path.is_file():
         return None
     summary = json.loads(summary_path.read_text())
     labels = [int(lb) for lb in summary["mean"]]
-    per = dice_by_patient(records_of_validation_summary(summary), patients, labels)
+    per = dice_by_patient(records_of_validation_summary(summary, dataset_json["file_ending"]), patients, labels)
     return {p: None if v["dice"] is None else round(100 * v["dice"], 2) for p, v in per.items()}
 
 

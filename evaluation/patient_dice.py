@@ -57,15 +57,16 @@ def _label_metrics(record: Mapping, label: int) -> Mapping:
     return metrics[label] if label in metrics else metrics[str(label)]
 
 
-def records_of_validation_summary(summary: Mapping) -> list[dict]:
+def records_of_validation_summary(summary: Mapping, file_ending: str) -> list[dict]:
     """nnU-Net's ``summary.json`` (or the MONAI backend's, same keys) as per-case records for
-    :func:`dice_by_patient`: the case id from ``reference_file``, ``Dice``/``n_ref``/``n_pred`` per label."""
-    from pathlib import Path
+    :func:`dice_by_patient`: the case id from ``reference_file`` (its folder and ``file_ending`` dropped; the MONAI
+    backend writes the bare id), ``Dice``/``n_ref``/``n_pred`` per label."""
+    from pathlib import PurePath
 
     records = []
     for entry in summary["metric_per_case"]:
-        name = Path(entry["reference_file"]).name
-        case = name.split(".")[0] if "." in name else name
+        name = PurePath(entry["reference_file"]).name
+        case = name[: -len(file_ending)] if file_ending and name.endswith(file_ending) else name
         records.append({"case": case, "metrics": {
             str(lb): {"dice": m.get("Dice"), "n_ref": m.get("n_ref", 0), "n_pred": m.get("n_pred", 0)}
             for lb, m in entry["metrics"].items()}})

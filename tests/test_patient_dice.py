@@ -61,7 +61,7 @@ def test_pooled_over_each_patients_slices(tmp_path) -> None:  # noqa: ANN001
     out = tmp_path / "summary.json"
     compute_metrics_on_folder(str(ref_dir), str(pred_dir), str(out), NaturalImage2DIO(), ".png", [1],
                               num_processes=1)
-    from_nnunet = dice_by_patient(records_of_validation_summary(json.loads(out.read_text())), patients, [1])
+    from_nnunet = dice_by_patient(records_of_validation_summary(json.loads(out.read_text()), ".png"), patients, [1])
     for patient, dice in expected.items():
         assert from_nnunet[patient]["dice"] == pytest.approx(dice, abs=1e-6)
 

@@ -65,3 +65,25 @@ def test_monai_continue_resumes_from_latest(monai_result):
     assert again.checkpoint.is_file()
     resumed = torch.load(again.checkpoint, map_location="cpu", weights_only=False)
     assert resumed["current_epoch"] == 2 and len(resumed["logging"]["train_losses"]) == 2
+
+
+def test_monai_validation_counts_voxels_as_nnunet_does(monai_result, planned_bus):
+    """summary.json's per-case n_ref / n_pred (what per-patient Dice pools) count the raw label and the exported
+    prediction."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from xtiny.paths import nnunet_dirs
+
+    summary = json.loads((monai_result.fold_folder / "validation" / "summary.json").read_text())
+    labels = nnunet_dirs().raw / planned_bus / "labelsTr"
+    assert summary["metric_per_case"]
+    for entry in summary["metric_per_case"]:
+        case = entry["reference_file"]
+        reference = np.asarray(Image.open(labels / f"{case}.png"))
+        predicted = np.asarray(Image.open(monai_result.fold_folder / "validation" / f"{case}.png"))
+        for label, metrics in entry["metrics"].items():
+            assert metrics["n_ref"] == int((reference == int(label)).sum())
+            assert metrics["n_pred"] == int((predicted == int(label)).sum())
