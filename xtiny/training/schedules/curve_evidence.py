@@ -6,10 +6,11 @@ per measured dataset. The report sets a run's training length beside it (:func:`
 from __future__ import annotations
 
 CURVE_BENCH = "bench/bench_curves.py"
-CURVE_MEASURED = "2-core CPU, 2026-12-02: 96 px synthetic / 2 mm brain slices, MONAI backend, one batch stream"
+CURVE_MEASURED = ("2-core CPU, 2026-12-02: 96 px synthetic / 2 mm brain and lung-CT slices, MONAI backend, one batch "
+                  "stream")
 CURVE_MEASURED_UP_TO = 800  # iterations per width of the longest measured run
 # dataset -> iterations from which the pick stayed within 1 point of the best (None: not within the measured length)
-PICK_HOLDS_FROM: dict[str, int | None] = {"bus": None, "cardiac": None, "mni": None, "colin27": None}
+PICK_HOLDS_FROM: dict[str, int | None] = {"bus": None, "cardiac": None, "colin27": None, "mni": None, "lungct": None}
 
 
 def training_length_note(iterations: int) -> str:
