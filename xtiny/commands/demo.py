@@ -153,6 +153,11 @@ def run(args: argparse.Namespace) -> int:
             say("[demo]     per patient: " + ", ".join(
                 f"{patient} {100 * v['dice']:.1f} % ({v['cases']} slices)" if v["dice"] is not None else
                 f"{patient} n/a" for patient, v in model["per_patient"].items()))
+    trained = summary["models"].get(results["confirm"]["confirmed"]), summary["models"].get("2d")
+    if all(trained) and trained[0] is not trained[1] and \
+            (trained[0].get("cost") or {}).get("params") == (trained[1].get("cost") or {}).get("params"):
+        say(f"[demo] note: {results['confirm']['confirmed']} caps no stage of the full 2d: it is the full nnU-Net "
+            "(no narrower width held at this budget), and the Dice between the two is training noise")
     report = results["report"]["report_path"]
     say(f"[demo] done in {(time.perf_counter() - started) / 60:.1f} min; report: {report}")
     say(f"[demo] open it: python3 -m webbrowser file://{report}")
