@@ -213,6 +213,11 @@ def _exits_2_writing_nothing(args: list[str], capsys) -> str:  # noqa: ANN001
     return capsys.readouterr().err
 
 
+def test_in_plane_step_below_1_exits_2(capsys) -> None:  # noqa: ANN001
+    err = _exits_2_writing_nothing(["--id", "942", "--in-plane-step", "0"], capsys)
+    assert "in-plane step 0" in err
+
+
 def test_missing_contour_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
     monkeypatch.setenv("XTINY_CACHE", str(tmp_path))
     archives = make_archives(tmp_path / "lungct", roi_name="GTV-2")
