@@ -37,7 +37,6 @@ def main() -> int:
     from common import RESULTS, load_average, run_measured, use_work_dir, write_result
 
     from xtiny.atomic import read_json
-    from xtiny.commands.demo import DEMO_IDS
     from xtiny.export.fidelity import CHECK_HEADER, check_rows
 
     work = Path(args.work or f"/tmp/xtiny-bench-{args.dataset}-demo")
@@ -55,8 +54,7 @@ def main() -> int:
     run = run_measured([sys.executable, "-m", "xtiny", "demo", "--dataset", args.dataset, *options], env=dict(os.environ),
                        log=work / "demo.log")
     log = (work / "demo.log").read_text(errors="replace")
-    trained_id = DEMO_IDS[args.dataset] + (1 if args.dataset == "lungct" else 0)  # lungct trains its 2D slices
-    state_files = sorted((work / "results").glob(f"Dataset{trained_id:03d}_*/xtiny/run.json"))
+    state_files = sorted((work / "results").glob("Dataset*_*/xtiny/run.json"))  # the one dataset the demo trained
     state = read_json(state_files[0], "run state") if state_files else {}
     stages = state.get("stages", {})
     export_dir = stages.get("export", {}).get("outputs", {}).get("export_dir")

@@ -23,7 +23,7 @@ PROFILES = {
     "quick": {"cases": 30, "size": 96, "k": 8, "seeds": 1, "val_iterations": 2, "iterations": 20, "minutes": 4.0},
 }
 # lungct's slices on a 2 mm grid: at 1 mm (batch 4 of 224 px) the full net's step costs ~3 s on 2 cores and the
-# demo ran 13.5 min with the fewest iterations it allows
+# demo planned 13.5 min (by hand) with the fewest iterations it allows
 LUNGCT_IN_PLANE_STEP = 2
 RESERVE_SECONDS = 30.0  # evaluate, export, report: plus 40 iterations of the full net (its predictions dominate)
 START_SECONDS = 10.0  # per training: data loaders, checkpoints, nnU-Net's final validation
