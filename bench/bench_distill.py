@@ -12,7 +12,11 @@ search (the pick), then with the MONAI backend and one budget for every run:
 * the plain family run ``[pick, 2d]`` (its own results folder): what the online KD adds to the family's time;
 * the pick alone, seed 0 (beside the students) and seeds 1 and 2 (their own results folders): the seed spread a gain
   must beat;
-* the pick distilled from the trained 2d over :data:`GRID` (loss, α, T).
+* the pick distilled from the trained 2d over :data:`GRID` (loss, α, T), or the ``--grid`` given; with
+  ``--student-seeds 1 2`` every student is also trained with the plain pick's other seeds, so a gain is judged
+  against the seed spread by means and by separation (every student above every plain seed).
+
+``--online LOSS:ALPHA:T`` sets the online family run's KD term (default :data:`ONLINE`).
 
 Fold-0 validation cases, predictions exported to raw geometry by the trainer: Dice and HD95 (XTiny's metrics).
 Per run: Dice, HD95, training seconds (offline KD runs include the teacher's forward passes), and the share of the
@@ -100,12 +104,13 @@ def train(dataset_name: str, configuration: str, budget: dict, device: str, teac
     return trained_metrics(dataset_name, fold, spec.trainer_name)
 
 
-def online_family(dataset_name: str, pick: str, budget: dict, device: str) -> tuple[dict, dict]:
-    """The family run ``[pick, 2d]`` with online KD (:data:`ONLINE`): (the 2d teacher's run, the student's)."""
+def online_family(dataset_name: str, pick: str, budget: dict, device: str,
+                  online: tuple[str, float, float] = ONLINE) -> tuple[dict, dict]:
+    """The family run ``[pick, 2d]`` with online KD ``online`` (loss, α, T): (the 2d teacher's run, the student's)."""
     from xtiny.nnunet.trained import model_folder
     from xtiny.training.backends.family_run import train_family
 
-    loss, alpha, temperature = ONLINE
+    loss, alpha, temperature = online
     spec = budget_spec(budget, device, kd=(alpha, temperature), kd_loss=loss, kd_warmup=ONLINE_WARMUP)
     plain = budget_spec(budget, device).trainer_name
     student = model_folder(dataset_name, spec.trainer_name, pick) / "fold_0"
@@ -116,20 +121,24 @@ def online_family(dataset_name: str, pick: str, budget: dict, device: str) -> tu
 
 
 def in_own_results(dataset_name: str, configurations: str, budget: dict, device: str, results: Path,
-                   seed: int = 0) -> dict:
-    """``xtiny train -c configurations`` (MONAI, ``budget``, ``seed``) in a subprocess whose nnU-Net results folder is
-    ``results`` (same raw and preprocessed data): a second run of a folder the main work folder already has. Returns
-    the metrics of the first configuration (reused when finished)."""
+                   seed: int = 0, teacher: str | None = None, kd: tuple[str, float, float] | None = None) -> dict:
+    """``xtiny train -c configurations`` (MONAI, ``budget``, ``seed``; distilled from the checkpoint ``teacher`` with
+    ``kd`` = (loss, α, T) when given) in a subprocess whose nnU-Net results folder is ``results`` (same raw and
+    preprocessed data): a second run of a folder the main work folder already has. Returns the metrics of the first
+    configuration (reused when finished)."""
     import subprocess
 
     from xtiny.nnunet.plans import PLANS_IDENTIFIER
 
-    trainer = budget_spec(budget, device).trainer_name
+    kd_args = [] if teacher is None else ["--teacher", teacher, "--kd-loss", kd[0], "--kd-alpha", str(kd[1]),
+                                          "--kd-temperature", str(kd[2])]
+    trainer = budget_spec(budget, device, **({} if teacher is None else
+                                             {"kd": (kd[1], kd[2]), "kd_loss": kd[0]})).trainer_name
     fold = results / dataset_name / f"{trainer}__{PLANS_IDENTIFIER}__{configurations.split(',')[0]}" / "fold_0"
     if not (fold / "validation" / "summary.json").is_file():
         command = [sys.executable, "-m", "xtiny", "train", "-d", dataset_name, "-c", configurations, "--backend",
                    "monai", "--epochs", str(budget["epochs"]), "--iterations", str(budget["iterations"]),
-                   "--val-iterations", "0", "--device", device, "--seed", str(seed)]
+                   "--val-iterations", "0", "--device", device, "--seed", str(seed), *kd_args]
         proc = subprocess.run(command, env={**os.environ, "nnUNet_results": str(results)}, capture_output=True,
                               text=True)
         if proc.returncode != 0:
@@ -152,7 +161,7 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
     add_width_family(name, "2d")
     pick = run_search(name, "2d", SearchSettings(k=budget["k"], seeds=1, device=args.device, confidence=None),
                       progress=False)["chosen"]
-    teacher, online = online_family(name, pick, budget, args.device)
+    teacher, online = online_family(name, pick, budget, args.device, args.online)
     plain_family = in_own_results(name, f"{pick},2d", budget, args.device, work / "results_plain_family")
     alone = train(name, pick, budget, args.device)
     seeds = [alone] + [in_own_results(name, pick, budget, args.device, work / f"results_seed{seed}", seed=seed)
@@ -162,13 +171,17 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
     for loss, alpha, temperature in args.grid:
         kd = train(name, pick, budget, args.device, teacher=teacher["checkpoint"], loss=loss, alpha=alpha,
                    temperature=temperature)
+        student_seeds = [kd] + [in_own_results(name, pick, budget, args.device, work / f"results_seed{seed}",
+                                               seed=seed, teacher=teacher["checkpoint"], kd=(loss, alpha, temperature))
+                                for seed in args.student_seeds]
         runs.append({"loss": loss, "alpha": alpha, "temperature": temperature, "mode": "offline", **kd,
                      **_gain(kd, alone, gap),
+                     **(_seed_verdict(student_seeds, seeds, teacher) if args.student_seeds else {}),
                      "extra_seconds_share": round(kd["seconds"] / alone["seconds"] - 1, 3)
                      if kd["seconds"] and alone["seconds"] else None})
         print(f"[distill] {label}: {loss} alpha {alpha:g} T {temperature:g}: Dice {100 * kd['dice']:.2f} % "
               f"(alone {100 * alone['dice']:.2f}, teacher {100 * teacher['dice']:.2f})", flush=True)
-    loss, alpha, temperature = ONLINE
+    loss, alpha, temperature = args.online
     online_run = {"loss": loss, "alpha": alpha, "temperature": temperature, "mode": "online",
                   "warmup": ONLINE_WARMUP, **online, **_gain(online, alone, gap),
                   "extra_seconds_share": round(online["family_seconds"] / plain_family["family_seconds"] - 1, 3)
@@ -177,6 +190,18 @@ def run_dataset(label: str, budget_name: str, args) -> dict:
     return {"dataset": name, "label": label, "pick": pick, "teacher": teacher, "alone": alone,
             "alone_seeds": seeds, "seed_spread_points": round(max(spread) - min(spread), 2),
             "plain_family": plain_family, "kd": runs, "online": online_run}
+
+
+def _seed_verdict(students: list[dict], alone_seeds: list[dict], teacher: dict) -> dict:
+    """A KD setting over the same seeds as the plain pick: the students' Dice per seed, the gain of the means, the gap
+    closed by the means, and whether every student beats every plain seed (``separated``: beyond the seed spread)."""
+    kd = [100 * r["dice"] for r in students]
+    alone = [100 * r["dice"] for r in alone_seeds]
+    kd_mean, alone_mean = sum(kd) / len(kd), sum(alone) / len(alone)
+    gap = 100 * teacher["dice"] - alone_mean
+    return {"seed_dice": [round(d, 2) for d in kd], "mean_gain_points": round(kd_mean - alone_mean, 2),
+            "mean_gap_closed": round((kd_mean - alone_mean) / gap, 3) if gap > 0.5 else None,
+            "separated": min(kd) > max(alone), "seed_runs": students[1:]}
 
 
 def _gain(kd: dict, alone: dict, gap: float) -> dict:
@@ -203,7 +228,13 @@ def main() -> int:
     ap.add_argument("--grid", nargs="+", default=None, metavar="LOSS:ALPHA:T",
                     help="the offline settings (default the GRID: " + " ".join(f"{g[0]}:{g[1]:g}:{g[2]:g}" for g in GRID)
                          + "); a subset for a dataset measured on its own")
+    ap.add_argument("--online", default=None, metavar="LOSS:ALPHA:T",
+                    help=f"the online family run's setting (default {ONLINE[0]}:{ONLINE[1]:g}:{ONLINE[2]:g})")
+    ap.add_argument("--student-seeds", nargs="*", type=int, default=[], metavar="SEED",
+                    help="also train every offline student with these seeds (each in its own results folder, beside "
+                         "the plain pick's seeds 1 and 2), to tell a KD gain from seed noise")
     args = ap.parse_args()
+    args.online = ONLINE if args.online is None else _grid_point(args.online)
     args.grid = SMOKE_GRID if args.smoke else GRID if args.grid is None else [_grid_point(g) for g in args.grid]
     budget_name = "smoke" if args.smoke else args.budget
     args.work = args.work or f"/tmp/xtiny-bench-distill-{budget_name}"
@@ -226,7 +257,7 @@ def write_distill_result(results: list[dict], budget_name: str, args, load_start
     mean_gain = {g: sum(next(r for r in res["kd"] if _setting(r) == g)["gain_points"] for res in results)
                  / len(results) for g in grid}
     best = max(grid, key=lambda g: mean_gain[g])
-    rows = []
+    rows, seed_names = [], "/".join(map(str, [0, *args.student_seeds]))
     for res in results:
         t, a = res["teacher"], res["alone"]
         rows.append([res["label"], "teacher 2d (online family)", None, None, None, round(100 * t["dice"], 2),
@@ -235,8 +266,10 @@ def write_distill_result(results: list[dict], budget_name: str, args, load_start
                      " / ".join(f"{100 * s['dice']:.2f}" for s in res["alone_seeds"]), _r(a["hd95"]), a["seconds"],
                      0.0, 0.0, 0.0])
         for r in [*res["kd"], res["online"]]:
-            rows.append([res["label"], f"{res['pick']} + KD {r['mode']}", r["loss"], r["alpha"], r["temperature"],
-                         round(100 * r["dice"], 2), _r(r["hd95"]), r["seconds"], r["gain_points"], r["gap_closed"],
+            dice = " / ".join(f"{d:.2f}" for d in r["seed_dice"]) if r.get("seed_dice") else round(100 * r["dice"], 2)
+            rows.append([res["label"], f"{res['pick']} + KD {r['mode']}" + (f" (seeds {seed_names})" if r.get("seed_dice")
+                                                                           else ""),
+                         r["loss"], r["alpha"], r["temperature"], dice, _r(r["hd95"]), r["seconds"], r["gain_points"], r["gap_closed"],
                          r["extra_seconds_share"]])
     best_runs = [next(r for r in res["kd"] if _setting(r) == best) for res in results]
     beyond = [r for r, res in zip(best_runs, results, strict=True)
@@ -254,8 +287,9 @@ def write_distill_result(results: list[dict], budget_name: str, args, load_start
         "KD training seconds / pick-alone seconds - 1 (the teacher's forward passes); online extra s = the online "
         "family run's seconds / the plain family run's seconds - 1 (same members, same budget). Sequential runs on one "
         "machine: load shifts the seconds.",
-        f"Online KD: {ONLINE[0]}, alpha {ONLINE[1]:g}, T {ONLINE[2]:g}, warm-up {ONLINE_WARMUP:g} of the schedule "
-        "(fixed before any result).",
+        f"Online KD: {args.online[0]}, alpha {args.online[1]:g}, T {args.online[2]:g}, warm-up {ONLINE_WARMUP:g} of "
+        "the schedule" + (" (fixed before any result)." if args.online == ONLINE
+                          else " (chosen as the best offline setting of an earlier run)."),
         f"Best offline setting by mean Dice gain over the datasets: {best[0]} alpha {best[1]:g}, T {best[2]:g} "
         f"({mean_gain[best]:+.2f} points); mean gains: "
         + ", ".join(f"{g[0]} a{g[1]:g}/T{g[2]:g} {v:+.2f}" for g, v in mean_gain.items()) + ".",
@@ -263,6 +297,17 @@ def write_distill_result(results: list[dict], budget_name: str, args, load_start
         f"{len(results)} datasets, online KD on {len(online_beyond)} of {len(results)}.",
         f"Wall time {time.perf_counter() - started:.0f} s; load average {load_start} at start, {load_average()} at end.",
     ]
+    seeded = [(res, r) for res in results for r in res["kd"] if r.get("seed_dice")]
+    if seeded:
+        settled = [res["label"] for res, r in seeded if _setting(r) == best and (r["mean_gap_closed"] or 0) >= 0.5
+                   and r["separated"]]
+        mean_of_means = {g: sum(r["mean_gain_points"] for _res, r in seeded if _setting(r) == g)
+                         / max(1, sum(_setting(r) == g for _res, r in seeded)) for g in grid}
+        notes.append(
+            f"Over seeds (every student trained with the plain pick's seeds 0, {', '.join(map(str, args.student_seeds))}):"
+            f" the best setting closes at least half of the gap of the means, with every student above every plain "
+            f"seed, on {len(settled)} of {len(results)} datasets ({', '.join(settled) or 'none'}). Mean gain of the "
+            "means: " + ", ".join(f"{g[0]} a{g[1]:g}/T{g[2]:g} {v:+.2f}" for g, v in mean_of_means.items()) + ".")
     if args.smoke:
         notes.insert(0, "SMOKE RUN: minimal sizes to prove the script works; the figures carry no meaning.")
     tag = device_tag(args.device)
@@ -273,6 +318,15 @@ def write_distill_result(results: list[dict], budget_name: str, args, load_start
                        "rows": [[label, *[run.get("per_patient", {}).get(p) for p in sorted(res["teacher"]["per_patient"])]]
                                 for label, run in _runs_by_label(res)]}
                       for res in results if res["teacher"].get("per_patient")]
+    seed_table = [{"title": f"Over seeds: the plain pick (seeds 0/1/2) and each distilled student (seeds {seed_names})",
+                   "header": ["dataset", "setting", "alone mean %", "KD mean %", "teacher %", "gain of means",
+                              "gap closed (means)", "every KD seed > every plain seed"],
+                   "rows": [[res["label"], f"{r['loss']} a{r['alpha']:g}/T{r['temperature']:g}",
+                             round(sum(100 * a["dice"] for a in res["alone_seeds"]) / len(res["alone_seeds"]), 2),
+                             round(sum(r["seed_dice"]) / len(r["seed_dice"]), 2), round(100 * res["teacher"]["dice"], 2),
+                             r["mean_gain_points"], r["mean_gap_closed"], "yes" if r["separated"] else "no"]
+                            for res, r in seeded]}] if seeded else []
+    patient_tables = seed_table + patient_tables
     suffix = f"_{args.suffix}" if args.suffix else ""
     path = write_result(f"distill{suffix}_{tag}_smoke" if args.smoke else f"distill_{budget_name}{suffix}_{tag}",
                         f"Distillation: the XTiny pick alone vs distilled from the full 2d, budget {budget_name}, {tag}",
