@@ -52,7 +52,8 @@ def test_cli_search(planned_cardiac, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("configuration to train: 2d_xtiny")
     saved = json.loads(search_json_path(planned_cardiac, "2d").read_text())
-    assert saved["seeds"] == [0, 1] and all(len(c["scores_per_seed"]) == 2 for c in saved["candidates"])
+    assert saved["seeds"] == [0, 1] and len(saved["candidates"][0]["scores_per_seed"]) == 2
+    assert all(len(c["scores_per_seed"]) == len(c["seeds"]) >= 2 for c in saved["candidates"])
     assert saved["init"] == f"nested in 2d_xtiny{max(CAPS)}"  # the default: slices of the widest candidate's draw
     assert main(["search", "-d", planned_cardiac, "-k", "2", "--seeds", "2", "--caps", *map(str, CAPS),
                  "--device", "cpu", "--quiet", "--independent-init"]) == 0
@@ -66,6 +67,8 @@ def test_cli_search(planned_cardiac, capsys):
     assert main(["search", "-d", planned_cardiac, "--fixed", "--confidence", "0.9", "--quiet"]) == 2
     assert main(["search", "-d", planned_cardiac, "--confidence", "1.5", "--quiet"]) == 2
     assert "--confidence must be in (0, 1]" in capsys.readouterr().err
+    assert main(["search", "-d", planned_cardiac, "--narrow-seeds", "0", "--quiet"]) == 2
+    assert "--narrow-seeds must be at least 1" in capsys.readouterr().err
     assert json.loads(search_json_path(planned_cardiac, "2d").read_text()) == saved  # nothing rewritten
 
 
@@ -86,6 +89,11 @@ def test_stop_rule_records_its_trail_and_a_rerun_takes_every_round_from_the_cach
     assert settled == ("warning" not in result)
     assert result["k"] == rounds[-1]["images"] and result["seeds"] == rounds[-1]["seeds"]
     assert result["chosen"] == rounds[-1]["pick"]
+    cheap = sampling["narrow_seeds"]["cheap"]  # narrow seeds: only cheap candidates get more than the others
+    assert sampling["narrow_seeds"]["max"] == 12 and cheap and result["candidates"][0]["name"] not in cheap
+    for c in result["candidates"]:
+        assert c["seeds"][:len(result["seeds"])] == result["seeds"] and len(c["scores_per_seed"]) == len(c["seeds"])
+        assert len(c["seeds"]) <= (12 if c["name"] in cheap else 3)
     ids = probe_source(planned_bus, "2d").identifiers
     assert result["inputs"]["case_ids"] == [ids[i] for i in spread_order(len(ids))][:result["k"]]
     again = run_search(planned_bus, settings=SearchSettings(seeds=3, device="cpu", caps=CAPS), progress=False,

@@ -101,3 +101,61 @@ def test_nested_draws_move_together_so_the_paired_bootstrap_settles_what_the_unp
     noisy_narrow[5:] *= np.exp(0.5 * rng.standard_normal((5, 3, 1)))
     _pick, agreement = pick_agreement(noisy_narrow, CAPS, NAMES, "tv", paired=True)
     assert agreement < 0.95
+
+
+def _nested(seeds: int, narrow_noise: float, rng_seed: int) -> np.ndarray:
+    """Nested-draw norms: one factor per seed shared by the whole curve, plus each narrow candidate's own noise."""
+    rng = np.random.default_rng(rng_seed)
+    shared = np.exp(0.4 * rng.standard_normal((1, seeds, 1)))
+    own = np.ones((len(CAPS), seeds, 1))
+    own[5:] = np.exp(narrow_noise * rng.standard_normal((5, seeds, 1)))
+    return CURVE[:, None, None] * shared * own * (1 + 0.002 * rng.standard_normal((len(CAPS), seeds, 4)))
+
+
+def _ragged(norms: np.ndarray, counts: list[int]) -> np.ndarray:
+    out = norms.copy()
+    for c, n in enumerate(counts):
+        out[c, n:] = np.nan
+    return out
+
+
+def test_ragged_seeds_are_chained_over_the_seeds_each_pair_shares():
+    from xtiny.sensitivity.stop_rule import score_curve, seed_counts
+
+    norms = _nested(8, 0.0, rng_seed=2)
+    assert np.allclose(score_curve(norms), norms.mean(axis=2).mean(axis=1))  # same seeds: the plain means
+    ragged = _ragged(norms, [2] * 5 + [8] * 5)
+    assert list(seed_counts(ragged)) == [2] * 5 + [8] * 5
+    chained = score_curve(ragged)
+    assert np.allclose(chained / chained[0], CURVE / CURVE[0], rtol=0.01)  # the shared seed factor cancels
+    naive = np.nanmean(ragged.mean(axis=2), axis=1)  # each candidate's own seeds: the factor does not cancel
+    assert not np.allclose(naive / naive[0], CURVE / CURVE[0], rtol=0.05)
+    with pytest.raises(ValueError, match="nested draws"):
+        pick_agreement(ragged, CAPS, NAMES, "tv")
+
+
+def test_seeds_go_to_the_contested_narrow_candidates_until_the_pick_settles():
+    """Noise only at the narrow end (what nested draws leave): the stop rule adds seeds there, never to the wide
+    candidates beyond their limit, and reaches the true knee; where it settles, it settles before the narrow limit."""
+    from xtiny.sensitivity.stop_rule import SamplingState
+
+    limits = [3] * 4 + [12] * 6
+    truth, settled = select_knee(CAPS, CURVE, NAMES).chosen, []
+    for rng_seed in range(6):
+        norms, state = _nested(12, 0.1, rng_seed=rng_seed), SamplingState.start(limits)
+        for _ in range(20):
+            verdict = next_step(_ragged(norms, state.seed_counts), CAPS, NAMES, "tv", 0.95, images_left=False,
+                                seeds_left=limits, paired=True)
+            if verdict.action == "stop":
+                break
+            assert verdict.action == "add_seed" and verdict.seed_from >= 1
+            before = list(state.seed_counts)
+            state.advance(verdict)
+            assert state.seed_counts[:verdict.seed_from] == before[:verdict.seed_from]
+            assert state.seed_counts[verdict.seed_from:] == [
+                min(n + 1, lim) for n, lim in zip(before[verdict.seed_from:], limits[verdict.seed_from:], strict=True)]
+        assert verdict.action == "stop" and verdict.pick == truth
+        assert state.seed_counts[0] == 2 and max(state.seed_counts[:4]) <= 3
+        if verdict.agreement >= 0.95:
+            settled.append(max(state.seed_counts))
+    assert settled and min(settled) < 12

@@ -46,6 +46,7 @@ class RunOptions:
     fold: int = 0
     k: int | None = None  # most probe images (None: every training case), exactly k with confidence None
     seeds: int = 3
+    narrow_seeds: int = 12  # most seeds a cheap candidate may get where the pick is contested (nested draws)
     confidence: float | None = DEFAULT_CONFIDENCE  # the probe's stop rule; None: fixed k and seeds
     rule: str = "tv"
     caps: tuple[int, ...] | None = None  # the width family to search (None: max(features), /2, ..., 1)

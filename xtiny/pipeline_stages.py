@@ -74,8 +74,8 @@ def nnunet_raw_exists(opts: RunOptions) -> bool:
 def _search(opts: RunOptions, ctx: dict) -> dict:
     from xtiny.search import SearchSettings, format_table, run_search
 
-    settings = SearchSettings(k=opts.k, seeds=opts.seeds, device=opts.device, rule=opts.rule,
-                              confidence=opts.confidence, caps=opts.caps)
+    settings = SearchSettings(k=opts.k, seeds=opts.seeds, narrow_seeds=opts.narrow_seeds, device=opts.device,
+                              rule=opts.rule, confidence=opts.confidence, caps=opts.caps)
     result = run_search(opts.dataset, opts.configuration, settings)
     log_line(format_table(result))
     if result.get("warning"):
@@ -316,7 +316,8 @@ STAGES = [
           summary=lambda out: "plans and preprocessed data made anew" if out.get("replanned") else ""),
     Stage("search", lambda o, c: {"configuration": o.configuration, "k": o.k, "seeds": o.seeds, "rule": o.rule,
                                   "device": o.device, "confidence": o.confidence,
-                                  **({} if o.caps is None else {"caps": list(o.caps)})},  # old keys stay valid
+                                  **({} if o.caps is None else {"caps": list(o.caps)}),  # old keys stay valid
+                                  **({} if o.narrow_seeds == 12 else {"narrow_seeds": o.narrow_seeds})},
           _search, upstream=("plan",),
           summary=lambda out: f"probe's pick {out['chosen']}" + ("" if out.get("settled", True) else
                                                                   " (not settled: see search.json's warning)")),

@@ -73,6 +73,7 @@ def _candidate_static(dataset_name, name, cap, plans, patch, cache, key_base, ne
 
 
 KEPT_WIDEST_DRAWS = 3  # the default seeds: a fixed search draws the widest net once per seed, not per candidate
+CHEAP_MACS_SHARE = 1 / 8  # a candidate this much cheaper than the widest may get the narrow seeds
 
 
 class WidestDraws:
@@ -136,7 +137,9 @@ class SearchSettings:
     whole family), extra zero-cost ``proxies`` recorded beside the Jacobian, the stop rule's ``confidence`` (None:
     fixed ``k`` and seeds), the probe's ``chunk_size`` (None: sized to the device), whether scores come from
     the cache (``use_cache``) and whether each narrower candidate's initial weights are slices of the widest one's
-    (``nested_init``, :mod:`xtiny.sensitivity.nested_init`) or drawn on their own."""
+    (``nested_init``, :mod:`xtiny.sensitivity.nested_init`) or drawn on their own. With the stop rule and nested
+    draws, a cheap candidate (MACs at most :data:`CHEAP_MACS_SHARE` of the widest's) may get up to ``narrow_seeds``
+    seeds where the resamples contest the pick; the others get at most ``seeds``."""
 
     k: int | None = None
     seeds: int | tuple[int, ...] = 3
@@ -148,6 +151,7 @@ class SearchSettings:
     chunk_size: int | None = None
     use_cache: bool = True
     nested_init: bool = True
+    narrow_seeds: int = 12
 
     def __post_init__(self) -> None:  # lists (the CLI's) become tuples: a frozen record of what was asked
         if not isinstance(self.seeds, int):
@@ -180,6 +184,7 @@ class SearchSetup:
     source: ProbeSource | None = None  # sequential: where to read batches from
     order: list[str] | None = None  # sequential: the cases in probe order, cut at the image budget
     widest: WidestDraws | None = None  # nested init: the draws the narrower candidates are sliced from
+    narrow_seeds: list[int] | None = None  # sequential, nested: the further seeds cheap candidates may get
 
 
 def prepare_search(dataset: str | int, configuration: str, settings: SearchSettings) -> SearchSetup:
@@ -211,6 +216,11 @@ def prepare_search(dataset: str | int, configuration: str, settings: SearchSetti
     if confidence is not None and not 0.0 < confidence <= 1.0:
         raise XTinyError(f"--confidence must be in (0, 1] (got {confidence}).", fix="pass e.g. --confidence 0.95.")
     seed_values = seed_list(settings.seeds)
+    if settings.narrow_seeds < 1:
+        raise XTinyError(f"--narrow-seeds must be at least 1 (got {settings.narrow_seeds}).",
+                         fix="pass e.g. --narrow-seeds 12, or --narrow-seeds 1 for no extra seeds.")
+    narrow = [s for s in range(max(seed_values) + 1 + settings.narrow_seeds) if s not in seed_values]
+    narrow = narrow[:max(0, settings.narrow_seeds - len(seed_values))] if settings.nested_init and confidence else []
     dev = resolve_device(settings.device)
     # both validate the plans + preprocessed data before any write
     inputs, source, order = None, None, None
@@ -227,7 +237,7 @@ def prepare_search(dataset: str | int, configuration: str, settings: SearchSetti
     widest = WidestDraws(name, max(names, key=cap_of.__getitem__), plans) if settings.nested_init else None
     return SearchSetup(name, configuration, names, cap_of, plans, plans_path(name), inputs, seed_values, extra, dev,
                        cache, settings.chunk_size, started, inputs_seconds=time.perf_counter() - started,
-                       confidence=confidence, source=source, order=order, widest=widest)
+                       confidence=confidence, source=source, order=order, widest=widest, narrow_seeds=narrow)
 
 
 class CandidateProbe:
@@ -324,60 +334,68 @@ def score_candidate(setup: SearchSetup, candidate: str, bar) -> dict:
 
 
 def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], dict, SearchSetup]:
-    """Step 2 with the stop rule: probe every candidate on the first batch with the first seeds, then add images or a
-    seed until the pick's bootstrap agreement reaches ``setup.confidence`` (:mod:`xtiny.sensitivity.stop_rule`).
-    Returns the candidate entries, the ``sampling`` trail for search.json and a copy of ``setup`` holding the images
-    and seeds the stop rule used."""
-    from xtiny.sensitivity.stop_rule import BOOTSTRAP_RESAMPLES, FIRST_ROUND_SEEDS, batch_bounds, next_step
+    """Step 2 with the stop rule: probe every candidate on the first batch with the first seeds, then add images or
+    seeds until the pick's bootstrap agreement reaches ``setup.confidence`` (:mod:`xtiny.sensitivity.stop_rule`).
+    With nested draws a seed goes only to the contested candidates, and cheap ones may get the narrow seeds too.
+    Returns the candidate entries (each with the seeds it got; ``score`` is the curve the knee used), the ``sampling``
+    trail for search.json and a copy of ``setup`` holding the images and the seeds every candidate got."""
+    from xtiny.sensitivity.stop_rule import (
+        BOOTSTRAP_RESAMPLES,
+        SamplingState,
+        batch_bounds,
+        next_step,
+        score_curve,
+    )
 
     bounds = batch_bounds(len(setup.order))
     batches = [setup.order[lo:hi] for lo, hi in bounds]
     loaded: dict[int, Any] = {}
     probes = [CandidateProbe(setup, name) for name in setup.names]
     caps = [setup.cap_of[n] for n in setup.names]
-    n_batches, n_seeds = 1, min(FIRST_ROUND_SEEDS, len(setup.seeds))
+    all_seeds = [*setup.seeds, *(setup.narrow_seeds or [])]
+    paired = setup.widest is not None
+    limits = narrow_seed_limits([p.entry["macs"] for p in probes], len(setup.seeds), len(all_seeds))
+    state = SamplingState.start(limits)
     rounds: list[dict] = []
     while True:
         t0 = time.perf_counter()
-        seeds = setup.seeds[:n_seeds]
-        todo = [(s, b) for s in seeds for b in range(n_batches) if (s, tuple(batches[b])) not in probes[0].norms]
-        bar.total = (bar.total or 0) + len(todo) * len(probes)
+        n_batches = state.batches
+        todo = [(p, s, b) for p, n in zip(probes, state.seed_counts, strict=True) for s in all_seeds[:n]
+                for b in range(n_batches) if (s, tuple(batches[b])) not in p.norms]
+        bar.total = (bar.total or 0) + len(todo)
         bar.refresh()
         hits_before = sum(p.hits for p in probes)
-        for probe in probes:
-            for seed in dict.fromkeys(s for s, _b in todo):
-                for s, b in todo:
-                    if s == seed:
-                        if b not in loaded:
-                            loaded[b] = setup.source.read(batches[b])
-                        bar.set_postfix_str(f"{probe.name} seed {seed} images {bounds[b][0]}-{bounds[b][1]}")
-                        probe.probe(seed, loaded[b])
-                        bar.update(1)
+        for seed in dict.fromkeys(s for _p, s, _b in todo):  # seed outer: one widest draw per seed
+            for probe in probes:
+                for b in [b for p, s, b in todo if p is probe and s == seed]:
+                    if b not in loaded:
+                        loaded[b] = setup.source.read(batches[b])
+                    bar.set_postfix_str(f"{probe.name} seed {seed} images {bounds[b][0]}-{bounds[b][1]}")
+                    probe.probe(seed, loaded[b])
+                    bar.update(1)
                 probe.release(seed)
-        norms = np.array([[p.per_image(s, batches[:n_batches]) for s in seeds] for p in probes], dtype=np.float64)
-        if not np.all(np.isfinite(norms)):
-            bad = setup.names[int(np.argwhere(~np.isfinite(norms))[0][0])]
-            raise XTinyError(f"the Jacobian probe of candidate {bad} gave a non-finite norm; the knee cannot be "
-                             f"located.", fix="check the network/inputs for that candidate and rerun.")
+        norms = _ragged_norms(probes, all_seeds, state.seed_counts, batches[:n_batches])
+        common = all_seeds[:min(state.seed_counts)]
         verdict = next_step(norms, caps, setup.names, rule, setup.confidence, images_left=n_batches < len(batches),
-                            seeds_left=n_seeds < len(setup.seeds), paired=setup.widest is not None)
-        rounds.append({"images": bounds[n_batches - 1][1], "seeds": seeds, "pick": verdict.pick,
+                            seeds_left=limits if paired else state.seed_counts[0] < len(setup.seeds),
+                            paired=paired)
+        rounds.append({"images": bounds[n_batches - 1][1], "seeds": common, "pick": verdict.pick,
+                       **({"seeds_per_candidate": dict(zip(setup.names, state.seed_counts, strict=True))}
+                          if len(set(state.seed_counts)) > 1 else {}),
                        "agreement": verdict.agreement, "agreement_images_only": verdict.agreement_images,
-                       "agreement_seeds_only": verdict.agreement_seeds, "probes": len(todo) * len(probes),
+                       "agreement_seeds_only": verdict.agreement_seeds, "probes": len(todo),
                        "cached_probes": sum(p.hits for p in probes) - hits_before,
                        "seconds": time.perf_counter() - t0, "next": verdict.action, "why": verdict.reason})
         if verdict.action == "stop":
             break
-        if verdict.action == "add_seed":
-            n_seeds += 1
-        else:
-            n_batches += 1
+        state.advance(verdict)
+    n_batches = state.batches
     used = [case for ids in batches[:n_batches] for case in ids]
     max_seeds = len(setup.seeds)
-    setup = replace(setup, seeds=setup.seeds[:n_seeds], inputs=loaded[0] if n_batches == 1 else type(loaded[0])(
-        np.concatenate([loaded[b].images for b in range(n_batches)]), used, loaded[0].patch_size,
-        loaded[0].data_folder))  # the batches already read, not read again
-    for probe in probes:  # extra proxies: recorded on the images and seeds the stop rule used
+    setup = replace(setup, seeds=all_seeds[:min(state.seed_counts)], inputs=loaded[0] if n_batches == 1 else type(
+        loaded[0])(np.concatenate([loaded[b].images for b in range(n_batches)]), used, loaded[0].patch_size,
+                   loaded[0].data_folder))  # the batches already read, not read again
+    for probe in probes:  # extra proxies: recorded on the images and the seeds every candidate got
         for seed in setup.seeds:
             for proxy in setup.proxies:
                 probe.probe(seed, setup.inputs, proxy)
@@ -386,7 +404,36 @@ def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], 
                 "max_seeds": max_seeds, "images_used": len(used), "seeds_used": len(setup.seeds),
                 "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "probe_order": "van der Corput over the sorted cases",
                 "rounds": rounds, "stopped_because": rounds[-1]["why"]}
-    return [p.record(setup.seeds, batches[:n_batches]) for p in probes], sampling, setup
+    if setup.narrow_seeds:
+        sampling["narrow_seeds"] = {"max": len(all_seeds), "cheap_macs_share": CHEAP_MACS_SHARE,
+                                    "cheap": [p.name for p, n in zip(probes, limits, strict=True) if n > max_seeds]}
+    curve = score_curve(norms)
+    entries = []
+    for probe, n, score in zip(probes, state.seed_counts, curve, strict=True):
+        entry = probe.record(all_seeds[:n], batches[:n_batches])
+        entries.append(entry | {"seeds": all_seeds[:n], "images": len(used), "score": float(score)})
+    return entries, sampling, setup
+
+
+def narrow_seed_limits(macs: Sequence[int], family_seeds: int, narrow_seeds: int) -> list[int]:
+    """The most seeds each candidate may get: ``narrow_seeds`` for a cheap one (MACs at most
+    :data:`CHEAP_MACS_SHARE` of the widest's), ``family_seeds`` for the others."""
+    widest = max(macs)
+    return [max(family_seeds, narrow_seeds) if m <= CHEAP_MACS_SHARE * widest else family_seeds for m in macs]
+
+
+def _ragged_norms(probes: list[CandidateProbe], seeds: list[int], counts: list[int], batches: list) -> np.ndarray:
+    """The per-image norms, candidates x seeds x images; NaN for the seeds a candidate did not get."""
+    out = np.full((len(probes), max(counts), sum(len(b) for b in batches)), np.nan)
+    for c, (probe, n) in enumerate(zip(probes, counts, strict=True)):
+        for j, seed in enumerate(seeds[:n]):
+            row = np.asarray(probe.per_image(seed, batches), dtype=np.float64)
+            if not np.all(np.isfinite(row)):
+                raise XTinyError(f"the Jacobian probe of candidate {probe.name} (seed {seed}) gave a non-finite norm; "
+                                 "the knee cannot be located.", fix="check the network/inputs for that candidate and "
+                                 "rerun.")
+            out[c, j] = row
+    return out
 
 
 def choose_width(setup: SearchSetup, candidates: list[dict], rule: str) -> dict:

@@ -8,12 +8,15 @@ HELP = "find the smallest width before collapse, training-free (writes the xtiny
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-k``, ``--seeds``, ``--confidence`` and ``--fixed`` (shared with `xtiny run`)."""
+    """``-k``, ``--seeds``, ``--narrow-seeds``, ``--confidence`` and ``--fixed`` (shared with `xtiny run`)."""
     parser.add_argument("-k", type=int, default=None,
                         help="most unlabeled training images to probe (default: every training case; the stop rule "
                              "usually needs far fewer); with --fixed: exactly this many (default 32)")
     parser.add_argument("--seeds", type=int, default=3,
                         help="most initialization seeds averaged (default: 3); with --fixed: exactly this many")
+    parser.add_argument("--narrow-seeds", type=int, default=12,
+                        help="most seeds a cheap candidate (MACs <= 1/8 of the widest's) may get where the bootstrap "
+                             "contests the pick; the stop rule adds seeds there only (default: 12; nested draws only)")
     parser.add_argument("--confidence", type=float, default=None,
                         help="stop probing once this share of bootstrap resamples of the measured images and seeds "
                              "gives the same pick (default: 0.95)")
@@ -22,8 +25,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_options(args: argparse.Namespace) -> dict:
-    """``SearchSettings`` keywords (``k``, ``seeds``, ``confidence``) of the sampling arguments; a clear error for
-    --fixed with --confidence."""
+    """``SearchSettings`` keywords (``k``, ``seeds``, ``narrow_seeds``, ``confidence``) of the sampling arguments; a
+    clear error for --fixed with --confidence."""
     from xtiny.errors import XTinyError
     from xtiny.sensitivity import DEFAULT_CONFIDENCE
 
@@ -31,7 +34,7 @@ def sampling_options(args: argparse.Namespace) -> dict:
         raise XTinyError("--fixed and --confidence exclude each other: --fixed probes exactly -k images with every "
                          "seed, with no stop rule.", fix="drop one of them.")
     confidence = None if args.fixed else (DEFAULT_CONFIDENCE if args.confidence is None else args.confidence)
-    return {"k": args.k, "seeds": args.seeds, "confidence": confidence}
+    return {"k": args.k, "seeds": args.seeds, "narrow_seeds": args.narrow_seeds, "confidence": confidence}
 
 
 def add_caps_argument(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     if sampling["mode"] == "sequential":
         print(f"stop rule: {sampling['stopped_because']} after {len(sampling['rounds'])} round(s), "
               f"of at most {sampling['max_images']} images x {sampling['max_seeds']} seeds")
+        extra = {c["name"]: len(c["seeds"]) for c in result["candidates"] if len(c["seeds"]) > len(result["seeds"])}
+        if extra:
+            print("narrow seeds: " + ", ".join(f"{name} {n}" for name, n in extra.items()))
     print(f"wrote {result['search_json']} and {result['search_png']}")
     print(f"configuration to train: {result['chosen']}  "
           f"(nnUNetv2_train {dataset_id_of(result['dataset'])} {result['chosen']} 0)")
