@@ -228,10 +228,10 @@ def test_kd_trainer_names_and_kd_term() -> None:
         parse_kd_warmup,
     )
 
-    name = budget_trainer_name(5, 20, 2, kd=(0.25, 1.5))
+    name = budget_trainer_name(5, 20, 2, kd=(0.25, 1.5), kd_loss="pixel")  # pixel is never named: old names hold
     assert name == "nnUNetTrainer_XTinyKD_a0p25_T1p5_5ep_20it_2val"
     assert parse_budget(name) == (5, 20, 2) and parse_kd(name) == (0.25, 1.5)
-    assert budget_trainer_name(kd=(0.5, 2), backend="monai") == "XTinyMonaiTrainerKD_a0p5_T2"
+    assert budget_trainer_name(kd=(0.5, 2), backend="monai") == "XTinyMonaiTrainerKD_fg_a0p5_T2"  # the default: fg
     assert parse_budget("XTinyMonaiTrainerKD_a0p5_T2") == (1000, 250, 50)
     assert parse_kd("nnUNetTrainer_XTiny_5ep") is None and parse_budget("nnUNetTrainer_XTiny") is None
     cls = budget_trainer_class(name)
@@ -250,15 +250,15 @@ def test_kd_trainer_names_and_kd_term() -> None:
 
     torch.manual_seed(0)
     t = torch.randn(2, 3, 8, 8)
-    assert kd_loss(t, t, 2.0).item() == pytest.approx(0.0, abs=1e-6)  # identical outputs: no KL
+    assert kd_loss(t, t, 2.0, loss="pixel").item() == pytest.approx(0.0, abs=1e-6)  # identical outputs: no KL
     s = torch.randn(2, 3, 8, 8)
     by_hand = (torch.softmax(t / 2, 1) * (torch.log_softmax(t / 2, 1) - torch.log_softmax(s / 2, 1))).sum(1).mean() * 4
-    assert kd_loss(s, t, 2.0).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert kd_loss(s, t, 2.0, loss="pixel").item() == pytest.approx(by_hand.item(), rel=1e-5)
     # region-based: per-channel binary KL, zero for equal logits, positive otherwise
-    assert kd_loss(t, t, 1.0, region_based=True).item() == pytest.approx(0.0, abs=1e-6)
+    assert kd_loss(t, t, 1.0, region_based=True, loss="pixel").item() == pytest.approx(0.0, abs=1e-6)
     p, q = torch.sigmoid(t), torch.sigmoid(s)
     binary = (p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()).sum(1).mean()
-    assert kd_loss(s, t, 1.0, region_based=True).item() == pytest.approx(binary.item(), rel=1e-4)
+    assert kd_loss(s, t, 1.0, region_based=True, loss="pixel").item() == pytest.approx(binary.item(), rel=1e-4)
 
 
 def test_cwd_and_fg_kd_terms_by_hand() -> None:

@@ -252,7 +252,7 @@ def test_online_kd_in_a_monai_family_run(family_dataset: str) -> None:
     from xtiny.training.spec import TrainSpec
 
     spec = TrainSpec(backend="monai", epochs=2, iterations_per_epoch=2, val_iterations=1, kd=(0.5, 2.0),
-                     kd_warmup=0.5)  # the pixel term
+                     kd_loss="pixel", kd_warmup=0.5)
     results = train_family(family_dataset, "2d_xtiny4,2d", spec)
     assert [r.trainer_name for r in results] == ["XTinyMonaiTrainerKD_online_w0p5_a0p5_T2_2ep_2it_1val",
                                                  "XTinyMonaiTrainer_2ep_2it_1val"]

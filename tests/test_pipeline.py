@@ -160,13 +160,13 @@ def test_distill_adds_the_teacher_and_the_distilled_pick(pipeline_run: dict, cap
     confirm = json.loads(Path(stages["confirm"]["outputs"]["confirm_json_path"]).read_text())
     assert confirm["teacher"]["checkpoint"] == teacher and confirm["teacher"]["configuration"] == "2d"
     assert (confirm["kd_alpha"], confirm["kd_temperature"]) == (0.5, RunOptions(dataset="").kd_temperature)
-    assert "KD_a0p5_T" in confirm["trainer"] and len(confirm["trainings"]) in (2, 3)  # 1 neighbour, 1 step
+    assert "KD_fg_a0p5_T" in confirm["trainer"] and len(confirm["trainings"]) in (2, 3)  # 1 neighbour, 1 step
     assert all(row["trainer_name"] == confirm["trainer"] and row["teacher"] == teacher
                for row in confirm["trainings"].values())
     kd = stages["train_pick_kd"]["outputs"]
     assert kd["configuration"] == stages["train_pick"]["outputs"]["configuration"] == confirm["confirmed"]
     assert kd["teacher_checkpoint"] == teacher
-    assert "KD_a0p5_T" in kd["trainer"] and Path(kd["checkpoint_path"]).is_file()
+    assert "KD_fg_a0p5_T" in kd["trainer"] and Path(kd["checkpoint_path"]).is_file()
     assert kd["reused_finished"] is True  # confirm trained it as a KD student at the pick's budget
     assert kd["checkpoint_path"] == confirm["trainings"][kd["configuration"]]["checkpoint"]
     assert "KD" not in stages["train_pick"]["outputs"]["trainer"]

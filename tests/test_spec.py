@@ -27,7 +27,7 @@ def test_spec_from_args_is_the_commands_spec() -> None:
                                 "all", "--backend", "monai", "--seed", "7", "--teacher", "2d", "--kd-alpha", "0.5"))
     assert spec == TrainSpec(backend="monai", epochs=3, iterations_per_epoch=4, val_iterations=1, fold="all",
                              seed=7, kd=(0.5, 2.0))
-    assert spec.trainer_name == "XTinyMonaiTrainerKD_a0p5_T2_3ep_4it_1val"
+    assert spec.kd_loss == "fg" and spec.trainer_name == "XTinyMonaiTrainerKD_fg_a0p5_T2_3ep_4it_1val"
     sweep = spec_from_args(_args("sweep", "--epochs", "2"))  # no --seed, no teacher flags: the spec's defaults
     assert (sweep.seed, sweep.kd, sweep.trainer_name) == (0, None, "nnUNetTrainer_XTiny_2ep")
     with pytest.raises(XTinyError, match="no --teacher"):
@@ -64,9 +64,11 @@ def test_spec_carries_the_kd_loss_and_online_kd_through_its_key() -> None:
         assert key["trainer"] == spec.trainer_name
     cwd = TrainSpec(epochs=2, kd=(0.5, 2.0), kd_loss="cwd")
     assert cwd.stage_key()["kd_loss"] == "cwd" and cwd.trainer_name == "nnUNetTrainer_XTinyKD_cwd_a0p5_T2_2ep"
-    assert TrainSpec(epochs=2, kd=(0.5, 2.0)).trainer_name == "nnUNetTrainer_XTinyKD_a0p5_T2_2ep"  # pixel: unchanged
+    assert TrainSpec(epochs=2, kd=(0.5, 2.0)).trainer_name == "nnUNetTrainer_XTinyKD_fg_a0p5_T2_2ep"  # the default
+    pixel = TrainSpec(epochs=2, kd=(0.5, 2.0), kd_loss="pixel")
+    assert pixel.trainer_name == "nnUNetTrainer_XTinyKD_a0p5_T2_2ep"  # pixel is never named: the first KD names hold
     online = TrainSpec(epochs=2, kd=(0.5, 2.0), kd_warmup=0.25)
-    assert online.online_kd and not cwd.online_kd and online.trainer_name == "nnUNetTrainer_XTinyKD_online_w0p25_a0p5_T2_2ep"
+    assert online.online_kd and not cwd.online_kd and online.trainer_name == "nnUNetTrainer_XTinyKD_online_w0p25_fg_a0p5_T2_2ep"
     check_kd_teacher(online, None)  # its teacher is the family's full configuration
     with pytest.raises(XTinyError, match="not from --teacher"):
         check_kd_teacher(online, "2d")

@@ -94,7 +94,7 @@ def train_spec(opts: RunOptions, epochs: int, iterations: int | None, *, distill
     return TrainSpec(backend="nnunet", epochs=epochs, iterations_per_epoch=iterations,
                      val_iterations=opts.val_iterations, fold=opts.fold, device=opts.device,
                      kd=(opts.kd_alpha, opts.kd_temperature) if distilled else None,
-                     kd_loss=opts.kd_loss if distilled else "pixel")
+                     kd_loss=opts.kd_loss if distilled else None)
 
 
 def _teacher(opts: RunOptions, ctx: dict) -> str | None:

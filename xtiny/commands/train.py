@@ -55,9 +55,9 @@ def add_teacher_arguments(parser: argparse.ArgumentParser, student: str) -> None
 def add_kd_loss_argument(parser: argparse.ArgumentParser) -> None:
     """``--kd-loss`` (`train`, `confirm`, `run`): the KD term, checked by the spec (unknown: exit 2)."""
     parser.add_argument("--kd-loss", default=None, metavar="pixel|cwd|fg",
-                        help="distillation term: pixel (voxel-wise KL, the default), cwd (channel-wise: each class "
-                             "channel's spatial softmax) or fg (voxel KL, foreground and background weighted equally); "
-                             "see BENCHMARKS.md, Distillation, for what each was worth")
+                        help="distillation term: pixel (voxel-wise KL), cwd (channel-wise: each class channel's "
+                             "spatial softmax) or fg (voxel KL, foreground and background weighted equally; the "
+                             "default); see BENCHMARKS.md, Distillation, for what each was worth")
 
 
 def kd_from_args(args: argparse.Namespace) -> tuple[float, float] | None:
@@ -88,7 +88,7 @@ def spec_from_args(args: argparse.Namespace):
     `confirm`): --backend, --epochs, --iterations, --val-iterations, --fold, --device, --seed and the KD flags
     (--teacher / --distill online, --kd-loss, --kd-alpha, --kd-temperature, --kd-warmup; a flag a command lacks takes
     the spec's default); XTinyError (exit 2) for a bad budget or KD setting."""
-    from xtiny.training.backends.distill import KD_DEFAULT_LOSS, KD_DEFAULT_WARMUP
+    from xtiny.training.backends.distill import KD_DEFAULT_WARMUP
     from xtiny.training.spec import TrainSpec
 
     kd = kd_from_args(args)
@@ -97,7 +97,7 @@ def spec_from_args(args: argparse.Namespace):
     return TrainSpec(backend=getattr(args, "backend", "nnunet"), epochs=args.epochs,
                      iterations_per_epoch=args.iterations, val_iterations=args.val_iterations, fold=args.fold,
                      device=args.device, seed=getattr(args, "seed", 0), kd=kd,
-                     kd_loss=getattr(args, "kd_loss", None) or KD_DEFAULT_LOSS,
+                     kd_loss=getattr(args, "kd_loss", None),
                      kd_warmup=(KD_DEFAULT_WARMUP if warmup is None else warmup) if online else None)
 
 

@@ -41,7 +41,7 @@ class TrainResult:
 
 
 def trainer_name_for(epochs: int, iterations_per_epoch: int | None, val_iterations: int | None,
-                     backend: str, kd: tuple[float, float] | None = None, kd_loss: str = "pixel",
+                     backend: str, kd: tuple[float, float] | None = None, kd_loss: str | None = None,
                      kd_warmup: float | None = None) -> str:
     """:func:`budget_trainer_name` with bad budgets reported as XTinyError."""
     from xtiny.training.backends.trainer_classes import budget_trainer_name

@@ -18,7 +18,8 @@ SPEC_BACKENDS = ("nnunet", "monai")
 class TrainSpec:
     """One training budget and where it runs. ``iterations_per_epoch``/``val_iterations`` None: nnU-Net's 250/50.
     ``kd`` is ``(alpha, temperature)`` for a KD student, None otherwise (the teacher itself is passed beside the
-    spec); ``kd_loss`` its KD term (``pixel``, ``cwd`` or ``fg``, :mod:`xtiny.training.backends.distill`), and
+    spec); ``kd_loss`` its KD term (``pixel``, ``cwd`` or ``fg``, :mod:`xtiny.training.backends.distill`; None: the
+    default term with ``kd``, and it must be None without), and
     ``kd_warmup`` (a fraction of the schedule in [0, 1)) makes it online KD in a family run: the family's full
     configuration is the teacher, and the KD term starts after that warm-up (None: a trained teacher). ``seed`` is a solo run's seed as given; a family run derives each member's from it
     (:func:`xtiny.training.backends.family_plan.member_seed`). Built from command-line flags by
@@ -32,7 +33,7 @@ class TrainSpec:
     device: str = "cpu"
     seed: int = 0
     kd: tuple[float, float] | None = None
-    kd_loss: str = "pixel"
+    kd_loss: str | None = None  # None: the default KD term (KD_DEFAULT_LOSS) with kd, nothing without
     kd_warmup: float | None = None
 
     def __post_init__(self) -> None:
@@ -47,14 +48,16 @@ class TrainSpec:
                 raise XTinyError(f"{label} must be a whole number (got {value!r}).",
                                  fix=f"pass {label} as an integer, e.g. {label} 10.")
         if self.kd is not None:
-            from xtiny.training.backends.distill import check_kd_settings, check_kd_warmup
+            from xtiny.training.backends.distill import KD_DEFAULT_LOSS, check_kd_settings, check_kd_warmup
 
             object.__setattr__(self, "kd", (self.kd[0], self.kd[1]))  # a list (JSON) becomes the tuple
+            if self.kd_loss is None:
+                object.__setattr__(self, "kd_loss", KD_DEFAULT_LOSS)
             check_kd_settings(self.kd[0], self.kd[1], self.kd_loss)
             if self.kd_warmup is not None:
                 check_kd_warmup(self.kd_warmup)
-        elif self.kd_loss != "pixel" or self.kd_warmup is not None:
-            raise XTinyError(f"{'--kd-loss' if self.kd_loss != 'pixel' else '--kd-warmup'} set, but nothing to distil "
+        elif self.kd_loss is not None or self.kd_warmup is not None:
+            raise XTinyError(f"{'--kd-loss' if self.kd_loss is not None else '--kd-warmup'} set, but nothing to distil "
                              "(no teacher, no --distill).",
                              fix="add --teacher 2d (xtiny train / confirm), --distill online (a family run with "
                                  "xtiny train -c ...,2d) or --distill (xtiny run), or leave the KD flags out.")

@@ -46,7 +46,7 @@ class FamilyPlan:
         """The spec ``configuration`` trains with: the family's, except that the online teacher trains as a plain
         network (its folder is the plain trainer's) while the others are its KD students."""
         if configuration == self.online_teacher:
-            return replace(self.spec, kd=None, kd_loss="pixel", kd_warmup=None)
+            return replace(self.spec, kd=None, kd_loss=None, kd_warmup=None)
         return self.spec
 
     def online_kd_record(self, configuration: str) -> dict:

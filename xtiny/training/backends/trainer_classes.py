@@ -39,13 +39,13 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from xtiny.atomic import atomic_write_bytes
 from xtiny.training import TRAINERS_DIR, register_trainers  # noqa: F401  (re-exported)
-from xtiny.training.backends.distill import KD_DEFAULT_LOSS, KD_LOSSES
+from xtiny.training.backends.distill import KD_DEFAULT_LOSS, KD_LOSSES, KD_UNNAMED_LOSS
 
 DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS = 1000, 250, 50
 MONAI_TRAINER_NAME = "XTinyMonaiTrainer"
 PREFIXES = {"nnunet": "nnUNetTrainer_XTiny", "monai": MONAI_TRAINER_NAME}
 _NUMBER = r"\d+(?:p\d+)?"
-_NAMED_LOSSES = "|".join(loss for loss in KD_LOSSES if loss != KD_DEFAULT_LOSS)
+_NAMED_LOSSES = "|".join(loss for loss in KD_LOSSES if loss != KD_UNNAMED_LOSS)
 _NAME = re.compile(rf"^(nnUNetTrainer_XTiny|XTinyMonaiTrainer)"
                    rf"(?:KD(?:_online_w({_NUMBER}))?(?:_({_NAMED_LOSSES}))?_a({_NUMBER})_T({_NUMBER}))?"
                    r"(?:_(\d+)ep(?:_(\d+)it)?(?:_(\d+)val)?)?$")
@@ -58,25 +58,28 @@ def _kd_token(value: float) -> str:
 
 
 def kd_name_part(kd: tuple[float, float], kd_loss: str = KD_DEFAULT_LOSS, kd_warmup: float | None = None) -> str:
-    """``KD[_online_w{W}][_{loss}]_a{α}_T{T}``: what a distillation trainer's name adds to its prefix."""
+    """``KD[_online_w{W}][_{loss}]_a{α}_T{T}``: what a distillation trainer's name adds to its prefix (``pixel`` is
+    never named, so the first KD trainers keep their names)."""
     online = "" if kd_warmup is None else f"_online_w{_kd_token(kd_warmup)}"
-    loss = "" if kd_loss == KD_DEFAULT_LOSS else f"_{kd_loss}"
+    loss = "" if kd_loss == KD_UNNAMED_LOSS else f"_{kd_loss}"
     return f"KD{online}{loss}_a{_kd_token(kd[0])}_T{_kd_token(kd[1])}"
 
 
 def budget_trainer_name(epochs: int = DEFAULT_EPOCHS, iterations_per_epoch: int | None = None,
                         val_iterations: int | None = None, backend: str = "nnunet",
-                        kd: tuple[float, float] | None = None, kd_loss: str = KD_DEFAULT_LOSS,
+                        kd: tuple[float, float] | None = None, kd_loss: str | None = None,
                         kd_warmup: float | None = None) -> str:
     """The trainer class name for a budget and backend (``nnUNetTrainer`` / ``XTinyMonaiTrainer`` at the default);
-    ``kd=(alpha, temperature)`` names the distillation trainer of that budget with ``kd_loss`` (and, for an online
+    ``kd=(alpha, temperature)`` names the distillation trainer of that budget with ``kd_loss`` (None: the default
+    term; and, for an online
     student of a family run, its warm-up fraction ``kd_warmup``)."""
     its = DEFAULT_ITERATIONS if iterations_per_epoch is None else int(iterations_per_epoch)
     val = DEFAULT_VAL_ITERATIONS if val_iterations is None else int(val_iterations)
     if min(int(epochs), its) < 1 or val < (1 if backend == "nnunet" else 0):
         raise ValueError(f"epochs and iterations must be >= 1, validation iterations >= "
                          f"{1 if backend == 'nnunet' else 0} for the {backend} backend (got {epochs}, {its}, {val})")
-    prefix = PREFIXES[backend] if kd is None else f"{PREFIXES[backend]}{kd_name_part(kd, kd_loss, kd_warmup)}"
+    prefix = PREFIXES[backend] if kd is None else \
+        f"{PREFIXES[backend]}{kd_name_part(kd, kd_loss or KD_DEFAULT_LOSS, kd_warmup)}"
     if (int(epochs), its, val) == (DEFAULT_EPOCHS, DEFAULT_ITERATIONS, DEFAULT_VAL_ITERATIONS):
         if kd is not None:
             return prefix
@@ -121,7 +124,7 @@ def parse_kd_loss(name: str) -> str | None:
     match = _NAME.match(name)
     if not match or match.group(4) is None:
         return None
-    return match.group(3) or KD_DEFAULT_LOSS
+    return match.group(3) or KD_UNNAMED_LOSS
 
 
 def parse_kd_warmup(name: str) -> float | None:
