@@ -33,9 +33,11 @@ CPU_PLAN = [
     ("fast paths", ["bench_fast_paths.py"]),  # the timings tests must not assert; ~2 min
     ("probe speed", ["bench_probe_speed.py", "--k", "8"]),  # ~6 min (torch.compile included)
     ("stop rule", ["bench_stop_rule.py", "--budget", "small"]),  # 7 datasets, shares selection's data; ~15 min
-    # nested vs independent initial draws, 12 seeds x 40 images per draw: ~13 min for bus or cardiac, ~40 for colin27
-    ("nested init", ["bench_nested_init.py", "--budget", "small", "--datasets", "bus", "cardiac", "colin27",
-                     "--seeds", "12", "--max-images", "40"]),
+    # the default search's rerun stability (issue #30): nested draws, a 20-seed reference on the first 24 images of
+    # the 7 selection datasets, 20 reruns of the stop rule with its narrow seeds (add "--draws nested independent"
+    # for the independent draws beside it, about twice the time)
+    ("nested init", ["bench_nested_init.py", "--budget", "small", "--datasets", "cardiac", "bus", "fundus", "echo",
+                     "derm", "mni", "colin27", "--seeds", "20", "--max-images", "24", "--draws", "nested"]),
     # `xtiny demo --dataset mni` whole, through export and report, on a small budget (issue #32). Not timed at this
     # budget yet: the default budget took 23 min under load ~6 (2 cores shared), 8.5 of them the baseline skipped here
     ("mni demo", ["bench_real_demo.py", "--minutes", "4", "--no-baseline"]),
@@ -52,6 +54,11 @@ CPU_PLAN = [
     # and planned-short runs at 1/8 and 1/4 per dataset; ~14 min per dataset on 2 idle cores, ~75 min for the five.
     # Its summary sets CONFIRM_BUDGET_FRACTION (xtiny/training/__init__.py) and curve_evidence.py
     ("learning curves", ["bench_curves.py", "--datasets", "bus", "cardiac", "mni", "colin27", "lungct"]),
+    # distillation over seeds (issue #29): the default KD term (fg, alpha 0.5, T 2) offline with the plain pick's 3
+    # seeds, and online in the family run; ~15 min per dataset on 2 cores
+    ("distillation over seeds", ["bench_distill.py", "--datasets", "cardiac", "bus", "fundus", "lungct", "mni",
+                                 "--grid", "fg:0.5:2", "--student-seeds", "1", "2", "--online", "fg:0.5:2",
+                                 "--suffix", "seeds"]),
 ]
 
 GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
@@ -68,7 +75,9 @@ GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
     ("probe chunk size", ["bench_probe_chunks.py", "--device", "cuda", "--chunks", "1,2,4,8,16,32"]),
     ("probe speed", ["bench_probe_speed.py", "--k", "32", "--device", "cuda"]),  # TF32, batch-all, compile
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch", "--device", "cuda"]),
-    ("distillation", ["bench_distill.py", "--budget", "gpu1k", "--device", "cuda"]),
+    # third: distillation, pixel vs cwd vs fg offline (each over the plain pick's 3 seeds) and fg online
+    ("distillation", ["bench_distill.py", "--budget", "gpu1k", "--device", "cuda", "--grid", "pixel:0.1:2",
+                      "cwd:0.5:4", "fg:0.5:2", "--student-seeds", "1", "2", "--online", "fg:0.5:2"]),
     # selection quality at the largest budget one short lease holds (256 px, 200 cases, 1000 iterations per width),
     # the evidence most needed; "paper" (25k iterations per width) needs hours of GPU
     # The sweep can also go through a local Ray instance on the lent GPU (`--executor ray --jobs 4 --gpus-per-job 0.25
