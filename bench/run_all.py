@@ -71,13 +71,13 @@ GPU_PLAN = [  # each writes *_cuda.json next to the CPU results
     # that is ~4 min per dataset plus planning and search, ~10 min for both
     ("learning curves", ["bench_curves.py", "--datasets", "bus", "cardiac", "--size", "256", "--cases", "200",
                          "--epochs", "16", "--iterations", "100", "--device", "cuda"]),
+    # third: distillation, pixel vs cwd vs fg offline (each over the plain pick's 3 seeds) and fg online
+    ("distillation", ["bench_distill.py", "--budget", "gpu1k", "--device", "cuda", "--grid", "pixel:0.1:2",
+                      "cwd:0.5:4", "fg:0.5:2", "--student-seeds", "1", "2", "--online", "fg:0.5:2"]),
     ("search cost", ["bench_search.py", "--k", "32", "--size", "256", "--seeds", "1", "--device", "cuda"]),
     ("probe chunk size", ["bench_probe_chunks.py", "--device", "cuda", "--chunks", "1,2,4,8,16,32"]),
     ("probe speed", ["bench_probe_speed.py", "--k", "32", "--device", "cuda"]),  # TF32, batch-all, compile
     ("training throughput", ["bench_training.py", "--iterations", "30", "--full-epoch", "--device", "cuda"]),
-    # third: distillation, pixel vs cwd vs fg offline (each over the plain pick's 3 seeds) and fg online
-    ("distillation", ["bench_distill.py", "--budget", "gpu1k", "--device", "cuda", "--grid", "pixel:0.1:2",
-                      "cwd:0.5:4", "fg:0.5:2", "--student-seeds", "1", "2", "--online", "fg:0.5:2"]),
     # selection quality at the largest budget one short lease holds (256 px, 200 cases, 1000 iterations per width),
     # the evidence most needed; "paper" (25k iterations per width) needs hours of GPU
     # The sweep can also go through a local Ray instance on the lent GPU (`--executor ray --jobs 4 --gpus-per-job 0.25
