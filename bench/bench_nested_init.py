@@ -119,6 +119,7 @@ def measure(label: str, budget: dict, work: Path, args) -> dict:
     name = prepare_dataset(label, budget, work)
     out = {"dataset": label, "name": name}
     from xtiny.search import narrow_seed_limits
+    from xtiny.sensitivity.stop_rule import pick_agreement
 
     for mode in args.draws:
         t0 = time.perf_counter()
@@ -128,6 +129,7 @@ def measure(label: str, budget: dict, work: Path, args) -> dict:
         singles = [select_knee(caps, score_curve(norms[:, [s]]), names, rule="tv").chosen
                    for s in range(norms.shape[1])]
         out[mode] = {"reference": reference, "images": norms.shape[2], "seeds": norms.shape[1],
+                     "reference_agreement": pick_agreement(norms, caps, names, "tv", paired=mode == "nested")[1],
                      "probe_s": round(probe_s, 1), "wall_s": round(time.perf_counter() - t0, 1),
                      **seed_noise(norms),
                      "single_seed_agreement": sum(p == reference for p in singles) / len(singles),
@@ -156,18 +158,28 @@ def main() -> int:
     ap.add_argument("--draws", nargs="+", default=["nested", "independent"], choices=["nested", "independent"],
                     help="the initial draws to measure (default both)")
     args = ap.parse_args()
-    from common import device_tag, load_average, write_result
+    from common import load_average
 
     work = Path(args.work or f"/tmp/xtiny-bench-selection-{args.budget}")
     load_start, started, out = load_average(), time.perf_counter(), []
-    for label in args.datasets:
+    for label in args.datasets:  # written after every dataset: a cut run keeps what it finished
         out.append(measure(label, BUDGETS[args.budget], work, args))
+        path = write_nested_result(out, args, load_start, started)
+    print(f"wrote {path}")
+    return 0
+
+
+def write_nested_result(out: list[dict], args, load_start: float, started: float) -> Path:
+    """The table and notes of the datasets measured so far, as the bench's JSON."""
+    from common import device_tag, load_average, write_result
+
     rows = []
     blank = {"reference": "-", "reruns": None, "single_seed_agreement": None, "adjacent_log_ratio_sd": []}
     for r in out:
         nested, independent = r.get("nested", blank), r.get("independent", blank)
         ragged = nested.get("ragged_reruns")
-        rows.append([r["dataset"], f"{args.max_images} x {args.seeds}", nested["reference"], independent["reference"],
+        rows.append([r["dataset"], f"{args.max_images} x {args.seeds}",
+                     f"{nested['reference']} ({_share(nested.get('reference_agreement'))})", independent["reference"],
                      _share(ragged and ragged["agreement"]), _share(nested["reruns"] and nested["reruns"]["agreement"]),
                      _share(independent["reruns"] and independent["reruns"]["agreement"]),
                      _share(nested["single_seed_agreement"]), _share(independent["single_seed_agreement"]),
@@ -192,6 +204,8 @@ def main() -> int:
              f"Default search reruns reach the reference in >= 95 % on {len(reached)} of {len(out)} datasets"
              + (f" ({', '.join(reached)})." if reached else "."),
              "The nested and the independent reference picks differ on: " + (", ".join(differ) or "none") + ".",
+             "The reference's bootstrap agreement (the stop rule's paired bootstrap on the whole reference tensor) "
+             "bounds what reruns can reach: a reference that is not settled itself is a moving target.",
              "Rerun images x seeds: mean images, then the mean seeds per candidate, widest first. Probe s: the mean "
              "probe seconds of a default rerun against the reference's, estimated from each candidate's unit timings "
              "in this run ('-' when the units came from the score cache).",
@@ -201,15 +215,15 @@ def main() -> int:
              f"{load_average():.2f} at end."]
     tag = device_tag(args.device)
     path = write_result(f"nested_init_{args.budget}_{tag}", f"Nested vs independent initial draws ({args.budget}, {tag})",
-                        ["dataset", "images x seeds", "nested ref pick", "independent ref pick",
+                        ["dataset", "images x seeds", "nested ref pick (its bootstrap agreement)",
+                         "independent ref pick",
                          "default reruns = ref (nested, narrow seeds)", "3-seed reruns = ref (nested)",
                          "3-seed reruns = ref (indep.)", "1 seed = ref (nested)", "1 seed = ref (indep.)",
                          "default rerun images x seeds per candidate", "probe s: default rerun / reference",
                          "adjacent log-ratio sd (nested)", "(independent)"], rows,
                         notes=notes, datasets=out, budget=args.budget, seeds=args.seeds,
                         max_images=args.max_images, reruns=args.reruns)
-    print(f"wrote {path}")
-    return 0
+    return path
 
 
 def _share(value: float | None) -> str:
