@@ -84,8 +84,7 @@ def test_killed_search_resumes_from_cache_with_same_pick(planned_bus: str) -> No
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     killed = _cache_files(name)
-    total = 6 + 6 * 2  # 6 static records + 6 candidates x 2 seeds
-    assert proc.returncode == -signal.SIGKILL and 8 <= len(killed) < total, (len(killed), proc.stderr.read())
+    assert proc.returncode == -signal.SIGKILL and 8 <= len(killed), (len(killed), proc.stderr.read())
     plans = json.loads(plans_path(name).read_text())  # still valid JSON, family written completely
     assert {f"2d_xtiny{c}" for c in CAPS} <= set(plans["configurations"])
     from xtiny.sensitivity.cache import cache_dir
@@ -96,7 +95,8 @@ def test_killed_search_resumes_from_cache_with_same_pick(planned_bus: str) -> No
     resumed = run_search(name, settings=SearchSettings(k=2, seeds=2, device="cpu",
                                                        caps=[int(c) for c in CAPS]), progress=False)
     after = _cache_files(name)
-    assert len(after) == total
+    total = 6 + sum(len(c["seeds"]) for c in resumed["candidates"])  # 6 static records + every (candidate, seed)
+    assert len(killed) < len(after) == total
     assert all(after[f] == mtime for f, mtime in killed.items()), "cached scores were recomputed"
     fresh = run_search(name, settings=SearchSettings(k=2, seeds=2, device="cpu", caps=[int(c) for c in CAPS],
                                                      use_cache=False), progress=False, write=False)
