@@ -116,7 +116,35 @@ def online_family(dataset_name: str, pick: str, budget: dict, device: str,
     student = model_folder(dataset_name, spec.trainer_name, pick) / "fold_0"
     teacher = model_folder(dataset_name, plain, "2d") / "fold_0"
     if not (student / "validation" / "summary.json").is_file():
+        if (teacher / "checkpoint_final.pth").is_file():  # the 2d of another online setting's family: train this
+            return online_family_elsewhere(dataset_name, pick, budget, device, online, teacher)  # family elsewhere
         train_family(dataset_name, [pick, "2d"], spec)
+    return trained_metrics(dataset_name, teacher, plain), trained_metrics(dataset_name, student, spec.trainer_name)
+
+
+def online_family_elsewhere(dataset_name: str, pick: str, budget: dict, device: str,
+                            online: tuple[str, float, float], teacher: Path) -> tuple[dict, dict]:
+    """The online family ``[pick, 2d]`` in its own results folder (``results_online_<loss>`` beside the work
+    folder's), when the work folder's 2d already trained in a family with another online setting: (the work
+    folder's 2d, the offline students' teacher; the new online student)."""
+    import subprocess
+
+    from xtiny.nnunet.plans import PLANS_IDENTIFIER
+
+    loss, alpha, temperature = online
+    spec = budget_spec(budget, device, kd=(alpha, temperature), kd_loss=loss, kd_warmup=ONLINE_WARMUP)
+    results = teacher.parents[2].parent / f"results_online_{loss}"
+    student = results / dataset_name / f"{spec.trainer_name}__{PLANS_IDENTIFIER}__{pick}" / "fold_0"
+    if not (student / "validation" / "summary.json").is_file():
+        command = [sys.executable, "-m", "xtiny", "train", "-d", dataset_name, "-c", f"{pick},2d", "--backend",
+                   "monai", "--epochs", str(budget["epochs"]), "--iterations", str(budget["iterations"]),
+                   "--val-iterations", "0", "--device", device, "--distill", "online", "--kd-loss", loss,
+                   "--kd-alpha", str(alpha), "--kd-temperature", str(temperature), "--kd-warmup", str(ONLINE_WARMUP)]
+        proc = subprocess.run(command, env={**os.environ, "nnUNet_results": str(results)}, capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
+    plain = budget_spec(budget, device).trainer_name
     return trained_metrics(dataset_name, teacher, plain), trained_metrics(dataset_name, student, spec.trainer_name)
 
 
