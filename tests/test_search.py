@@ -109,7 +109,7 @@ def test_fixed_sampling_probes_exactly_k_images_with_every_seed(planned_bus):
                                                             confidence=None), progress=False, write=False)
     assert fixed["sampling"] == {"mode": "fixed", "images_used": 3, "seeds_used": 2}
     assert fixed["inputs"]["case_ids"] == select_cases(probe_source(planned_bus, "2d").identifiers, 3)
-    assert all(len(c["scores_per_seed"]) == 2 for c in fixed["candidates"])
+    assert all(len(c["scores_per_seed"]) == 2 and c["seeds"] == [0, 1] for c in fixed["candidates"])
 
 
 def test_other_proxies_are_recorded_with_their_own_pick_but_never_decide(planned_bus):

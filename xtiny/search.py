@@ -330,7 +330,7 @@ def score_candidate(setup: SearchSetup, candidate: str, bar) -> dict:
             probe.probe(seed, setup.inputs, proxy)
             bar.update(1)
         probe.release(seed)
-    return probe.record(setup.seeds, [setup.inputs.case_ids])
+    return probe.record(setup.seeds, [setup.inputs.case_ids]) | {"seeds": list(setup.seeds)}
 
 
 def score_sequentially(setup: SearchSetup, rule: str, bar) -> tuple[list[dict], dict, SearchSetup]:
