@@ -127,8 +127,6 @@ def online_family_elsewhere(dataset_name: str, pick: str, budget: dict, device: 
     """The online family ``[pick, 2d]`` in its own results folder (``results_online_<loss>`` beside the work
     folder's), when the work folder's 2d already trained in a family with another online setting: (the work
     folder's 2d, the offline students' teacher; the new online student)."""
-    import subprocess
-
     from xtiny.nnunet.plans import PLANS_IDENTIFIER
 
     loss, alpha, temperature = online
@@ -136,14 +134,9 @@ def online_family_elsewhere(dataset_name: str, pick: str, budget: dict, device: 
     results = teacher.parents[2].parent / f"results_online_{loss}"
     student = results / dataset_name / f"{spec.trainer_name}__{PLANS_IDENTIFIER}__{pick}" / "fold_0"
     if not (student / "validation" / "summary.json").is_file():
-        command = [sys.executable, "-m", "xtiny", "train", "-d", dataset_name, "-c", f"{pick},2d", "--backend",
-                   "monai", "--epochs", str(budget["epochs"]), "--iterations", str(budget["iterations"]),
-                   "--val-iterations", "0", "--device", device, "--distill", "online", "--kd-loss", loss,
-                   "--kd-alpha", str(alpha), "--kd-temperature", str(temperature), "--kd-warmup", str(ONLINE_WARMUP)]
-        proc = subprocess.run(command, env={**os.environ, "nnUNet_results": str(results)}, capture_output=True,
-                              text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
+        train_in(results, dataset_name, f"{pick},2d", budget, device,
+                 ["--distill", "online", "--kd-loss", loss, "--kd-alpha", str(alpha), "--kd-temperature",
+                  str(temperature), "--kd-warmup", str(ONLINE_WARMUP)])
     plain = budget_spec(budget, device).trainer_name
     return trained_metrics(dataset_name, teacher, plain), trained_metrics(dataset_name, student, spec.trainer_name)
 
@@ -154,8 +147,6 @@ def in_own_results(dataset_name: str, configurations: str, budget: dict, device:
     ``kd`` = (loss, α, T) when given) in a subprocess whose nnU-Net results folder is ``results`` (same raw and
     preprocessed data): a second run of a folder the main work folder already has. Returns the metrics of the first
     configuration (reused when finished)."""
-    import subprocess
-
     from xtiny.nnunet.plans import PLANS_IDENTIFIER
 
     kd_args = [] if teacher is None else ["--teacher", teacher, "--kd-loss", kd[0], "--kd-alpha", str(kd[1]),
@@ -164,14 +155,22 @@ def in_own_results(dataset_name: str, configurations: str, budget: dict, device:
                                              {"kd": (kd[1], kd[2]), "kd_loss": kd[0]})).trainer_name
     fold = results / dataset_name / f"{trainer}__{PLANS_IDENTIFIER}__{configurations.split(',')[0]}" / "fold_0"
     if not (fold / "validation" / "summary.json").is_file():
-        command = [sys.executable, "-m", "xtiny", "train", "-d", dataset_name, "-c", configurations, "--backend",
-                   "monai", "--epochs", str(budget["epochs"]), "--iterations", str(budget["iterations"]),
-                   "--val-iterations", "0", "--device", device, "--seed", str(seed), *kd_args]
-        proc = subprocess.run(command, env={**os.environ, "nnUNet_results": str(results)}, capture_output=True,
-                              text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
+        train_in(results, dataset_name, configurations, budget, device, ["--seed", str(seed), *kd_args])
     return trained_metrics(dataset_name, fold, trainer)
+
+
+def train_in(results: Path, dataset_name: str, configurations: str, budget: dict, device: str,
+             extra: list[str]) -> None:
+    """``xtiny train -c configurations`` (MONAI, ``budget``, no validation iterations, ``extra`` flags) in a
+    subprocess whose nnU-Net results folder is ``results``; SystemExit with its stderr when it fails."""
+    import subprocess
+
+    command = [sys.executable, "-m", "xtiny", "train", "-d", dataset_name, "-c", configurations, "--backend", "monai",
+               "--epochs", str(budget["epochs"]), "--iterations", str(budget["iterations"]), "--val-iterations", "0",
+               "--device", device, *extra]
+    proc = subprocess.run(command, env={**os.environ, "nnUNet_results": str(results)}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr[-2000:]}")
 
 
 def run_dataset(label: str, budget_name: str, args) -> dict:

@@ -17,8 +17,8 @@ then keeps adding images (or a seed) until the pick's bootstrap agreement reache
   ratios, each by its own seed spread, so neighbouring candidates move together as their shared draws do. Resampling images only, or seeds only, tells which source of noise
   dominates (:func:`next_step`).
 * **Seeds where they are cheap** (nested draws): the candidates need not have the same number of seeds. A seed is
-  added only to the candidates the resamples contest (from the widest candidate any resample picks, less one, down to
-  the narrowest), and a candidate holds at most its own seed limit (:class:`SamplingState`): a narrow candidate is
+  added only to the candidates the resamples contest (from one wider than the widest candidate that at least
+  :data:`CONTESTED_SHARE` of the seed resamples pick, down to the narrowest), and a candidate holds at most its own seed limit (:class:`SamplingState`): a narrow candidate is
   cheap to probe, so it may get many more seeds than the wide ones. The norms array then holds NaN for the seeds a
   candidate did not get (seeds are prefixes: candidate c has the first ``n_c``), and the curve is the ratio chain of
   :func:`score_curve`, each adjacent ratio measured on the seeds both candidates share.
